@@ -1,0 +1,31 @@
+"""Fail CI when tests go missing: every suite folder must have run tests, and the total must not shrink."""
+
+import pathlib
+import sys
+import xml.etree.ElementTree as ET
+
+MINIMUM_TOTAL = 1
+REQUIRED_SUITES = ["tests/test_layering.py", "tests/test_cli.py"]
+
+
+def main(junit_path: str) -> int:
+    cases = list(ET.parse(junit_path).getroot().iter("testcase"))
+    ran = [c for c in cases if c.find("skipped") is None]
+    problems = []
+    if len(ran) < MINIMUM_TOTAL:
+        problems.append(f"{len(ran)} tests ran, expected at least {MINIMUM_TOTAL}")
+    for suite in REQUIRED_SUITES:
+        module = suite.removesuffix(".py").replace("/", ".")
+        if not any((c.get("classname") or "").startswith(module) for c in ran):
+            problems.append(f"no test ran from {suite}")
+    skipped = [f"{c.get('classname')}::{c.get('name')}" for c in cases if c.find("skipped") is not None]
+    print(f"{len(ran)} tests ran, {len(skipped)} skipped")
+    for name in skipped:
+        print(f"  skipped: {name}")
+    for problem in problems:
+        print(f"MISSING: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))

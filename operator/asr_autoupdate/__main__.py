@@ -1,0 +1,5 @@
+import sys
+
+from asr_autoupdate.cli import main
+
+sys.exit(main())

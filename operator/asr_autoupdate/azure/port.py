@@ -1,0 +1,233 @@
+"""The narrow port between the reconciler and Azure, in the project's own words.
+
+The reconciler speaks only to `AzurePort`; `client.py` implements it over the Azure SDK and tests fake it.
+Keeping the shapes here (plain frozen dataclasses, no SDK models) is what lets `reconcile/` stay free of the
+SDK and lets the plan and report be pure functions over values.
+
+Every method is idempotent and raises only `asr_autoupdate.azure.errors.AzureError` subclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Protocol
+
+SITE_RECOVERY_RUNBOOK = "MS-SR-Update-MobilityServiceForA2AVirtualMachines"
+CONTRIBUTOR_ROLE = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+OWNER_ROLE = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+RUN_AS_CERTIFICATE = "AzureRunAsCertificate"
+RUN_AS_CONNECTION = "AzureRunAsConnection"
+
+
+def same_id(left: str | None, right: str | None) -> bool:
+    """ARM IDs come back with varying case (`/Subscriptions/` from Site Recovery); compare them as ARM does."""
+    if left is None or right is None:
+        return left is right
+    return left.strip("/").lower() == right.strip("/").lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class VaultRef:
+    subscription_id: str
+    resource_group: str
+    name: str
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.RecoveryServices/vaults/{self.name}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountRef:
+    subscription_id: str
+    resource_group: str
+    name: str
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Automation/automationAccounts/{self.name}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Vault:
+    id: str
+    name: str
+    location: str
+
+
+@dataclasses.dataclass(frozen=True)
+class AutomationAccount:
+    id: str
+    name: str
+    location: str
+    principal_id: str | None  # the system-assigned identity's object id; None when the identity is off
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class RoleAssignment:
+    id: str
+    scope: str
+    role_definition_id: str  # full ARM id; its last segment is the role GUID
+    principal_id: str
+
+    @property
+    def role_guid(self) -> str:
+        return self.role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthError:
+    code: str
+    message: str
+    recommended_action: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Mapping:
+    """An A2A (or other) protection-container mapping: where Site Recovery keeps the auto-update setting."""
+
+    id: str
+    name: str
+    instance_type: str | None  # "A2A" for Azure-to-Azure
+    state: str | None  # "Paired" when usable
+    auto_update: str | None  # "Enabled" | "Disabled"
+    automation_account_id: str | None
+    authentication_type: str | None  # "SystemAssignedIdentity" | "RunAsAccount"
+    schedule_name: str | None
+    job_schedule_name: str | None
+    health_errors: tuple[HealthError, ...] = ()
+
+    @property
+    def manageable(self) -> bool:
+        return (self.instance_type or "").lower() == "a2a" and (self.state or "").lower() == "paired"
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    name: str
+    start_time: datetime | None
+    frequency: str | None
+    interval: int | None
+    time_zone: str | None
+    week_days: tuple[str, ...] = ()
+    next_run: datetime | None = None
+    is_enabled: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleSpec:
+    """What a schedule should be; `start_time` is absolute (UTC-aware) and at least 5 minutes ahead."""
+
+    name: str
+    start_time: datetime
+    frequency: str
+    interval: int
+    time_zone: str
+    week_days: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSchedule:
+    id: str  # the GUID (jobScheduleId)
+    schedule_name: str | None
+    runbook_name: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Certificate:
+    name: str
+    thumbprint: str | None
+    expiry_time: datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    """An Automation connection asset; for Run As its fields are ids and a thumbprint, never a secret."""
+
+    name: str
+    connection_type: str | None
+    fields: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProtectedItem:
+    id: str
+    name: str
+    agent_version: str | None
+    update_required: bool
+    upgrade_in_progress: bool
+    agent_expiry: datetime | None = None
+    certificate_expiry: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    id: str
+    runbook_name: str | None
+    status: str | None
+    start_time: datetime | None
+    end_time: datetime | None
+
+
+class AzurePort(Protocol):
+    """What the reconciler needs from Azure, and nothing more."""
+
+    async def get_vault(self, vault: VaultRef) -> Vault | None: ...
+
+    async def get_automation_account(self, account: AccountRef) -> AutomationAccount | None: ...
+
+    async def put_automation_account(
+        self, account: AccountRef, *, location: str, tags: dict[str, str]
+    ) -> AutomationAccount:
+        """Create, or update in place, with a system-assigned identity (PUT is idempotent)."""
+        ...
+
+    async def delete_automation_account(self, account: AccountRef) -> None: ...
+
+    async def list_role_assignments(self, scope: str, principal_id: str) -> list[RoleAssignment]:
+        """Assignments of `principal_id` that apply at `scope` (inherited ones included)."""
+        ...
+
+    async def create_role_assignment(self, scope: str, principal_id: str, role_guid: str) -> RoleAssignment:
+        """Idempotent: an existing equal assignment (409 RoleAssignmentExists) is returned, not raised."""
+        ...
+
+    async def delete_role_assignment(self, assignment_id: str) -> None: ...
+
+    async def list_mappings(self, vault: VaultRef) -> list[Mapping]: ...
+
+    async def update_mapping(
+        self,
+        mapping: Mapping,
+        *,
+        enabled: bool,
+        automation_account_id: str | None,
+        authentication_type: str | None,
+        timeout: float,
+    ) -> Mapping | None:
+        """Start the long-running update and wait at most `timeout` seconds; None means still running."""
+        ...
+
+    async def list_schedules(self, account: AccountRef) -> list[Schedule]: ...
+
+    async def put_schedule(self, account: AccountRef, schedule: ScheduleSpec) -> Schedule:
+        """Rewrite a schedule under the same name (Site Recovery's names stay valid)."""
+        ...
+
+    async def list_job_schedules(self, account: AccountRef) -> list[JobSchedule]: ...
+
+    async def get_certificate(self, account: AccountRef, name: str) -> Certificate | None: ...
+
+    async def get_connection(self, account: AccountRef, name: str) -> Connection | None: ...
+
+    async def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]: ...
+
+    async def list_jobs(self, account: AccountRef, *, runbook_name: str, since: datetime) -> list[Job]: ...

@@ -1,0 +1,42 @@
+"""The `sandbox` and `demo` subcommands, plugged into `asr-autoupdate` by entry point."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import pathlib
+
+
+def add_sandbox_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "sandbox",
+        help="run local Azure and Kubernetes emulators with a seeded estate until SIGTERM",
+        description="Start both emulators on loopback, seed a small estate, write DIR/sandbox.json, "
+        "DIR/kubeconfig and DIR/operator.env, print the path of sandbox.json, run until SIGTERM.",
+    )
+    parser.add_argument("--state-dir", type=pathlib.Path, required=True, help="where the sandbox writes its files")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    parser.add_argument("--azure-port", type=int, default=0, help="HTTPS port of the Azure emulator (0: any)")
+    parser.add_argument("--kube-port", type=int, default=0, help="HTTP port of the Kubernetes emulator (0: any)")
+    parser.set_defaults(func=_run_sandbox)
+
+
+def add_demo_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "demo", help="start the sandbox, show what it seeded, and stop (the operator joins with issue 3)"
+    )
+    parser.add_argument("--state-dir", type=pathlib.Path, default=None, help="keep the sandbox files here")
+    parser.set_defaults(func=_run_demo)
+
+
+def _run_sandbox(args: argparse.Namespace) -> int:
+    from asr_sandbox.sandbox import serve
+
+    asyncio.run(serve(args.state_dir, host=args.host, azure_port=args.azure_port, kube_port=args.kube_port))
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from asr_sandbox.demo import run_demo
+
+    return run_demo(args.state_dir)

@@ -1,0 +1,69 @@
+"""`asr-autoupdate sandbox`: both emulators in one process, described in files a test or a user can read.
+
+The contract (design/testing.md): `DIR/sandbox.json` describes the estate and the endpoints, `DIR/kubeconfig`
+points kubectl and kopf at the Kubernetes emulator, and `DIR/operator.env` is the environment under which
+`asr-autoupdate run` talks to the Azure emulator. One line with the path of `sandbox.json` is printed when
+everything is listening; the process runs until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pathlib
+import signal
+
+from asr_sandbox.azure import AzureEmulator
+from asr_sandbox.kube import KubeEmulator
+
+
+def operator_environment(description: dict) -> dict[str, str]:
+    """The variables azure-identity and the operator read to reach the sandbox instead of Azure."""
+    return {
+        "AZURE_TENANT_ID": description["tenantId"],
+        "AZURE_CLIENT_ID": description["clientId"],
+        "AZURE_CLIENT_SECRET": description["clientSecret"],
+        "AZURE_AUTHORITY_HOST": description["authorityHost"],
+        "ASR_AUTOUPDATE_ARM_ENDPOINT": description["armEndpoint"],
+        "ASR_AUTOUPDATE_CA_BUNDLE": description["caBundle"],
+    }
+
+
+def _write_private(path: pathlib.Path, text: str) -> None:
+    """Owner-only (they hold the sandbox principal's secret), and atomic: readers wait for the file to exist."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.chmod(partial, 0o600)
+    partial.replace(path)
+
+
+async def serve(state_dir: pathlib.Path, *, host: str = "127.0.0.1", azure_port: int = 0, kube_port: int = 0) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    azure = AzureEmulator(state_dir)
+    kube = KubeEmulator()
+    await azure.start(host, azure_port)
+    try:
+        await kube.start(host, kube_port)
+        try:
+            kubeconfig = state_dir / "kubeconfig"
+            kube.write_kubeconfig(kubeconfig)
+            description = {"kubeconfig": str(kubeconfig), "kubeEndpoint": kube.url, **azure.describe()}
+            environment = operator_environment(description)
+            _write_private(state_dir / "operator.env", "".join(f"{k}={v}\n" for k, v in environment.items()))
+            sandbox_json = state_dir / "sandbox.json"
+            _write_private(sandbox_json, json.dumps(description, indent=2) + "\n")
+            print(sandbox_json, flush=True)
+            await _until_signalled()
+        finally:
+            await kube.stop()
+    finally:
+        await azure.stop()
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()

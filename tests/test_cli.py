@@ -1,0 +1,25 @@
+"""The one command: its subcommands exist and `version` answers; sandbox commands come by entry point."""
+
+import subprocess
+import sys
+
+from asr_autoupdate import __version__
+from asr_autoupdate.cli import build_parser
+
+
+def test_version_subcommand():
+    result = subprocess.run(
+        [sys.executable, "-m", "asr_autoupdate", "version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == f"asr-autoupdate {__version__}"
+
+
+def test_every_subcommand_has_its_place():
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {"run", "sandbox", "demo", "version"} <= set(commands)
+
+
+def test_unknown_subcommand_is_refused():
+    result = subprocess.run([sys.executable, "-m", "asr_autoupdate", "frobnicate"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
