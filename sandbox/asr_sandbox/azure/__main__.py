@@ -1,0 +1,54 @@
+"""`python -m asr_sandbox.azure --state-dir DIR`: the Azure emulator alone, for tests and manual poking.
+
+Writes DIR/azure.json (the emulator's `describe()`), prints its path, and serves until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import pathlib
+import signal
+
+from .server import AzureEmulator
+from .settings import EmulatorSettings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m asr_sandbox.azure", description=__doc__)
+    parser.add_argument("--state-dir", type=pathlib.Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--config", default="{}",
+                        help='start-up settings as admin-API JSON, e.g. \'{"lroRetryAfterSeconds": 0}\'; '
+                        "POST /_sandbox/reset returns to these")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = EmulatorSettings().updated(json.loads(args.config))
+    asyncio.run(_serve(args.state_dir, args.host, args.port, settings))
+
+
+async def _serve(state_dir: pathlib.Path, host: str, port: int, settings: EmulatorSettings) -> None:
+    emulator = AzureEmulator(state_dir, settings=settings)
+    await emulator.start(host, port)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    description = state_dir / "azure.json"
+    # Written whole, then renamed: a reader polling for the file never sees half of it.
+    partial = state_dir / "azure.json.partial"
+    partial.write_text(json.dumps(emulator.describe(), indent=2))
+    os.replace(partial, description)
+    print(description, flush=True)
+    try:
+        await stopping.wait()
+    finally:
+        await emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

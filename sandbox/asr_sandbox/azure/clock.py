@@ -1,0 +1,35 @@
+"""Emulated time: real UTC plus an offset, so tests can jump to tomorrow's 00:00 run in a millisecond."""
+
+from __future__ import annotations
+
+import datetime
+
+UTC = datetime.timezone.utc
+
+
+class EmulatedClock:
+    """The only source of "now" for the Azure estate (schedules, jobs, certificate expiry, timestamps).
+
+    It only moves forward: schedules that already fired are never re-run.
+    """
+
+    def __init__(self) -> None:
+        self._offset = datetime.timedelta(0)
+
+    def now(self) -> datetime.datetime:
+        return datetime.datetime.now(UTC) + self._offset
+
+    @property
+    def offset_seconds(self) -> float:
+        return self._offset.total_seconds()
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        self._offset += datetime.timedelta(seconds=seconds)
+
+    def move_to(self, moment: datetime.datetime) -> None:
+        self.advance((moment - self.now()).total_seconds())
+
+    def reset(self) -> None:
+        self._offset = datetime.timedelta(0)

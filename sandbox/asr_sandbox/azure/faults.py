@@ -1,0 +1,139 @@
+"""Injected failures and the request log: how tests make Azure misbehave and then check what the client did."""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_CODES = {
+    400: "BadRequest", 401: "InvalidAuthenticationToken", 403: "AuthorizationFailed", 404: "ResourceNotFound",
+    409: "Conflict", 429: "SubscriptionRequestsThrottled", 500: "InternalServerError", 502: "BadGateway",
+    503: "ServiceUnavailable", 504: "GatewayTimeout",
+}
+
+
+@dataclass
+class Fault:
+    """One rule: requests matching method and path pattern get latency, a dropped connection or an error."""
+
+    id: str
+    path_pattern: re.Pattern[str]
+    method: str | None = None
+    status: int | None = None
+    code: str | None = None
+    message: str | None = None
+    retry_after: int | None = None
+    latency_seconds: float = 0.0
+    drop: bool = False
+    # How many more requests it applies to; None until deleted.
+    remaining: int | None = None
+    hits: int = 0
+
+    @classmethod
+    def from_api(cls, spec: dict[str, Any]) -> Fault:
+        """Validate an admin-API fault; raises ValueError with what is wrong."""
+        unknown = set(spec) - {"method", "pathPattern", "status", "code", "message", "retryAfter", "latencySeconds",
+                               "drop", "count"}
+        if unknown:
+            raise ValueError(f"unknown fault fields {sorted(unknown)}")
+        try:
+            pattern = re.compile(str(spec.get("pathPattern") or ".*"), re.IGNORECASE)
+        except re.error as error:
+            raise ValueError(f"pathPattern is not a valid regular expression: {error}") from None
+        status = spec.get("status")
+        if status is not None and not (isinstance(status, int) and 400 <= status <= 599):
+            raise ValueError("status must be an HTTP error status (400-599)")
+        count = spec.get("count")
+        if count is not None and not (isinstance(count, int) and count >= 1):
+            raise ValueError("count must be a positive integer (omit it for a fault that stays until deleted)")
+        if status is None and not spec.get("drop") and not spec.get("latencySeconds"):
+            raise ValueError("a fault needs a status, drop=true or latencySeconds")
+        method = spec.get("method")
+        return cls(
+            id=str(uuid.uuid4()), path_pattern=pattern,
+            method=str(method).upper() if method and method != "*" else None, status=status,
+            code=spec.get("code") or (DEFAULT_CODES.get(status, "Error") if status else None),
+            message=spec.get("message") or (f"Injected fault: HTTP {status}." if status else None),
+            retry_after=spec.get("retryAfter"), latency_seconds=float(spec.get("latencySeconds") or 0),
+            drop=bool(spec.get("drop")), remaining=count,
+        )
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "method": self.method or "*", "pathPattern": self.path_pattern.pattern,
+            "status": self.status, "code": self.code, "message": self.message, "retryAfter": self.retry_after,
+            "latencySeconds": self.latency_seconds, "drop": self.drop, "count": self.remaining, "hits": self.hits,
+        }
+
+
+class FaultBook:
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> Fault:
+        self._faults.append(fault)
+        return fault
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first matching fault, counted as used (and forgotten once its count is spent)."""
+        for fault in self._faults:
+            if (fault.method is None or fault.method == method) and fault.path_pattern.search(path):
+                fault.hits += 1
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    def remove(self, fault_id: str) -> bool:
+        before = len(self._faults)
+        self._faults = [fault for fault in self._faults if fault.id != fault_id]
+        return len(self._faults) != before
+
+    def clear(self) -> None:
+        self._faults.clear()
+
+    def public(self) -> list[dict[str, Any]]:
+        return [fault.public() for fault in self._faults]
+
+
+@dataclass
+class LoggedRequest:
+    time: datetime.datetime
+    method: str
+    path: str
+    api_version: str | None
+    subscription: str | None
+    principal: str | None
+    request_id: str
+    status: int | None = None
+    fault: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "time": self.time.isoformat(), "method": self.method, "path": self.path, "apiVersion": self.api_version,
+            "status": self.status, "subscription": self.subscription, "principal": self.principal,
+            "requestId": self.request_id, "fault": self.fault,
+        }
+
+
+class RequestLog:
+    """The most recent requests (bounded, so a long demo does not grow without limit)."""
+
+    def __init__(self, limit: int = 20000) -> None:
+        self._entries: collections.deque[LoggedRequest] = collections.deque(maxlen=limit)
+
+    def add(self, entry: LoggedRequest) -> LoggedRequest:
+        self._entries.append(entry)
+        return entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def public(self) -> list[dict[str, Any]]:
+        return [entry.public() for entry in self._entries]

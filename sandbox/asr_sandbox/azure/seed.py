@@ -1,0 +1,294 @@
+"""The estate the sandbox starts with, and how seed documents (default, custom or admin-posted) become state.
+
+The default estate is small but believable: two subscriptions, three vaults in three regions protecting VMs
+from a paired region, A2A mappings in both directions, one mapping still pairing and one VMware (non-A2A)
+mapping, and Mobility agents at mixed versions, one of them close to expiry.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import secrets
+import uuid
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from .arm import iso, parse_time
+from .authorization import role_by_name_or_id
+from .siterecovery import new_mapping_details
+from .store import (
+    AzureState,
+    ContainerMapping,
+    Fabric,
+    Principal,
+    ProtectedItem,
+    ProtectionContainer,
+    ResourceGroup,
+    RoleAssignment,
+    Subscription,
+    Vault,
+    vault_path,
+)
+
+TENANT_ID = "5a3f2c1e-8b7d-4e69-a0c4-2d9e6f1b7a35"
+SUBSCRIPTION_A = "3f1c9a52-7d4e-4b8a-9c61-2e5f8d0a4b17"
+SUBSCRIPTION_B = "a6b2e8d4-1c3f-4e5a-8b7d-9f0e1d2c3b4a"
+OPERATOR_OBJECT_ID = "0c8e4b1f-6a2d-4f7e-9b3c-5d1a8e2f4c60"
+READER_OBJECT_ID = "9d1e7c3a-2b4f-4d6e-8a1c-3f5b7d9e1a2c"
+LATEST = "9.63.7187.1"
+
+
+def _a2a_vault(subscription_id: str, resource_group: str, name: str, location: str, source: str,
+               items: list[dict[str, Any]], extra_mappings: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    """A vault protecting `source` region VMs into `location`, with the forward and the failback mapping."""
+    source_container = f"asr-a2a-default-{source}-container"
+    target_container = f"asr-a2a-default-{location}-container"
+    return {
+        "subscriptionId": subscription_id, "resourceGroup": resource_group, "name": name, "location": location,
+        "fabrics": [
+            {"name": f"asr-a2a-default-{source}", "location": source, "containers": [{
+                "name": source_container,
+                "mappings": [{"name": f"{source}-{location}-24-hour-retention-policy",
+                              "target": f"asr-a2a-default-{location}/{target_container}"}, *extra_mappings],
+                "protectedItems": items,
+            }]},
+            {"name": f"asr-a2a-default-{location}", "location": location, "containers": [{
+                "name": target_container,
+                "mappings": [{"name": f"{location}-{source}-24-hour-retention-policy",
+                              "target": f"asr-a2a-default-{source}/{source_container}"}],
+            }]},
+        ],
+    }
+
+
+DEFAULT_SEED: dict[str, Any] = {
+    "tenantId": TENANT_ID,
+    "operator": {
+        "objectId": OPERATOR_OBJECT_ID,
+        "clientId": "e4d7a1c9-3b5f-4a28-8c6e-1f9b2d7a4e53",
+        "clientSecret": "sandbox-operator-secret-not-for-production",
+        "displayName": "asr-autoupdate-operator",
+    },
+    "subscriptions": [
+        {"subscriptionId": SUBSCRIPTION_A, "displayName": "Contoso Production"},
+        {"subscriptionId": SUBSCRIPTION_B, "displayName": "Contoso APAC Disaster Recovery"},
+    ],
+    "principals": [
+        {"objectId": READER_OBJECT_ID, "kind": "User", "displayName": "Dana Reader",
+         "clientId": None},
+    ],
+    "roleAssignments": [
+        {"principalId": OPERATOR_OBJECT_ID, "role": "Owner", "scope": f"/subscriptions/{SUBSCRIPTION_A}"},
+        {"principalId": OPERATOR_OBJECT_ID, "role": "Owner", "scope": f"/subscriptions/{SUBSCRIPTION_B}"},
+        {"principalId": READER_OBJECT_ID, "role": "Reader", "scope": f"/subscriptions/{SUBSCRIPTION_A}"},
+    ],
+    "vaults": [
+        _a2a_vault(SUBSCRIPTION_A, "rg-asr-weu", "rsv-weu-prod", "westeurope", "northeurope", [
+            {"friendlyName": "vm-web-01", "agentVersion": LATEST, "agentExpiresInDays": 330},
+            {"friendlyName": "vm-web-02", "agentVersion": "9.62.7172.1", "isReplicationAgentUpdateRequired": True,
+             "agentExpiresInDays": 150},
+            {"friendlyName": "vm-sql-01", "agentVersion": "9.60.6956.1", "isReplicationAgentUpdateRequired": True,
+             "agentExpiresInDays": 20, "osType": "Windows"},
+            {"friendlyName": "vm-app-01", "agentVersion": LATEST, "agentExpiresInDays": 330},
+        ]),
+        _a2a_vault(SUBSCRIPTION_A, "rg-asr-eus", "rsv-eus-prod", "eastus", "westus2", [
+            {"friendlyName": "vm-api-01", "agentVersion": "9.62.7172.1", "isReplicationAgentUpdateRequired": True,
+             "agentExpiresInDays": 150},
+            {"friendlyName": "vm-api-02", "agentVersion": LATEST, "agentExpiresInDays": 330},
+            {"friendlyName": "vm-batch-01", "agentVersion": "9.61.7016.1", "isReplicationAgentUpdateRequired": True,
+             "agentExpiresInDays": 90, "osType": "Windows"},
+        ]),
+        _a2a_vault(SUBSCRIPTION_B, "rg-asr-sea", "rsv-sea-dr", "southeastasia", "eastasia", [
+            {"friendlyName": "vm-erp-01", "agentVersion": "9.61.7016.1", "isReplicationAgentUpdateRequired": True,
+             "agentExpiresInDays": 45, "osType": "Windows"},
+            {"friendlyName": "vm-erp-02", "agentVersion": LATEST, "agentExpiresInDays": 330},
+        ], extra_mappings=[
+            {"name": "eastasia-southeastasia-72-hour-retention-policy",
+             "target": "asr-a2a-default-southeastasia/asr-a2a-default-southeastasia-container",
+             "policy": "72-hour-retention-policy", "state": "Pairing"},
+        ]),
+    ],
+}
+# The VMware site replicating into East US: a mapping Site Recovery's A2A auto-update must skip.
+DEFAULT_SEED["vaults"][1]["fabrics"].append({
+    "name": "vmware-site-dallas", "location": "eastus", "instanceType": "InMageRcm", "friendlyName": "Dallas DC",
+    "containers": [{"name": "cloud_dallas", "fabricType": "InMageRcm", "mappings": [{
+        "name": "dallas-eastus-replication-policy", "instanceType": "InMageRcm", "policy": "vmware-replication-policy",
+        "target": "asr-a2a-default-eastus/asr-a2a-default-eastus-container",
+    }]}],
+})
+
+
+def build_state(seed: dict[str, Any] | None, now: datetime.datetime) -> AzureState:
+    """A fresh estate from a seed document; keys it leaves out come from the default seed."""
+    document = {**copy.deepcopy(DEFAULT_SEED), **copy.deepcopy(seed or {})}
+    operator = document["operator"]
+    state = AzureState(tenant_id=document["tenantId"], operator_object_id=operator["objectId"])
+    add_principal(state, {"kind": "ServicePrincipal", **operator})
+    apply_seed(state, document, now)
+    return state
+
+
+def apply_seed(state: AzureState, document: dict[str, Any], now: datetime.datetime) -> None:
+    """Add subscriptions, principals, role assignments and vaults (merging into what exists); ValueError if invalid."""
+    for spec in document.get("subscriptions", []):
+        key = spec["subscriptionId"].lower()
+        subscription = state.subscriptions.setdefault(
+            key, Subscription(spec["subscriptionId"], spec.get("displayName") or spec["subscriptionId"]))
+        for group in spec.get("resourceGroups", []):
+            subscription.resource_groups.setdefault(group["name"].lower(),
+                                                    ResourceGroup(group["name"], group.get("location", "westeurope")))
+    for spec in document.get("principals", []):
+        add_principal(state, spec)
+    for spec in document.get("roleAssignments", []):
+        assign_role(state, spec["principalId"], spec["role"], spec["scope"], now)
+    for spec in document.get("vaults", []):
+        _seed_vault(state, spec, now)
+
+
+def add_principal(state: AzureState, spec: dict[str, Any]) -> Principal:
+    """A directory object from the admin API or a seed; client ids are generated for applications."""
+    kind = spec.get("kind", "ServicePrincipal")
+    if kind not in ("ServicePrincipal", "User", "ManagedIdentity"):
+        raise ValueError("kind must be ServicePrincipal, User or ManagedIdentity")
+    object_id = spec.get("objectId") or str(uuid.uuid4())
+    client_id = spec.get("clientId", str(uuid.uuid4()) if kind != "User" else None)
+    if client_id and (other := state.principal_by_client_id(client_id)) and other.object_id != object_id:
+        raise ValueError(f"client id {client_id} already belongs to {other.object_id}")
+    principal = Principal(object_id=object_id, kind=kind, display_name=spec.get("displayName") or object_id,
+                          client_id=client_id, client_secret=spec.get("clientSecret"))
+    if spec.get("certificateThumbprint"):
+        principal.certificate_thumbprints.add(spec["certificateThumbprint"].replace(":", "").upper())
+    if spec.get("certificatePem"):
+        principal.certificate_thumbprints |= pem_thumbprints(spec["certificatePem"])
+    state.principals[object_id.lower()] = principal
+    return principal
+
+
+def pem_thumbprints(pem: str) -> set[str]:
+    """SHA-1 and SHA-256: MSAL names the signing certificate by either in the assertion header."""
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    return {certificate.fingerprint(algorithm).hex().upper() for algorithm in (hashes.SHA1(), hashes.SHA256())}
+
+
+def assign_role(state: AzureState, principal_id: str, role_reference: str, scope: str, now: datetime.datetime,
+                ) -> RoleAssignment:
+    """Grant a role without ARM's checks (seeds and the admin API stand outside RBAC); idempotent."""
+    role = role_by_name_or_id(role_reference)
+    if role is None:
+        raise ValueError(f"unknown role {role_reference!r}")
+    principal = state.principals.get(principal_id.lower())
+    if principal is None:
+        raise ValueError(f"unknown principal {principal_id}")
+    scope = scope.rstrip("/")
+    for existing in state.role_assignments.values():
+        if (existing.principal_id.lower(), existing.role_definition_id, existing.scope.lower()) == (
+            principal_id.lower(), role.id, scope.lower()
+        ):
+            return existing
+    assignment = RoleAssignment(
+        name=str(uuid.uuid4()), scope=scope, role_definition_id=role.id, principal_id=principal.object_id,
+        principal_type="User" if principal.kind == "User" else "ServicePrincipal", created_on=now,
+    )
+    state.role_assignments[assignment.name] = assignment
+    return assignment
+
+
+def _seed_vault(state: AzureState, spec: dict[str, Any], now: datetime.datetime) -> None:
+    subscription = state.subscription(spec["subscriptionId"])
+    group = subscription.resource_groups.setdefault(
+        spec["resourceGroup"].lower(), ResourceGroup(spec["resourceGroup"], spec["location"]))
+    key = vault_path(subscription.subscription_id, group.name, spec["name"]).lower()
+    vault = state.vaults.get(key)
+    if vault is None:
+        vault = Vault(id=vault_path(subscription.subscription_id, group.name, spec["name"]),
+                      subscription_id=subscription.subscription_id, resource_group=group.name, name=spec["name"],
+                      location=spec["location"], created=now, tags=spec.get("tags") or {})
+        state.vaults[key] = vault
+    for fabric_spec in spec.get("fabrics", []):
+        fabric = vault.fabrics.get(fabric_spec["name"].lower())
+        if fabric is None:
+            fabric = Fabric(id=f"{vault.asr_prefix}/replicationFabrics/{fabric_spec['name']}", name=fabric_spec["name"],
+                            friendly_name=fabric_spec.get("friendlyName") or fabric_spec["location"],
+                            location=fabric_spec["location"], instance_type=fabric_spec.get("instanceType", "Azure"))
+            vault.fabrics[fabric.name.lower()] = fabric
+        for container_spec in fabric_spec.get("containers", []):
+            container = fabric.containers.get(container_spec["name"].lower())
+            if container is None:
+                container = ProtectionContainer(
+                    id=f"{fabric.id}/replicationProtectionContainers/{container_spec['name']}",
+                    name=container_spec["name"], friendly_name=container_spec.get("friendlyName") or container_spec[
+                        "name"], fabric_type=container_spec.get("fabricType", fabric.instance_type))
+                fabric.containers[container.name.lower()] = container
+            for mapping_spec in container_spec.get("mappings", []):
+                _seed_mapping(vault, container, mapping_spec)
+            for item_spec in container_spec.get("protectedItems", []):
+                _seed_item(vault, fabric, container, item_spec, now)
+
+
+def _seed_mapping(vault: Vault, container: ProtectionContainer, spec: dict[str, Any]) -> None:
+    target_fabric, _, target_container = spec["target"].partition("/")
+    instance_type = spec.get("instanceType", "A2A")
+    details = new_mapping_details(instance_type)
+    if instance_type == "A2A":
+        details.update({key: spec[key] for key in ("agentAutoUpdateStatus", "automationAccountArmId",
+                                                    "automationAccountAuthenticationType") if key in spec})
+    mapping = ContainerMapping(
+        id=f"{container.id}/replicationProtectionContainerMappings/{spec['name']}", name=spec["name"],
+        instance_type=instance_type, state=spec.get("state", "Paired"),
+        target_container_id=f"{vault.asr_prefix}/replicationFabrics/{target_fabric}/replicationProtectionContainers/"
+        f"{target_container}",
+        policy_id=f"{vault.asr_prefix}/replicationPolicies/{spec.get('policy', '24-hour-retention-policy')}",
+        details=details, health_errors=list(spec.get("healthErrorDetails", [])),
+    )
+    container.mappings[mapping.name.lower()] = mapping
+
+
+def _seed_item(vault: Vault, fabric: Fabric, container: ProtectionContainer, spec: dict[str, Any],
+               now: datetime.datetime) -> None:
+    vm = spec["friendlyName"]
+    name = spec.get("name") or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{vault.id}/{vm}".lower()))
+    if "agentExpiryDate" in spec:
+        expiry = parse_time(spec["agentExpiryDate"], "agentExpiryDate")
+    else:
+        expiry = now + datetime.timedelta(days=float(spec.get("agentExpiresInDays", 330)))
+    update_required = bool(spec.get("isReplicationAgentUpdateRequired", False))
+    mapping = next(iter(container.mappings.values()), None)
+    vm_group = spec.get("vmResourceGroup") or f"rg-app-{fabric.location}"
+    details = {
+        "instanceType": "A2A",
+        "fabricObjectId": f"/subscriptions/{vault.subscription_id}/resourceGroups/{vm_group}/providers/"
+        f"Microsoft.Compute/virtualMachines/{vm}",
+        "primaryFabricLocation": fabric.location,
+        "recoveryFabricLocation": vault.location,
+        "osType": spec.get("osType", "Linux"),
+        "recoveryAzureVMName": vm,
+        "recoveryAzureVMSize": spec.get("vmSize", "Standard_D2s_v5"),
+        "vmProtectionState": "Protected",
+        "vmProtectionStateDescription": "Protected",
+        "agentVersion": spec.get("agentVersion", LATEST),
+        "agentExpiryDate": iso(expiry),
+        "isReplicationAgentUpdateRequired": update_required,
+        "agentCertificateExpiryDate": iso(now + datetime.timedelta(days=400)),
+        "isReplicationAgentCertificateUpdateRequired": False,
+        "isAgentUpgradeable": update_required,
+        "isAgentUpgradeInProgress": False,
+        "autoAgentUpgradeRetryCount": 0,
+        "isAgentUpgradeRetryThresholdExhausted": False,
+        "lastHeartbeat": iso(now - datetime.timedelta(minutes=3)),
+        "lastRpoCalculatedTime": iso(now - datetime.timedelta(minutes=1)),
+        "rpoInSeconds": 42,
+        "managementId": secrets.token_hex(16),
+        "multiVmGroupName": None,
+        "monitoringJobType": None,
+        "monitoringPercentageCompletion": None,
+    }
+    details.update(spec.get("details") or {})
+    container.items[name.lower()] = ProtectedItem(
+        id=f"{container.id}/replicationProtectedItems/{name}", name=name, friendly_name=vm, details=details,
+        policy_friendly_name=mapping.policy_id.rsplit("/", 1)[-1] if mapping else "",
+        recovery_container_id=mapping.target_container_id if mapping else "",
+    )

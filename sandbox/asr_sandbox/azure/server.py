@@ -1,0 +1,230 @@
+"""The HTTPS server: one port for the token authority, Azure Resource Manager and the `/_sandbox` admin API.
+
+Every ARM call goes through the same gate ARM has: request ids, injected faults, bearer token, per-subscription
+throttling, RBAC, then the resource provider's handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import logging
+import pathlib
+import re
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from . import admin, auth, authorization, automation, automation_schedules, siterecovery
+from .arm import ArmCall, ArmError, Router, normalize_path
+from .faults import LoggedRequest
+from .settings import EmulatorSettings
+from .store import ResourceGroup
+from .tls import make_server_context
+from .world import World
+
+log = logging.getLogger("asr_sandbox.azure")
+
+ADMIN_PREFIX = "/_sandbox"
+TICK_SECONDS = 0.5
+_SUBSCRIPTION = re.compile(r"^/subscriptions/([^/]+)", re.IGNORECASE)
+_RESOURCE_GROUP = "/subscriptions/{sub}/resourcegroups/{rg}"
+
+
+class AzureEmulator:
+    """Azure Resource Manager, Entra ID and Site Recovery's behaviour on a loopback HTTPS port.
+
+    `asr-autoupdate sandbox` runs it beside the Kubernetes emulator in one event loop; tests run it through
+    `python -m asr_sandbox.azure`.
+    """
+
+    def __init__(self, state_dir: pathlib.Path, *, seed: dict[str, Any] | None = None,
+                 settings: EmulatorSettings | None = None):
+        self.state_dir = pathlib.Path(state_dir)
+        self.world = World(seed, settings or EmulatorSettings())
+        self.url = ""
+        self.admin_url = ""
+        self.ca_path = self.state_dir / "ca.pem"
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Create the CA and server certificate, write `ca.pem`, listen, and start the emulated clock's ticker."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        context, self.ca_path = make_server_context(self.state_dir, host)
+        self._runner = web.AppRunner(build_app(self.world), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, ssl_context=context)
+        await site.start()
+        bound_port = self._runner.addresses[0][1]
+        url_host = f"[{host}]" if ":" in host else host
+        self.url = f"https://{url_host}:{bound_port}"
+        self.admin_url = self.url + ADMIN_PREFIX
+        self._ticker = asyncio.create_task(self._tick_forever(), name="azure-emulator-clock")
+        log.info("Azure emulator listening on %s", self.url)
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def describe(self) -> dict[str, Any]:
+        """The Azure half of `sandbox.json`: endpoints, CA, the operator's credentials and the vaults."""
+        state = self.world.state
+        operator = state.principals[state.operator_object_id.lower()]
+        subscriptions = list(state.subscriptions.values())
+        return {
+            "armEndpoint": self.url,
+            "authorityHost": self.url,
+            "caBundle": str(self.ca_path),
+            "tenantId": state.tenant_id,
+            "clientId": operator.client_id,
+            "clientSecret": operator.client_secret,
+            "subscriptionId": subscriptions[0].subscription_id if subscriptions else None,
+            "adminEndpoint": self.admin_url,
+            "subscriptions": [{"subscriptionId": s.subscription_id, "displayName": s.display_name}
+                              for s in subscriptions],
+            "vaults": [{"subscriptionId": v.subscription_id, "resourceGroup": v.resource_group, "name": v.name,
+                        "location": v.location} for v in state.vaults.values()],
+        }
+
+    async def _tick_forever(self) -> None:
+        """Due schedules run even when nobody calls (a demo watching the clock); a bug must not stop the clock."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                self.world.service.tick()
+            except Exception:  # noqa: BLE001 - keep ticking, say what broke
+                log.exception("the emulated clock's tick failed")
+
+
+def build_app(world: World) -> web.Application:
+    router = Router()
+    router.add("GET", _RESOURCE_GROUP, _get_resource_group)
+    router.add("PUT", _RESOURCE_GROUP, _put_resource_group)
+    automation.register(router)
+    automation_schedules.register(router)
+    siterecovery.register(router)
+    authorization.register(router)
+
+    app = web.Application(middlewares=[_edge(world)], client_max_size=4 * 1024 * 1024)
+    auth.register(app, world)
+    admin.register(app, world)
+
+    async def arm(request: web.Request) -> web.StreamResponse:
+        return await _dispatch(world, router, request)
+
+    app.router.add_route("*", "/{tail:.*}", arm)
+    return app
+
+
+def _edge(world: World) -> Any:
+    """Request ids, the request log and injected faults for everything outside the admin API."""
+
+    @web.middleware
+    async def edge(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith(ADMIN_PREFIX):
+            return await handler(request)
+        path = normalize_path(request.path)
+        found = _SUBSCRIPTION.match(path)
+        request_id = str(uuid.uuid4())
+        entry = world.requests.add(LoggedRequest(
+            time=datetime.datetime.now(datetime.timezone.utc), method=request.method, path=path,
+            api_version=request.query.get("api-version"), subscription=found.group(1) if found else None,
+            principal=auth.principal_hint(world, request), request_id=request_id,
+        ))
+        fault = world.faults.take(request.method, path)
+        if fault is not None:
+            entry.fault = fault.id
+            if fault.latency_seconds:
+                await asyncio.sleep(fault.latency_seconds)
+            if fault.drop:
+                # Abort the socket; aiohttp then discards the response it cannot write.
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=499)
+        if fault is not None and fault.status is not None:
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            response: web.StreamResponse = ArmError(fault.status, fault.code or "Error", fault.message or "",
+                                                    headers=headers).response()
+        else:
+            response = await handler(request)
+        entry.status = response.status
+        response.headers["x-ms-request-id"] = request_id
+        response.headers["x-ms-correlation-request-id"] = request.headers.get("x-ms-correlation-request-id",
+                                                                              request_id)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        response.headers["x-ms-routing-request-id"] = f"WESTEUROPE:{stamp}:{request_id}"
+        return response
+
+    return edge
+
+
+async def _dispatch(world: World, router: Router, request: web.Request) -> web.StreamResponse:
+    path = normalize_path(request.rel_url.raw_path)
+    limits: dict[str, str] = {}
+    try:
+        principal = auth.authenticate(world, request)
+        handler, params = router.match(request.method, path)
+        world.service.tick()
+        found = _SUBSCRIPTION.match(path)
+        if found:
+            limits = world.throttle.admit(request.method, found.group(1), principal.object_id)
+            world.state.subscription(found.group(1))
+        authorization.authorize(world.state, principal, request.method, path)
+        body = await _json_body(request)
+        response = handler(ArmCall(request=request, world=world, principal=principal, path=path, params=params,
+                                   body=body))
+    except ArmError as error:
+        response = error.response()
+    except Exception:  # noqa: BLE001 - an emulator bug must surface as ARM's 500, with the traceback in the log
+        log.exception("unhandled error for %s %s", request.method, path)
+        response = ArmError(500, "InternalServerError", "The Azure sandbox failed to process the request; see its "
+                            "log.").response()
+    response.headers.update(limits)
+    return response
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if request.method not in ("PUT", "PATCH", "POST") or not request.can_read_body:
+        return {}
+    text = await request.text()
+    if not text.strip():
+        return {}
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ArmError(400, "InvalidRequestContent", f"The request content was invalid and could not be "
+                       f"deserialized: '{error.msg}'.") from None
+    if not isinstance(body, dict):
+        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    return body
+
+
+def _resource_group_body(subscription_id: str, name: str, location: str, tags: dict[str, str]) -> dict[str, Any]:
+    return {"id": f"/subscriptions/{subscription_id}/resourceGroups/{name}", "name": name,
+            "type": "Microsoft.Resources/resourceGroups", "location": location, "tags": tags,
+            "properties": {"provisioningState": "Succeeded"}}
+
+
+def _get_resource_group(call: ArmCall) -> web.Response:
+    group = call.world.state.resource_group(call.params["sub"], call.params["rg"])
+    return web.json_response(_resource_group_body(call.params["sub"], group.name, group.location, group.tags))
+
+
+def _put_resource_group(call: ArmCall) -> web.Response:
+    """Resource groups exist implicitly per seed; a PUT may add one (tests that need a fresh group)."""
+    subscription = call.world.state.subscription(call.params["sub"])
+    location = call.required(call.body, "location", where="body")
+    existing = subscription.resource_groups.get(call.params["rg"].lower())
+    group = existing or ResourceGroup(call.params["rg"], location)
+    group.tags = call.body.get("tags") or group.tags
+    subscription.resource_groups[group.name.lower()] = group
+    return web.json_response(_resource_group_body(subscription.subscription_id, group.name, group.location, group.tags),
+                             status=200 if existing else 201)
