@@ -1,0 +1,365 @@
+"""One request budget per Azure subscription, shared by every policy the operator reconciles.
+
+Azure Resource Manager throttles per subscription (a token bucket of 250 reads refilled at 25/s and 200
+writes refilled at 10/s, per principal and region). Many `MobilityUpdatePolicy` objects can point at the same
+subscription, so each policy pacing itself is not enough: the budget has to be one object per subscription
+that every SDK client of the process draws from. That object lives here, in a process-wide registry keyed by
+subscription id (case-insensitive, as ARM compares them).
+
+A budget does two things before a request is sent:
+
+* it paces: reads and writes each draw from a token bucket with a rate and a burst well under ARM's;
+* it obeys the service: after a 429 (or any error response that carries `Retry-After`), the whole
+  subscription pauses until the time the service named, whichever client or policy got the answer.
+
+A request never waits longer than `BudgetSettings.max_wait`: past that it fails at once with
+`ThrottledError(retry_after=...)`, which the reconciler turns into a requeue instead of holding a kopf
+handler for minutes.
+
+This module is SDK-free on purpose: the buckets are plain arithmetic over a time passed in, so they are tested
+without sleeping. The azure-core pipeline policy that calls `SubscriptionBudget.acquire` and
+`SubscriptionBudget.record` lives in `client.py`, the only module that imports the SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email.utils
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from asr_autoupdate.azure.errors import ThrottledError
+
+READ = "read"
+WRITE = "write"
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SUBSCRIPTION_IN_URL = re.compile(r"/subscriptions/([^/?#]+)", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetSettings:
+    """How fast one subscription may be called; defaults stay well under ARM's 25 reads/s and 10 writes/s."""
+
+    read_rate: float = 8.0  # tokens per second
+    read_burst: float = 40.0
+    write_rate: float = 3.0
+    write_burst: float = 15.0
+    max_wait: float = 10.0  # the longest a request waits for the budget before failing with ThrottledError
+    default_pause: float = 5.0  # a 429 that names no Retry-After pauses the subscription this long
+
+    def __post_init__(self) -> None:
+        for field in ("read_rate", "read_burst", "write_rate", "write_burst"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"{field} must be positive")
+        if self.max_wait < 0 or self.default_pause < 0:
+            raise ValueError("max_wait and default_pause must not be negative")
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetStats:
+    """Counters for one subscription since the process started (what the metrics module exports)."""
+
+    subscription_id: str
+    requests: int = 0  # answers received from Azure (every retry counts)
+    failures: int = 0  # attempts that got no answer (connection or token failures)
+    reads: int = 0
+    writes: int = 0
+    throttled: int = 0  # 429 answers
+    pauses: int = 0  # answers (429 or other errors) whose Retry-After paused the subscription
+    waits: int = 0  # requests that had to wait for the budget before being sent
+    waited_seconds: float = 0.0
+    rejected: int = 0  # requests failed with ThrottledError without being sent (wait would exceed max_wait)
+    paused_for: float = 0.0  # seconds of pause still ahead at the time of the snapshot
+    remaining_reads: int | None = None  # ARM's x-ms-ratelimit-remaining-subscription-reads, last seen
+    remaining_writes: int | None = None
+
+
+def request_kind(method: str) -> str:
+    """Reads and writes have separate ARM budgets (DELETE counts against the write bucket here)."""
+    return READ if method.upper() in _READ_METHODS else WRITE
+
+
+def subscription_from_url(url: str) -> str:
+    """The subscription a request is charged to; '' for tenant-level calls (they share one budget)."""
+    match = _SUBSCRIPTION_IN_URL.search(url)
+    return match.group(1).lower() if match else ""
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now_epoch: float | None = None) -> float | None:
+    """Seconds the service asked us to wait, from `retry-after-ms`, `x-ms-retry-after-ms` or `Retry-After`.
+
+    `Retry-After` may be delta-seconds or an HTTP date; anything unreadable counts as absent.
+    """
+    lowered = {key.lower(): value for key, value in headers.items()}
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        value = lowered.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value) / 1000.0)
+            except ValueError:
+                pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    reference = time.time() if now_epoch is None else now_epoch
+    return max(0.0, when.timestamp() - reference)
+
+
+class TokenBucket:
+    """A token bucket with reservations: `reserve` takes a token now and says how long to wait for it.
+
+    The token count may go negative; that is the queue of callers already promised a slot, so callers
+    that arrive later wait behind them without any lock (the event loop runs one `reserve` at a time).
+    """
+
+    def __init__(self, rate: float, burst: float, now: float):
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._stamp = now
+
+    def _refill(self, now: float) -> None:
+        if now > self._stamp:
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+
+    def delay(self, now: float) -> float:
+        """How long a request arriving at `now` would wait, without taking a token."""
+        self._refill(now)
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
+
+    def reserve(self, now: float) -> float:
+        """Take a token; return the seconds until it is valid (0 when one was available)."""
+        wait = self.delay(now)
+        self._tokens -= 1
+        return wait
+
+    @property
+    def tokens(self) -> float:
+        return self._tokens
+
+
+class SubscriptionBudget:
+    """The budget of one subscription: two buckets, a pause, and counters.
+
+    `acquire` is what the pipeline policy awaits before sending; `record` is what it calls with the answer.
+    `admit` is the pure core of `acquire` (time in, decision out), used directly by the tests.
+    """
+
+    def __init__(
+        self,
+        subscription_id: str,
+        settings: BudgetSettings,
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+    ):
+        self.subscription_id = subscription_id
+        self.settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        now = clock()
+        self._buckets = {
+            READ: TokenBucket(settings.read_rate, settings.read_burst, now),
+            WRITE: TokenBucket(settings.write_rate, settings.write_burst, now),
+        }
+        self._paused_until = float("-inf")
+        self._counts = dict.fromkeys(
+            ("requests", "failures", "reads", "writes", "throttled", "pauses", "waits", "rejected"), 0
+        )
+        self._waited = 0.0
+        self._remaining: dict[str, int | None] = {READ: None, WRITE: None}
+
+    # --- the pure part -------------------------------------------------------------------------------
+
+    def paused_for(self, now: float) -> float:
+        """Seconds left of the pause the service asked for (0 when not paused)."""
+        return max(0.0, self._paused_until - now)
+
+    def admit(self, kind: str, now: float, *, budget_left: float, reserved: bool = False) -> float:
+        """Decide about one request at `now`: return how long it must still wait (0: send it), or raise.
+
+        A pause the service asked for comes first; then the request takes a token from its bucket, unless
+        it holds one already (`reserved`). A wait longer than `budget_left` (what is left of this request's
+        `max_wait`) raises ThrottledError at once, so the caller requeues instead of blocking.
+        """
+        pause = self.paused_for(now)
+        if pause > 0:
+            if pause > budget_left:
+                raise self._reject(pause)
+            return pause
+        if reserved:
+            return 0.0
+        bucket = self._buckets[kind]
+        wait = bucket.delay(now)
+        if wait > budget_left:
+            raise self._reject(wait)
+        return bucket.reserve(now)
+
+    def _reject(self, wait: float) -> ThrottledError:
+        self._counts["rejected"] += 1
+        subscription = self.subscription_id or "the tenant"
+        return ThrottledError(
+            f"request budget for subscription {subscription} is spent; retry later",
+            status=429,
+            code="ClientSideThrottled",
+            retry_after=round(wait, 3),
+        )
+
+    def record(
+        self,
+        kind: str,
+        status: int,
+        retry_after: float | None,
+        *,
+        now: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Account for one answer (status 0: none came); a 429, or any error answer with Retry-After, pauses.
+
+        The pause covers the whole subscription: every client and policy waits it out, not only the caller
+        that was told.
+        """
+        now = self._clock() if now is None else now
+        if status == 0:
+            self._counts["failures"] += 1
+            return
+        self._counts["requests"] += 1
+        self._counts["reads" if kind == READ else "writes"] += 1
+        if status == 429:
+            self._counts["throttled"] += 1
+            if retry_after is None:
+                retry_after = self.settings.default_pause
+        if status >= 400 and retry_after is not None and retry_after > 0:
+            self._counts["pauses"] += 1
+            self._paused_until = max(self._paused_until, now + retry_after)
+        if headers:
+            self._note_remaining(headers)
+
+    def _note_remaining(self, headers: Mapping[str, str]) -> None:
+        lowered = {key.lower(): value for key, value in headers.items()}
+        for kind, name in ((READ, "x-ms-ratelimit-remaining-subscription-reads"),
+                           (WRITE, "x-ms-ratelimit-remaining-subscription-writes")):
+            value = lowered.get(name)
+            if value is not None:
+                try:
+                    self._remaining[kind] = int(value)
+                except ValueError:
+                    pass
+
+    def note_wait(self, seconds: float) -> None:
+        self._counts["waits"] += 1
+        self._waited += seconds
+
+    def stats(self, now: float | None = None) -> BudgetStats:
+        now = self._clock() if now is None else now
+        return BudgetStats(
+            subscription_id=self.subscription_id,
+            waited_seconds=round(self._waited, 6),
+            paused_for=round(self.paused_for(now), 6),
+            remaining_reads=self._remaining[READ],
+            remaining_writes=self._remaining[WRITE],
+            **self._counts,
+        )
+
+    # --- the waiting part ----------------------------------------------------------------------------
+
+    async def acquire(self, kind: str) -> None:
+        """Wait until a request of `kind` may be sent; raise ThrottledError if that takes over max_wait.
+
+        After every wait the decision is taken again: a 429 that another client saw while this request
+        slept must hold this request too.
+        """
+        deadline = self._clock() + self.settings.max_wait
+        waited = 0.0
+        reserved = False
+        while True:
+            now = self._clock()
+            pausing = self.paused_for(now) > 0
+            wait = self.admit(kind, now, budget_left=max(0.0, deadline - now), reserved=reserved)
+            reserved = reserved or not pausing
+            if wait <= 0:
+                break
+            waited += wait
+            await self._sleep(wait)
+        if waited > 0:
+            self.note_wait(waited)
+
+
+class BudgetRegistry:
+    """All subscription budgets of the process; `budget()` makes one on first use."""
+
+    def __init__(
+        self,
+        settings: BudgetSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
+        self._settings = settings or BudgetSettings()
+        self._clock = clock
+        self._sleep = sleep
+        self._budgets: dict[str, SubscriptionBudget] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def settings(self) -> BudgetSettings:
+        return self._settings
+
+    def configure(self, settings: BudgetSettings) -> None:
+        """Change the rates for budgets made from now on and drop the existing ones (startup and tests)."""
+        with self._lock:
+            self._settings = settings
+            self._budgets.clear()
+
+    def budget(self, subscription_id: str) -> SubscriptionBudget:
+        key = (subscription_id or "").lower()
+        with self._lock:
+            budget = self._budgets.get(key)
+            if budget is None:
+                budget = SubscriptionBudget(key, self._settings, clock=self._clock, sleep=self._sleep)
+                self._budgets[key] = budget
+            return budget
+
+    def budget_for_url(self, url: str) -> SubscriptionBudget:
+        return self.budget(subscription_from_url(url))
+
+    def stats(self) -> dict[str, BudgetStats]:
+        """A snapshot of every subscription's counters, keyed by lower-case subscription id."""
+        with self._lock:
+            budgets = list(self._budgets.values())
+        now = self._clock()
+        return {budget.subscription_id: budget.stats(now) for budget in budgets}
+
+    def reset(self) -> None:
+        """Forget every budget and counter (tests)."""
+        with self._lock:
+            self._budgets.clear()
+
+
+_REGISTRY = BudgetRegistry()
+
+
+def registry() -> BudgetRegistry:
+    """The process-wide registry that every `AzureClient` uses unless it is given another."""
+    return _REGISTRY
+
+
+def stats() -> dict[str, BudgetStats]:
+    """Counters of every subscription the process has called (for the metrics module)."""
+    return _REGISTRY.stats()

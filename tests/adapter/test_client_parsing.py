@@ -1,0 +1,251 @@
+"""The adapter's pure parts: settings, identities, wire -> port parsing, names and messages (no network)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from asr_autoupdate.azure import client, port
+from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid, ServicePrincipal
+
+UTC = timezone.utc
+
+
+# --- settings ---------------------------------------------------------------------------------------
+
+
+def test_settings_defaults_are_public_azure() -> None:
+    settings = AzureSettings()
+    assert settings.arm_endpoint == "https://management.azure.com"
+    assert settings.authority_host == "https://login.microsoftonline.com"
+    assert settings.scopes == ("https://management.azure.com/.default",)
+    assert settings.instance_discovery_disabled is False
+    assert settings.ca_bundle is None
+
+
+@pytest.mark.parametrize(
+    "reason, environ, expected",
+    [
+        ("nothing set: public cloud", {}, AzureSettings()),
+        (
+            "sandbox: endpoint, authority and CA",
+            {
+                "ASR_AUTOUPDATE_ARM_ENDPOINT": "https://127.0.0.1:8443/",
+                "AZURE_AUTHORITY_HOST": "https://127.0.0.1:8443",
+                "ASR_AUTOUPDATE_CA_BUNDLE": "/tmp/ca.pem",
+            },
+            AzureSettings(
+                arm_endpoint="https://127.0.0.1:8443",
+                authority_host="https://127.0.0.1:8443",
+                ca_bundle="/tmp/ca.pem",
+            ),
+        ),
+        (
+            "explicit scope and discovery switch",
+            {
+                "ASR_AUTOUPDATE_ARM_SCOPE": "https://management.core.windows.net/.default",
+                "ASR_AUTOUPDATE_DISABLE_INSTANCE_DISCOVERY": "true",
+                "ASR_AUTOUPDATE_LRO_POLLING_INTERVAL": "5",
+            },
+            AzureSettings(
+                credential_scopes=("https://management.core.windows.net/.default",),
+                disable_instance_discovery=True,
+                polling_interval=5.0,
+            ),
+        ),
+        (
+            "authority without a scheme gets https",
+            {"AZURE_AUTHORITY_HOST": "login.microsoftonline.us"},
+            AzureSettings(authority_host="https://login.microsoftonline.us"),
+        ),
+    ],
+)
+def test_settings_from_env(reason: str, environ: dict[str, str], expected: AzureSettings) -> None:
+    assert AzureSettings.from_env(environ) == expected, reason
+
+
+@pytest.mark.parametrize(
+    "reason, authority, disabled",
+    [
+        ("public cloud validates itself", "https://login.microsoftonline.com", False),
+        ("US government cloud", "https://login.microsoftonline.us", False),
+        ("China cloud", "https://login.chinacloudapi.cn", False),
+        ("the sandbox or Azure Stack: no discovery call leaves", "https://127.0.0.1:8443", True),
+    ],
+)
+def test_instance_discovery_follows_the_authority(reason: str, authority: str, disabled: bool) -> None:
+    assert AzureSettings(authority_host=authority).instance_discovery_disabled is disabled, reason
+
+
+def test_scope_follows_a_sovereign_endpoint() -> None:
+    settings = AzureSettings(arm_endpoint="https://management.usgovcloudapi.net/")
+    assert settings.scopes == ("https://management.usgovcloudapi.net/.default",)
+
+
+@pytest.mark.parametrize(
+    "reason, settings",
+    [
+        ("plain http would send tokens in clear", {"arm_endpoint": "http://127.0.0.1:8080"}),
+        ("ftp authority", {"authority_host": "ftp://login"}),
+        ("bad boolean", "discovery"),
+    ],
+)
+def test_settings_refuse_bad_values(reason: str, settings: object) -> None:
+    with pytest.raises(ValueError):
+        if settings == "discovery":
+            AzureSettings.from_env({"ASR_AUTOUPDATE_DISABLE_INSTANCE_DISCOVERY": "maybe"})
+        else:
+            AzureSettings(**settings)  # type: ignore[arg-type]
+
+
+# --- identities -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reason, data, error",
+    [
+        ("secret", {"tenantId": "t", "clientId": "c", "clientSecret": "s"}, None),
+        ("certificate as bytes", {"tenantId": "t", "clientId": "c",
+                                  "clientCertificate": b"-----BEGIN PRIVATE KEY-----\n..."}, None),
+        ("no tenant", {"clientId": "c", "clientSecret": "s"}, "tenantId"),
+        ("no client", {"tenantId": "t", "clientSecret": "s"}, "clientId"),
+        ("neither secret nor certificate", {"tenantId": "t", "clientId": "c"}, "clientSecret or clientCertificate"),
+        ("blank secret", {"tenantId": "t", "clientId": "c", "clientSecret": "  "}, "clientSecret"),
+        ("certificate not PEM", {"tenantId": "t", "clientId": "c", "clientCertificate": "abc"}, "not PEM"),
+    ],
+)
+def test_service_principal_from_secret(reason: str, data: dict, error: str | None) -> None:
+    if error is None:
+        identity = ServicePrincipal.from_secret_data(data)
+        assert identity.tenant_id == "t" and identity.client_id == "c", reason
+    else:
+        with pytest.raises(SecretInvalid, match=error):
+            ServicePrincipal.from_secret_data(data)
+
+
+def test_service_principal_repr_hides_secret_material() -> None:
+    identity = ServicePrincipal("t", "c", client_secret="hunter2-secret-value")
+    assert "hunter2" not in repr(identity)
+    assert hash(identity) == hash(ServicePrincipal("t", "c", client_secret="hunter2-secret-value"))
+
+
+# --- names ------------------------------------------------------------------------------------------
+
+
+def test_role_assignment_name_is_deterministic_and_case_blind() -> None:
+    scope = "/subscriptions/S/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v"
+    first = client.role_assignment_name(scope, "P", port.CONTRIBUTOR_ROLE)
+    assert first == client.role_assignment_name(scope.upper() + "/", "p", port.CONTRIBUTOR_ROLE.upper())
+    assert first != client.role_assignment_name(scope, "P", port.OWNER_ROLE)
+    assert first != client.role_assignment_name(scope + "x", "P", port.CONTRIBUTOR_ROLE)
+
+
+def test_parse_arm_id_is_case_blind_on_keys() -> None:
+    parts = client.parse_arm_id(
+        "/Subscriptions/S/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v"
+        "/replicationFabrics/f/replicationProtectionContainers/c/replicationProtectionContainerMappings/m"
+    )
+    assert (parts["subscriptions"], parts["resourcegroups"], parts["vaults"]) == ("S", "rg", "v")
+    assert parts["replicationprotectioncontainermappings"] == "m"
+
+
+# --- times ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reason, value, expected",
+    [
+        ("Z", "2030-01-01T00:00:00Z", datetime(2030, 1, 1, tzinfo=UTC)),
+        ("offset is converted to UTC", "2030-01-01T01:00:00+01:00", datetime(2030, 1, 1, tzinfo=UTC)),
+        ("seven fractional digits", "2030-01-01T00:00:00.1234567+00:00",
+         datetime(2030, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)),
+        ("naive is UTC", "2030-01-01T00:00:00", datetime(2030, 1, 1, tzinfo=UTC)),
+        ("DateTime.MinValue means never", "0001-01-01T00:00:00", None),
+        ("garbage", "yesterday", None),
+        ("absent", None, None),
+    ],
+)
+def test_parse_time(reason: str, value: str | None, expected: datetime | None) -> None:
+    assert client.parse_time(value) == expected, reason
+
+
+def test_format_time_is_utc_z() -> None:
+    local = datetime(2030, 1, 1, 2, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert client.format_time(local) == "2030-01-01T00:00:00Z"
+
+
+# --- wire -> port -----------------------------------------------------------------------------------
+
+
+def test_parse_mapping_reads_a2a_details_and_health() -> None:
+    mapping = client.parse_mapping({
+        "id": "/Subscriptions/S/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v/x/m1",
+        "name": "m1",
+        "properties": {
+            "state": "Paired",
+            "healthErrorDetails": [
+                {"errorCode": "150", "summaryMessage": "Run As expired", "recommendedAction": "Renew"},
+                {"errorCode": "151", "errorMessage": "detail", "summaryMessage": "summary"},
+            ],
+            "providerSpecificDetails": {
+                "instanceType": "A2A", "agentAutoUpdateStatus": "Enabled",
+                "automationAccountArmId": "/subscriptions/S/x/aa",
+                "automationAccountAuthenticationType": "RunAsAccount",
+                "scheduleName": "m1_guid", "jobScheduleName": "guid",
+            },
+        },
+    })
+    assert mapping.manageable and mapping.auto_update == "Enabled"
+    assert (mapping.schedule_name, mapping.job_schedule_name) == ("m1_guid", "guid")
+    assert mapping.authentication_type == "RunAsAccount"
+    assert mapping.health_errors == (
+        port.HealthError("150", "Run As expired", "Renew"),
+        port.HealthError("151", "detail", ""),
+    )
+
+
+def test_parse_mapping_of_another_provider() -> None:
+    mapping = client.parse_mapping({"id": "i", "name": "n", "properties": {"state": "Paired",
+                                    "providerSpecificDetails": {"instanceType": "VMwareCbt"}}})
+    assert not mapping.manageable and mapping.auto_update is None and mapping.health_errors == ()
+
+
+def test_parse_protected_item_agent_fields() -> None:
+    item = client.parse_protected_item({
+        "id": "i", "name": "vm1",
+        "properties": {"providerSpecificDetails": {
+            "instanceType": "A2A", "agentVersion": "9.62.7172.1", "isReplicationAgentUpdateRequired": True,
+            "isAgentUpgradeInProgress": False, "agentExpiryDate": "2031-05-01T00:00:00Z",
+            "agentCertificateExpiryDate": "2030-12-01T00:00:00Z"}},
+    })
+    assert item == port.ProtectedItem(
+        id="i", name="vm1", agent_version="9.62.7172.1", update_required=True, upgrade_in_progress=False,
+        agent_expiry=datetime(2031, 5, 1, tzinfo=UTC), certificate_expiry=datetime(2030, 12, 1, tzinfo=UTC),
+    )
+
+
+def test_parse_schedule_week_and_enabled_flag() -> None:
+    schedule = client.parse_schedule({"name": "s", "properties": {
+        "startTime": "2030-01-01T00:00:00+01:00", "frequency": "Week", "interval": 2,
+        "timeZone": "Europe/Berlin", "advancedSchedule": {"weekDays": ["Sunday"]}, "isEnabled": False,
+        "nextRun": "2030-01-05T23:00:00Z"}})
+    assert schedule.week_days == ("Sunday",) and schedule.interval == 2 and schedule.is_enabled is False
+    assert schedule.start_time == datetime(2029, 12, 31, 23, tzinfo=UTC)
+
+
+def test_parse_job() -> None:
+    job = client.parse_job({"id": "/x/jobs/j", "name": "j", "properties": {
+        "jobId": "guid", "runbook": {"name": port.SITE_RECOVERY_RUNBOOK}, "status": "Completed",
+        "startTime": "2030-01-01T00:00:05Z", "endTime": "2030-01-01T00:01:05Z"}})
+    assert job.id == "guid" and job.runbook_name == port.SITE_RECOVERY_RUNBOOK
+    assert job.end_time - job.start_time == timedelta(minutes=1)
+
+
+# --- messages ---------------------------------------------------------------------------------------
+
+
+def test_messages_are_one_line_without_tokens_or_secrets() -> None:
+    raw = "line one\nAuthorization: Bearer abc.def.ghi and eyJhbGciOi.eyJzdWIiOiJ4.sig secret=s3cr3t-value"
+    text = client._one_line(raw, secrets=("s3cr3t-value",))
+    assert "\n" not in text and "abc.def" not in text and "eyJ" not in text and "s3cr3t" not in text
