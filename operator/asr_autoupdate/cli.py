@@ -28,7 +28,24 @@ def build_parser() -> argparse.ArgumentParser:
     version = commands.add_parser("version", help="print the operator's version")
     version.set_defaults(func=_print_version)
 
-    run = commands.add_parser("run", help="run the operator against the current kubeconfig")
+    run = commands.add_parser(
+        "run",
+        help="run the operator against the current kubeconfig (or in-cluster service account)",
+        description="Run the operator. Azure endpoints, authority and CA come from the environment "
+        "(ASR_AUTOUPDATE_ARM_ENDPOINT, AZURE_AUTHORITY_HOST, ASR_AUTOUPDATE_CA_BUNDLE); the operator's own "
+        "identity from AZURE_* variables, workload identity or managed identity.",
+    )
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable; globs allowed)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
+    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", metavar="URL",
+                     help="liveness endpoint to serve ('' to disable)")
+    run.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.add_argument("--drift-tick", type=float, default=15.0, metavar="SECONDS",
+                     help="how often to look whether a policy's drift check is due")
+    run.add_argument("--drift-interval-override", type=float, default=None, metavar="SECONDS",
+                     help="use this instead of every policy's driftCheckIntervalSeconds (for tests and demos)")
     run.set_defaults(func=_run_operator)
 
     plugged = set()
@@ -48,8 +65,25 @@ def _print_version(args: argparse.Namespace) -> int:
 
 
 def _run_operator(args: argparse.Namespace) -> int:
-    print("asr-autoupdate run: the reconciler has not landed yet (see issue 3)", file=sys.stderr)
-    return 2
+    from asr_autoupdate import handlers
+    from asr_autoupdate.azure.credentials import AzureSettings
+
+    try:
+        azure = AzureSettings.from_env()
+    except ValueError as problem:
+        print(f"asr-autoupdate run: {problem}", file=sys.stderr)
+        return 2
+    options = handlers.OperatorOptions(
+        namespaces=tuple(args.namespace),
+        clusterwide=not args.namespace,
+        liveness_endpoint=args.liveness or None,
+        log_json=args.log_format == "json",
+        verbose=args.verbose,
+        drift_tick_seconds=args.drift_tick,
+        drift_interval_override=args.drift_interval_override,
+        azure=azure,
+    )
+    return handlers.run(options)
 
 
 def _sandbox_not_installed(args: argparse.Namespace) -> int:

@@ -1,0 +1,322 @@
+"""Every reason the operator writes into a condition or an Event, in one table.
+
+Each reason has the conditions it appears on, what it does to the object's kstatus and retry, a stable
+one-line message template and what a person does about it (from Site Recovery's own troubleshooting
+guidance). Messages are built only from this table, so they stay stable between passes (no timestamps, retry
+counts or raw exception text) and never carry secrets. `docs/reasons.md` is generated from it:
+
+    python -m asr_autoupdate.api.reasons > docs/reasons.md
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+from asr_autoupdate.api import REPAIR_ANNOTATION
+from asr_autoupdate.api.conditions import AREA_TYPES, SUMMARY_TYPES, ConditionType
+
+MESSAGE_LIMIT = 1024
+
+
+class Reason(enum.StrEnum):
+    CONVERGED = "Converged"
+    NOT_REQUIRED = "NotRequired"
+    PROGRESSING = "Progressing"
+    WAITING = "Waiting"
+    AZURE_UNAVAILABLE = "AzureUnavailable"
+    INSUFFICIENT_PERMISSIONS = "InsufficientPermissions"
+    AUTHENTICATION_FAILED = "AuthenticationFailed"
+    CREDENTIALS_SECRET_INVALID = "CredentialsSecretInvalid"
+    POLICY_CONFLICT = "PolicyConflict"
+    VAULT_NOT_FOUND = "VaultNotFound"
+    INVALID_SPEC = "InvalidSpec"
+    INTERNAL_ERROR = "InternalError"
+    AZURE_REQUEST_FAILED = "AzureRequestFailed"
+    AUTOMATION_ACCOUNT_CONFLICT = "AutomationAccountConflict"
+    IDENTITY_NOT_AUTHORIZED = "IdentityNotAuthorized"
+    RUN_AS_ACCOUNT_NOT_FOUND = "RunAsAccountNotFound"
+    RUN_AS_ACCOUNT_UNAUTHORIZED = "RunAsAccountUnauthorized"
+    RUN_AS_THUMBPRINT_MISMATCH = "RunAsThumbprintMismatch"
+    RUN_AS_CERTIFICATE_EXPIRED = "RunAsCertificateExpired"
+    RUN_AS_CERTIFICATE_EXPIRING = "RunAsCertificateExpiring"
+    RUN_AS_ACCOUNT_RETIRED = "RunAsAccountRetired"
+    MAPPING_UPDATE_FAILED = "MappingUpdateFailed"
+    MAPPING_HEALTH_ERROR = "MappingHealthError"
+    SCHEDULE_NOT_FOUND = "ScheduleNotFound"
+    SCHEDULE_DISABLED = "ScheduleDisabled"
+    DRIFT_DETECTED = "DriftDetected"
+    AGENT_UPDATE_REQUIRED = "AgentUpdateRequired"
+    AUTOMATION_ACCOUNT_CREATED = "AutomationAccountCreated"
+    IDENTITY_ENABLED = "IdentityEnabled"
+    ROLE_ASSIGNED = "RoleAssigned"
+    MAPPING_UPDATED = "MappingUpdated"
+    SCHEDULE_REWRITTEN = "ScheduleRewritten"
+    ROLE_REVOKED = "RoleRevoked"
+    AUTOMATION_ACCOUNT_DELETED = "AutomationAccountDeleted"
+
+
+class Kind(enum.IntEnum):
+    """What a reason does to the summary conditions and the retry; higher values win the summary."""
+
+    EVENT = 0
+    OK = 1
+    INFO = 2
+    WAITING = 3
+    DRIFT = 4
+    PROGRESSING = 5
+    TRANSIENT = 6
+    PERSON = 7
+    INVALID = 8
+    BUG = 9
+
+
+EFFECTS = {
+    Kind.EVENT: "Event only",
+    Kind.OK: "Ready=True",
+    Kind.INFO: "informational: does not gate Ready",
+    Kind.WAITING: "follows the condition it waits for",
+    Kind.DRIFT: "Stalled=True (Observe mode); checked again every driftCheckIntervalSeconds",
+    Kind.PROGRESSING: "Reconciling=True; next pass soon",
+    Kind.TRANSIENT: "Reconciling=True; retried after Azure's Retry-After",
+    Kind.PERSON: "Stalled=True; retried every 5 minutes",
+    Kind.INVALID: "Stalled=True; retried when the spec changes",
+    Kind.BUG: "Ready=Unknown; retried with backoff",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ReasonInfo:
+    kind: Kind
+    conditions: tuple[ConditionType, ...]
+    summary: str  # str.format template; a message is `summary. action`
+    action: str  # what a person does; empty when nothing
+
+
+_ALL = SUMMARY_TYPES + AREA_TYPES
+_CONFIGURABLE = AREA_TYPES[:-1]
+_REPAIR = f"then request a repair (annotate {REPAIR_ANNOTATION} with a new value)"
+_MIGRATE = (
+    "migrate to spec.authentication: SystemAssignedIdentity "
+    "(vault > Site Recovery infrastructure > Extension update settings > Migrate)"
+)
+_RUN_AS_RETIRED = f"Run As accounts were retired by Azure and cannot be recreated: {_MIGRATE}."
+
+
+def _summary(*areas: ConditionType) -> tuple[ConditionType, ...]:
+    return SUMMARY_TYPES + areas
+
+
+REASONS: dict[Reason, ReasonInfo] = {
+    Reason.CONVERGED: ReasonInfo(Kind.OK, _ALL, "{state}", ""),
+    Reason.NOT_REQUIRED: ReasonInfo(
+        Kind.OK,
+        (ConditionType.AUTOMATION_ACCOUNT_READY, ConditionType.CREDENTIALS_HEALTHY, ConditionType.SCHEDULE_CONFIGURED),
+        "updateMode Manual needs no {subject}",
+        "",
+    ),
+    Reason.PROGRESSING: ReasonInfo(
+        Kind.PROGRESSING, _summary(*_CONFIGURABLE), "{state}", "None: the operator continues on its own."
+    ),
+    Reason.WAITING: ReasonInfo(
+        Kind.WAITING,
+        (ConditionType.CREDENTIALS_HEALTHY, ConditionType.MAPPINGS_CONFIGURED, ConditionType.SCHEDULE_CONFIGURED),
+        "Waits for {dependency}",
+        "Resolve the condition it waits for.",
+    ),
+    Reason.AZURE_UNAVAILABLE: ReasonInfo(
+        Kind.TRANSIENT,
+        _ALL,
+        "Azure could not {operation} for now ({code})",
+        "None: the operator retries after Azure's Retry-After; if it lasts, check Azure's status page and the "
+        "subscription's request budget.",
+    ),
+    Reason.INSUFFICIENT_PERMISSIONS: ReasonInfo(
+        Kind.PERSON,
+        _ALL,
+        "The operator's identity may not {operation} ({code})",
+        "Grant the operator's identity Owner or User Access Administrator on the vault (and Contributor on the "
+        f"automation account's resource group to create the account), {_REPAIR}.",
+    ),
+    Reason.AUTHENTICATION_FAILED: ReasonInfo(
+        Kind.PERSON,
+        _ALL,
+        "The operator could not sign in to Azure to {operation} ({code})",
+        "Check tenantId, clientId and clientSecret or clientCertificate in the Secret of spec.credentialsSecretRef "
+        f"(or the operator's own workload identity), {_REPAIR}.",
+    ),
+    Reason.CREDENTIALS_SECRET_INVALID: ReasonInfo(
+        Kind.PERSON,
+        _ALL,
+        "Secret {secret} {problem}",
+        "Create or fix the Secret in the policy's namespace with the keys tenantId, clientId and clientSecret or "
+        "clientCertificate (PEM).",
+    ),
+    Reason.POLICY_CONFLICT: ReasonInfo(
+        Kind.PERSON,
+        _ALL,
+        "Vault {vault} is already managed by MobilityUpdatePolicy {owner}",
+        "Delete one of the two policies: one vault is managed by one policy.",
+    ),
+    Reason.VAULT_NOT_FOUND: ReasonInfo(
+        Kind.PERSON,
+        _ALL,
+        "Recovery Services vault {vault} was not found",
+        "Check spec.vault (subscription, resource group, name) and that the operator's identity can read the vault.",
+    ),
+    Reason.INVALID_SPEC: ReasonInfo(
+        Kind.INVALID, _ALL, "{problem}", "Fix the spec; the operator tries again when it changes."
+    ),
+    Reason.INTERNAL_ERROR: ReasonInfo(
+        Kind.BUG,
+        _ALL,
+        "The operator hit an unexpected error",
+        "See the operator's log; it retries with backoff. Report a bug if it persists.",
+    ),
+    Reason.AZURE_REQUEST_FAILED: ReasonInfo(
+        Kind.PERSON,
+        _ALL,
+        "Azure refused to {operation} ({code})",
+        f"Check the operator's log for Azure's answer and fix the cause, {_REPAIR}.",
+    ),
+    Reason.AUTOMATION_ACCOUNT_CONFLICT: ReasonInfo(
+        Kind.PERSON,
+        _summary(ConditionType.AUTOMATION_ACCOUNT_READY),
+        "Automation account {account} is not usable: {problem}",
+        "Set spec.automationAccount to an account in the vault's subscription and region, or remove the "
+        "conflicting account.",
+    ),
+    Reason.IDENTITY_NOT_AUTHORIZED: ReasonInfo(
+        Kind.PERSON,
+        _summary(ConditionType.CREDENTIALS_HEALTHY),
+        "The identity {principal} of automation account {account} has no Contributor role on the vault",
+        "Grant it Contributor on the vault (vault > Access control (IAM) > Add role assignment > Managed identity), "
+        "or set spec.grantVaultAccess: true.",
+    ),
+    Reason.RUN_AS_ACCOUNT_NOT_FOUND: ReasonInfo(
+        Kind.PERSON,
+        _summary(ConditionType.AUTOMATION_ACCOUNT_READY, ConditionType.CREDENTIALS_HEALTHY),
+        "The Run As account's {piece} is missing",
+        _RUN_AS_RETIRED,
+    ),
+    Reason.RUN_AS_ACCOUNT_UNAUTHORIZED: ReasonInfo(
+        Kind.PERSON,
+        _summary(ConditionType.CREDENTIALS_HEALTHY),
+        "Site Recovery reports that the Run As account may not access the vault (mapping {mapping}: {code})",
+        _RUN_AS_RETIRED,
+    ),
+    Reason.RUN_AS_THUMBPRINT_MISMATCH: ReasonInfo(
+        Kind.PERSON,
+        _summary(ConditionType.CREDENTIALS_HEALTHY),
+        "The thumbprint in connection AzureRunAsConnection differs from certificate AzureRunAsCertificate's",
+        f"Renew the certificate (automation account > Run As accounts > Renew certificate), or better {_MIGRATE}.",
+    ),
+    Reason.RUN_AS_CERTIFICATE_EXPIRED: ReasonInfo(
+        Kind.PERSON,
+        _summary(ConditionType.CREDENTIALS_HEALTHY),
+        "Certificate AzureRunAsCertificate expired on {date}, so auto-update has stopped",
+        f"Renew the certificate (automation account > Run As accounts > Renew certificate), or better {_MIGRATE}.",
+    ),
+    Reason.RUN_AS_CERTIFICATE_EXPIRING: ReasonInfo(
+        Kind.OK,
+        (ConditionType.CREDENTIALS_HEALTHY,),
+        "Certificate AzureRunAsCertificate expires on {date}",
+        f"Renew it before then, or better {_MIGRATE}: Run As accounts are retired.",
+    ),
+    Reason.RUN_AS_ACCOUNT_RETIRED: ReasonInfo(
+        Kind.OK,
+        (ConditionType.CREDENTIALS_HEALTHY,),
+        "The Run As account is healthy, but Azure retired Run As accounts on 30 September 2023",
+        f"Plan to {_MIGRATE}.",
+    ),
+    Reason.MAPPING_UPDATE_FAILED: ReasonInfo(
+        Kind.PERSON,
+        _summary(ConditionType.MAPPINGS_CONFIGURED),
+        "Site Recovery refused to {operation} ({code})",
+        "Check the mapping in the vault (Site Recovery infrastructure > Extension update settings) and the "
+        f"operator's log, {_REPAIR}.",
+    ),
+    Reason.MAPPING_HEALTH_ERROR: ReasonInfo(
+        Kind.PERSON,
+        _summary(ConditionType.MAPPINGS_CONFIGURED),
+        "Mapping {mapping} reports health error {code}: {recommendation}",
+        f"Follow Site Recovery's recommended action, {_REPAIR} to apply the setting again.",
+    ),
+    Reason.SCHEDULE_NOT_FOUND: ReasonInfo(
+        Kind.PERSON,
+        _summary(ConditionType.SCHEDULE_CONFIGURED),
+        "Site Recovery's {piece} for mapping {mapping} is missing from the automation account",
+        f"Request a repair (annotate {REPAIR_ANNOTATION} with a new value): applying the mapping's setting "
+        "again makes Site Recovery recreate it.",
+    ),
+    Reason.SCHEDULE_DISABLED: ReasonInfo(
+        Kind.PERSON,
+        _summary(ConditionType.SCHEDULE_CONFIGURED),
+        "Schedule {schedule} is disabled in the automation account",
+        "Enable it in the automation account (Shared resources > Schedules).",
+    ),
+    Reason.DRIFT_DETECTED: ReasonInfo(
+        Kind.DRIFT,
+        _summary(*_CONFIGURABLE),
+        "Observe mode, Azure differs from the spec: {differences}",
+        "Change Azure by hand, or set spec.managementPolicy: Manage to let the operator do it.",
+    ),
+    Reason.AGENT_UPDATE_REQUIRED: ReasonInfo(
+        Kind.INFO,
+        (ConditionType.AGENTS_CURRENT,),
+        "{count} of {total} protected items need a Mobility Service agent update",
+        "With updateMode Automatic the next scheduled run updates them; with Manual, update them from the "
+        "vault's Replicated items.",
+    ),
+    Reason.AUTOMATION_ACCOUNT_CREATED: ReasonInfo(
+        Kind.EVENT, (), "Created automation account {account} in {location}", ""
+    ),
+    Reason.IDENTITY_ENABLED: ReasonInfo(
+        Kind.EVENT, (), "Turned on the system-assigned identity of automation account {account}", ""
+    ),
+    Reason.ROLE_ASSIGNED: ReasonInfo(
+        Kind.EVENT, (), "Granted Contributor on the vault to the automation account's identity {principal}", ""
+    ),
+    Reason.MAPPING_UPDATED: ReasonInfo(Kind.EVENT, (), "Set auto-update {status} on mapping {mapping}", ""),
+    Reason.SCHEDULE_REWRITTEN: ReasonInfo(Kind.EVENT, (), "Rewrote schedule {schedule} to run at {when}", ""),
+    Reason.ROLE_REVOKED: ReasonInfo(Kind.EVENT, (), "Removed the vault role assignment {assignment}", ""),
+    Reason.AUTOMATION_ACCOUNT_DELETED: ReasonInfo(Kind.EVENT, (), "Deleted automation account {account}", ""),
+}
+
+
+def message(reason: Reason, /, **fields: Any) -> str:
+    """The one-line message for `reason`: what is wrong, then what to do."""
+    info = REASONS[reason]
+    text = info.summary.format(**fields) + "."
+    if info.action:
+        text = f"{text} {info.action}"
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def render_markdown() -> str:
+    """docs/reasons.md: the table users look a reason up in."""
+    lines = [
+        "# Condition and Event reasons",
+        "",
+        "Generated from `operator/asr_autoupdate/api/reasons.py` by "
+        "`python -m asr_autoupdate.api.reasons > docs/reasons.md`; do not edit by hand.",
+        "",
+        "Ready, Reconciling and Stalled always share one reason and message: the most pressing one of the "
+        "other conditions. To request a repair (one pass that applies every mapping's setting and the vault role "
+        f"again, even where they look right), set the annotation `{REPAIR_ANNOTATION}` to a new value; "
+        "`status.lastRepair` records the result.",
+        "",
+        "| Reason | Conditions | Effect | Message | What to do |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for reason, info in REASONS.items():
+        conditions = ", ".join(info.conditions) or "Event"
+        cells = (f"`{reason}`", conditions, EFFECTS[info.kind], info.summary, info.action or "Nothing.")
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

@@ -1,0 +1,184 @@
+"""The kopf layer: thin handlers that turn Kubernetes events into calls of `reconcile`/`finalize`.
+
+The only module that imports kopf. Create, update, resume, the repair annotation and the drift timer all end
+in the same `_converge`; the finalizer ends in `finalize`. A handler builds a `PolicyInput`, picks the Azure
+identity (the policy's Secret, or the operator's own), runs one pass under the object's lock, writes
+`Outcome.status` through `patch.status`, posts `Outcome.events`, and turns `Outcome.retry` into kopf's retry
+vocabulary. Handlers return None, so kopf stores nothing of its own under `status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import kopf
+
+from asr_autoupdate.azure.client import AzureClientPool
+from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid
+from asr_autoupdate.credentials_secret import read_service_principal
+from asr_autoupdate.reconcile import Outcome, PolicyInput, blocked, finalize, reconcile
+from asr_autoupdate.api import FINALIZER, GROUP, PLURAL, REPAIR_ANNOTATION, VERSION
+from asr_autoupdate.api.reasons import Reason
+
+
+log = logging.getLogger("asr_autoupdate")
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorOptions:
+    """How `asr-autoupdate run` was asked to behave."""
+
+    namespaces: tuple[str, ...] = ()
+    clusterwide: bool = False
+    liveness_endpoint: str | None = None
+    log_json: bool = False
+    verbose: bool = False
+    drift_tick_seconds: float = 15.0  # how often the timer asks "is a drift check due?"
+    drift_interval_override: float | None = None  # replaces every policy's driftCheckIntervalSeconds (tests, demo)
+    azure: AzureSettings = dataclasses.field(default_factory=AzureSettings)
+
+
+def vault_key(spec: Any) -> str | None:
+    """Two policies name the same vault when their ARM ids match case-insensitively."""
+    vault = spec.get("vault") or {}
+    parts = (vault.get("subscriptionId"), vault.get("resourceGroup"), vault.get("name"))
+    return "/".join(parts).lower() if all(parts) else None
+
+
+def earlier_owner(owners: Any, key: str | None, uid: str) -> str | None:
+    """The `<namespace>/<name>` of the oldest other policy for the same vault, if this one is not the oldest."""
+    if key is None or key not in owners:
+        return None
+    first = min(owners[key])  # (creationTimestamp, uid, "<namespace>/<name>")
+    return None if first[1] == uid else first[2]
+
+
+def policy_input(body: kopf.Body) -> PolicyInput:
+    meta = body["metadata"]
+    return PolicyInput(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        generation=int(meta.get("generation") or 0),
+        spec=dict(body.get("spec") or {}),
+        status=dict(body.get("status") or {}),
+        repair_token=(meta.get("annotations") or {}).get(REPAIR_ANNOTATION),
+    )
+
+
+def register(options: OperatorOptions) -> kopf.OperatorRegistry:
+    """Every handler on a registry of its own, so options (the timer's tick) are plain arguments."""
+    registry = kopf.OperatorRegistry()
+    resource = (GROUP, VERSION, PLURAL)
+
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        settings.persistence.finalizer = FINALIZER
+        settings.posting.level = logging.INFO
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        memo.azure = AzureClientPool(options.azure)
+        memo.options = options
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        """In a pod, the service account; elsewhere, the kubeconfig (both through the official client)."""
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(memo: kopf.Memo, **_: Any) -> None:
+        await memo.azure.close()
+
+    @kopf.index(*resource, id="vault_owners", registry=registry)
+    def vault_owners(spec: kopf.Spec, meta: kopf.Meta, namespace: str, name: str, **_: Any) -> dict | None:
+        key = vault_key(spec)
+        return {key: (meta.get("creationTimestamp") or "", meta.get("uid") or "", f"{namespace}/{name}")} if key else None
+
+    @kopf.on.resume(*resource, id="converge", registry=registry)
+    @kopf.on.create(*resource, id="converge", registry=registry)
+    @kopf.on.update(*resource, id="converge", field="spec", registry=registry)
+    @kopf.on.field(*resource, id="repair", field=("metadata", "annotations", REPAIR_ANNOTATION), registry=registry)
+    async def converge(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, **_: Any) -> None:
+        await _converge(body, patch, memo, vault_owners)
+
+    @kopf.timer(*resource, id="drift_check", interval=options.drift_tick_seconds, initial_delay=options.drift_tick_seconds, registry=registry)
+    async def drift_check(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, **_: Any) -> None:
+        await _converge(body, patch, memo, vault_owners, only_if_due=True)
+
+    @kopf.on.delete(*resource, id="cleanup", registry=registry)
+    async def cleanup(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, **_: Any) -> None:
+        policy = policy_input(body)
+        conflict = earlier_owner(vault_owners, vault_key(policy.spec), body["metadata"].get("uid") or "")
+        async with _lock(memo):
+            outcome = await _pass(finalize, policy, memo, conflict)
+        _obey(outcome, body, patch, memo)
+
+    return registry
+
+
+async def _converge(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, owners: kopf.Index, *, only_if_due: bool = False
+) -> None:
+    policy = policy_input(body)
+    conflict = earlier_owner(owners, vault_key(policy.spec), body["metadata"].get("uid") or "")
+    async with _lock(memo):
+        if only_if_due and time.monotonic() < getattr(memo, "next_check", 0.0):
+            return  # decided under the lock: a pass that just finished has moved the next check
+        outcome = await _pass(reconcile, policy, memo, conflict)
+    _obey(outcome, body, patch, memo)
+
+
+def _lock(memo: kopf.Memo) -> asyncio.Lock:
+    """One pass at a time per policy: the timer and a spec change must not act on Azure side by side."""
+    if not hasattr(memo, "lock"):
+        memo.lock = asyncio.Lock()
+    return memo.lock
+
+
+async def _pass(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str | None) -> Outcome:
+    now = datetime.now(timezone.utc)
+    secret_ref = (policy.spec.get("credentialsSecretRef") or {}).get("name")
+    try:
+        identity = await read_service_principal(policy.namespace, secret_ref) if secret_ref else None
+    except SecretInvalid as problem:
+        return blocked(policy, now, Reason.CREDENTIALS_SECRET_INVALID, secret=secret_ref, problem=str(problem))
+    try:
+        return await step(memo.azure.get(identity), policy, now, conflict=conflict)
+    except Exception:
+        log.exception("reconcile of %s/%s failed unexpectedly", policy.namespace, policy.name)
+        return blocked(policy, now, Reason.INTERNAL_ERROR)
+
+
+def _obey(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
+    for key, value in outcome.status.items():
+        patch.status[key] = value
+    for event in outcome.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    options: OperatorOptions = memo.options
+    recheck = options.drift_interval_override or outcome.recheck_after
+    memo.next_check = time.monotonic() + (recheck if recheck is not None else float("inf"))
+    retry = outcome.retry
+    if retry is None:
+        return
+    if retry.kind == "invalid":
+        raise kopf.PermanentError(retry.reason)
+    raise kopf.TemporaryError(retry.reason, delay=retry.delay or 30.0)
+
+
+def run(options: OperatorOptions) -> int:
+    """Run the operator until SIGTERM: one replica (standalone, no peering), as the chart deploys it."""
+    kopf.configure(verbose=options.verbose, log_format=kopf.LogFormat.JSON if options.log_json else kopf.LogFormat.FULL)
+    logging.getLogger("azure").setLevel(logging.ERROR)  # azure-identity echoes the authority's error text
+    kopf.run(
+        registry=register(options),
+        standalone=True,
+        clusterwide=options.clusterwide,
+        namespaces=options.namespaces,
+        liveness_endpoint=options.liveness_endpoint,
+        memo=kopf.Memo(),
+    )
+    return 0

@@ -1,0 +1,107 @@
+"""Carry out planned actions, each safe to repeat after a crash at any point.
+
+Creating looks first (no second account or role assignment when a pass died between the call and the
+status write), updates are idempotent puts, and deletes treat "already gone" as done. A mapping update is a
+long-running operation in Site Recovery: it is waited on for a few seconds only, and if it is still running
+the next pass sees where it got to. Errors are recorded per action; a throttled or unauthenticated call ends
+the batch, because every following call would meet the same answer.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from asr_autoupdate.azure.errors import AuthenticationError, AzureError, NotFoundError, ThrottledError
+from asr_autoupdate.azure.port import AzurePort
+from asr_autoupdate.reconcile import desired
+from asr_autoupdate.reconcile.model import (
+    Action,
+    ActionResult,
+    CreateAccount,
+    DeleteAccount,
+    EnableIdentity,
+    GrantRole,
+    RevokeRole,
+    RewriteSchedule,
+    UpdateMapping,
+)
+
+MAPPING_UPDATE_TIMEOUT = 10.0
+
+
+async def act(azure: AzurePort, actions: Sequence[Action]) -> list[ActionResult]:
+    """Run `actions` in order and say how each went."""
+    results = []
+    for action in actions:
+        try:
+            result = await _perform(action, azure)
+        except AzureError as error:
+            result = ActionResult(action, changed=False, error=error)
+        results.append(result)
+        if isinstance(result.error, ThrottledError | AuthenticationError):
+            break
+    return results
+
+
+@functools.singledispatch
+async def _perform(action: Action, azure: AzurePort) -> ActionResult:
+    raise TypeError(f"no way to perform {type(action).__name__}")
+
+
+@_perform.register
+async def _create_account(action: CreateAccount, azure: AzurePort) -> ActionResult:
+    if await azure.get_automation_account(action.account) is not None:
+        return ActionResult(action, changed=False)
+    await azure.put_automation_account(action.account, location=action.location, tags=dict(action.tags))
+    return ActionResult(action, changed=True)
+
+
+@_perform.register
+async def _enable_identity(action: EnableIdentity, azure: AzurePort) -> ActionResult:
+    await azure.put_automation_account(action.account, location=action.location, tags=dict(action.tags))
+    return ActionResult(action, changed=True)
+
+
+@_perform.register
+async def _grant_role(action: GrantRole, azure: AzurePort) -> ActionResult:
+    if desired.has_vault_access(tuple(await azure.list_role_assignments(action.scope, action.principal_id))):
+        return ActionResult(action, changed=False)
+    await azure.create_role_assignment(action.scope, action.principal_id, action.role_guid)
+    return ActionResult(action, changed=True)
+
+
+@_perform.register
+async def _update_mapping(action: UpdateMapping, azure: AzurePort) -> ActionResult:
+    updated = await azure.update_mapping(
+        action.mapping,
+        enabled=action.enabled,
+        automation_account_id=action.automation_account_id,
+        authentication_type=action.authentication_type,
+        timeout=MAPPING_UPDATE_TIMEOUT,
+    )
+    return ActionResult(action, changed=True, pending=updated is None)
+
+
+@_perform.register
+async def _rewrite_schedule(action: RewriteSchedule, azure: AzurePort) -> ActionResult:
+    await azure.put_schedule(action.account, action.schedule)
+    return ActionResult(action, changed=True)
+
+
+@_perform.register
+async def _delete_account(action: DeleteAccount, azure: AzurePort) -> ActionResult:
+    try:
+        await azure.delete_automation_account(action.account)
+    except NotFoundError:
+        return ActionResult(action, changed=False)
+    return ActionResult(action, changed=True)
+
+
+@_perform.register
+async def _revoke_role(action: RevokeRole, azure: AzurePort) -> ActionResult:
+    try:
+        await azure.delete_role_assignment(action.assignment.id)
+    except NotFoundError:
+        return ActionResult(action, changed=False)
+    return ActionResult(action, changed=True)

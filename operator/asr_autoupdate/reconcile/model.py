@@ -1,0 +1,281 @@
+"""The values the reconcile steps hand to each other: what Azure said, what to change, how it went.
+
+All of them are plain frozen values so that `plan` and `report` stay pure functions that tests can feed from a
+table, and so that an observation can be compared and printed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+from asr_autoupdate.api.conditions import ConditionType
+from asr_autoupdate.api.reasons import Reason
+from asr_autoupdate.azure import port
+from asr_autoupdate.azure.errors import AzureError
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyInput:
+    """What the handler layer knows about one MobilityUpdatePolicy object; reconcile needs nothing else."""
+
+    namespace: str
+    name: str
+    generation: int
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    repair_token: str | None = None  # the value of the asr.autoupdate.dev/repair annotation
+
+    @property
+    def conditions(self) -> list[Mapping[str, Any]]:
+        return list(self.status.get("conditions") or [])
+
+    @property
+    def repair_requested(self) -> bool:
+        """A repair token that no finished repair pass has answered yet."""
+        done = (self.status.get("lastRepair") or {}).get("token")
+        return self.repair_token is not None and self.repair_token != done
+
+
+class Part(enum.StrEnum):
+    """One read of the observation; its value completes "Azure could not ..." in messages."""
+
+    VAULT = "read the Recovery Services vault"
+    AUTOMATION_ACCOUNT = "read the automation account"
+    ROLE_ASSIGNMENTS = "list the role assignments of the account's identity on the vault"
+    MAPPINGS = "list the vault's protection-container mappings"
+    SCHEDULES = "list the automation account's schedules"
+    JOB_SCHEDULES = "list the automation account's job schedules"
+    RUN_AS_CERTIFICATE = "read certificate AzureRunAsCertificate"
+    RUN_AS_CONNECTION = "read connection AzureRunAsConnection"
+    PROTECTED_ITEMS = "list the vault's protected items"
+    JOBS = "list the Site Recovery runbook's jobs"
+
+
+# What cleanup must have read before it may change anything: deleting the account while a mapping that
+# could not be read still points at it would break that mapping.
+CLEANUP_PARTS = (Part.VAULT, Part.AUTOMATION_ACCOUNT, Part.MAPPINGS, Part.ROLE_ASSIGNMENTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """What Azure said in one pass; a read that failed is in `failures`, and its field keeps the default."""
+
+    vault: port.Vault | None = None
+    automation_account: port.AutomationAccount | None = None
+    role_assignments: tuple[port.RoleAssignment, ...] = ()
+    mappings: tuple[port.Mapping, ...] = ()
+    schedules: tuple[port.Schedule, ...] = ()
+    job_schedules: tuple[port.JobSchedule, ...] = ()
+    run_as_certificate: port.Certificate | None = None
+    run_as_connection: port.Connection | None = None
+    protected_items: tuple[port.ProtectedItem, ...] = ()
+    jobs: tuple[port.Job, ...] = ()
+    failures: Mapping[Part, AzureError] = dataclasses.field(default_factory=dict)
+
+    @property
+    def manageable_mappings(self) -> list[port.Mapping]:
+        return sorted((mapping for mapping in self.mappings if mapping.manageable), key=lambda m: m.name)
+
+    def schedule(self, name: str) -> port.Schedule | None:
+        """Automation names are case-insensitive."""
+        return next((s for s in self.schedules if s.name.lower() == name.lower()), None)
+
+
+class Action:
+    """One change to Azure. `condition` is the condition it serves, `event` the Event reason it leaves,
+    `refusal` the reason reported when Azure refuses it for a cause a person has to fix."""
+
+    condition: ClassVar[ConditionType]
+    event: ClassVar[Reason]
+    refusal: ClassVar[Reason] = Reason.AZURE_REQUEST_FAILED
+
+    @property
+    def todo(self) -> str:
+        """The change as an imperative phrase ("create automation account aa1 in westeurope")."""
+        raise NotImplementedError
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The names its Event and refusal messages are formatted with."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateAccount(Action):
+    account: port.AccountRef
+    location: str
+    tags: Mapping[str, str]
+    condition = ConditionType.AUTOMATION_ACCOUNT_READY
+    event = Reason.AUTOMATION_ACCOUNT_CREATED
+    refusal = Reason.AUTOMATION_ACCOUNT_CONFLICT
+
+    @property
+    def todo(self) -> str:
+        return f"create automation account {self.account.name} in {self.location}"
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {"account": self.account.name, "location": self.location}
+
+
+@dataclasses.dataclass(frozen=True)
+class EnableIdentity(Action):
+    """Turn on the system-assigned identity by putting the account again, its tags kept."""
+
+    account: port.AccountRef
+    location: str
+    tags: Mapping[str, str]
+    condition = ConditionType.AUTOMATION_ACCOUNT_READY
+    event = Reason.IDENTITY_ENABLED
+    refusal = Reason.AUTOMATION_ACCOUNT_CONFLICT
+
+    @property
+    def todo(self) -> str:
+        return f"turn on the system-assigned identity of automation account {self.account.name}"
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {"account": self.account.name}
+
+
+@dataclasses.dataclass(frozen=True)
+class GrantRole(Action):
+    scope: str
+    principal_id: str
+    role_guid: str = port.CONTRIBUTOR_ROLE
+    condition = ConditionType.CREDENTIALS_HEALTHY
+    event = Reason.ROLE_ASSIGNED
+
+    @property
+    def todo(self) -> str:
+        return f"grant Contributor on the vault to the automation account's identity {self.principal_id}"
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {"principal": self.principal_id}
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateMapping(Action):
+    mapping: port.Mapping
+    enabled: bool
+    automation_account_id: str | None
+    authentication_type: str | None
+    condition = ConditionType.MAPPINGS_CONFIGURED
+    event = Reason.MAPPING_UPDATED
+    refusal = Reason.MAPPING_UPDATE_FAILED
+
+    @property
+    def status(self) -> str:
+        return "Enabled" if self.enabled else "Disabled"
+
+    @property
+    def todo(self) -> str:
+        return f"set auto-update {self.status} on mapping {self.mapping.name}"
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {"mapping": self.mapping.name, "status": self.status}
+
+
+@dataclasses.dataclass(frozen=True)
+class RewriteSchedule(Action):
+    """Put Site Recovery's schedule again under its own name, so the mapping's reference stays valid."""
+
+    account: port.AccountRef
+    schedule: port.ScheduleSpec
+    mapping_name: str
+    when: str  # the schedule as people read it, "00:00 Europe/Amsterdam"
+    condition = ConditionType.SCHEDULE_CONFIGURED
+    event = Reason.SCHEDULE_REWRITTEN
+
+    @property
+    def todo(self) -> str:
+        return f"rewrite schedule {self.schedule.name} to run at {self.when}"
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {"schedule": self.schedule.name, "when": self.when, "mapping": self.mapping_name}
+
+
+@dataclasses.dataclass(frozen=True)
+class DeleteAccount(Action):
+    account: port.AccountRef
+    condition = ConditionType.AUTOMATION_ACCOUNT_READY
+    event = Reason.AUTOMATION_ACCOUNT_DELETED
+
+    @property
+    def todo(self) -> str:
+        return f"delete automation account {self.account.name}"
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {"account": self.account.name}
+
+
+@dataclasses.dataclass(frozen=True)
+class RevokeRole(Action):
+    assignment: port.RoleAssignment
+    condition = ConditionType.CREDENTIALS_HEALTHY
+    event = Reason.ROLE_REVOKED
+
+    @property
+    def todo(self) -> str:
+        return f"remove role assignment {self.assignment.id}"
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {"assignment": self.assignment.id}
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionResult:
+    """How one action went: `pending` means a long-running operation was started and is still running."""
+
+    action: Action
+    changed: bool
+    pending: bool = False
+    error: AzureError | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Retry:
+    """What the handler does after writing status.
+
+    transient: raise kopf.TemporaryError(delay=delay), Azure is busy or work is under way;
+    person:    raise kopf.TemporaryError(delay=delay), a slow poll while someone fixes the cause outside;
+    invalid:   raise kopf.PermanentError, only a new spec helps;
+    internal:  re-raise the exception that was caught, so kopf backs off and logs the traceback.
+    """
+
+    kind: Literal["transient", "person", "invalid", "internal"]
+    reason: str
+    delay: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """The result of one pass: patch `status` key by key (None removes a key), post `events`, then obey `retry`.
+
+    `retry` None means done: come back after `recheck_after` seconds to look for drift (None: no recheck,
+    e.g. after a finalizer finished).
+    """
+
+    status: dict[str, Any]
+    events: tuple[Event, ...] = ()
+    retry: Retry | None = None
+    recheck_after: float | None = None

@@ -1,0 +1,143 @@
+"""Decide what to change in Azure: pure functions of (spec, observation, now), no I/O and no clock.
+
+A change that needs something not there yet (a role needs the identity's principal id, a schedule needs the
+mapping enabled so Site Recovery has created it) is simply left out; the next round, after the change it
+waits for, plans it. The operator never creates a schedule of its own: it rewrites the one Site Recovery made,
+under the same name, so the mapping's reference to it stays valid.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from asr_autoupdate.api import POLICY_TAG
+from asr_autoupdate.api.spec import DeletionPolicy, PolicySpec
+from asr_autoupdate.azure import port
+from asr_autoupdate.reconcile import desired
+from asr_autoupdate.reconcile.model import (
+    CLEANUP_PARTS,
+    Action,
+    CreateAccount,
+    DeleteAccount,
+    EnableIdentity,
+    GrantRole,
+    Observation,
+    Part,
+    RevokeRole,
+    RewriteSchedule,
+    UpdateMapping,
+)
+from asr_autoupdate.reconcile.timing import next_start
+
+
+def plan(spec: PolicySpec, observation: Observation, now: datetime, *, force: bool = False) -> list[Action]:
+    """The changes that bring Azure to the spec; `force` (a repair pass) re-applies mappings and the role."""
+    if observation.vault is None:
+        return []
+    if not spec.automatic:
+        return _disable_mappings(observation, force=force)
+    account_actions = _account_actions(spec, observation)
+    if account_actions or not desired.account_usable(spec, observation):
+        return account_actions
+    return [
+        *_role_actions(spec, observation, force=force),
+        *_mapping_actions(spec, observation, force=force),
+        *_schedule_actions(spec, observation, now),
+    ]
+
+
+def cleanup_wanted(spec: PolicySpec) -> bool:
+    """Orphan, and anything in Observe mode, leave Azure as it is when the policy goes."""
+    return not spec.observe_only and spec.deletion_policy is not DeletionPolicy.ORPHAN
+
+
+def plan_cleanup(spec: PolicySpec, observation: Observation) -> list[Action]:
+    """What the deletion policy asks before the object goes: mappings back to Manual first, then (Delete)
+    the role assignment and the account, but only an account this policy created."""
+    if not cleanup_wanted(spec) or any(part in observation.failures for part in CLEANUP_PARTS):
+        return []
+    disabling = _disable_mappings(observation, force=False)
+    if disabling or spec.deletion_policy is DeletionPolicy.DISABLE:
+        return disabling
+    account = observation.automation_account
+    if account is None or not desired.created_by(spec, account):
+        return []
+    revocations = [
+        RevokeRole(assignment)
+        for assignment in observation.role_assignments
+        if assignment.role_guid == port.CONTRIBUTOR_ROLE and port.same_id(assignment.scope, spec.vault.id)
+    ]
+    return [*revocations, DeleteAccount(spec.automation_account)]
+
+
+def _account_actions(spec: PolicySpec, observation: Observation) -> list[Action]:
+    """Create the account, or turn its identity on; Run As accounts can no longer be created, so not for them."""
+    if Part.AUTOMATION_ACCOUNT in observation.failures or not spec.uses_identity:
+        return []
+    account, vault = observation.automation_account, observation.vault
+    if account is None:
+        tags = {POLICY_TAG: spec.owner}
+        return [CreateAccount(spec.automation_account, location=vault.location, tags=tags)]
+    if account.principal_id is None and not desired.account_region_problem(observation):
+        return [EnableIdentity(spec.automation_account, location=account.location, tags=dict(account.tags))]
+    return []
+
+
+def _role_actions(spec: PolicySpec, observation: Observation, *, force: bool) -> list[Action]:
+    if not (spec.uses_identity and spec.grant_vault_access) or Part.ROLE_ASSIGNMENTS in observation.failures:
+        return []
+    if desired.has_vault_access(observation.role_assignments) and not force:
+        return []
+    return [GrantRole(scope=observation.vault.id, principal_id=observation.automation_account.principal_id)]
+
+
+def _mapping_actions(spec: PolicySpec, observation: Observation, *, force: bool) -> list[Action]:
+    account = observation.automation_account
+    return [
+        UpdateMapping(
+            mapping, enabled=True, automation_account_id=account.id, authentication_type=str(spec.authentication)
+        )
+        for mapping in observation.manageable_mappings
+        if force or not desired.mapping_configured(spec, mapping)
+    ]
+
+
+def _disable_mappings(observation: Observation, *, force: bool) -> list[Action]:
+    """Manual: auto-update off on every A2A Paired mapping; the account link is kept as Site Recovery has it."""
+    return [
+        UpdateMapping(
+            mapping,
+            enabled=False,
+            automation_account_id=mapping.automation_account_id,
+            authentication_type=mapping.authentication_type,
+        )
+        for mapping in observation.manageable_mappings
+        if force or (mapping.auto_update or "").lower() != "disabled"
+    ]
+
+
+def _schedule_actions(spec: PolicySpec, observation: Observation, now: datetime) -> list[Action]:
+    time_zone = desired.schedule_time_zone(spec, observation.vault)
+    if time_zone is None or Part.SCHEDULES in observation.failures:
+        return []
+    rewrites: dict[str, Action] = {}
+    for mapping in observation.manageable_mappings:
+        if not (mapping.schedule_name and desired.mapping_configured(spec, mapping)):
+            continue
+        schedule = observation.schedule(mapping.schedule_name)
+        if schedule is None or schedule.name in rewrites or desired.schedule_matches(spec, time_zone, schedule):
+            continue
+        rewrites[schedule.name] = RewriteSchedule(
+            spec.automation_account,
+            port.ScheduleSpec(
+                name=schedule.name,
+                start_time=next_start(spec.schedule, time_zone, now),
+                frequency=str(spec.schedule.frequency),
+                interval=spec.schedule.interval,
+                time_zone=time_zone,
+                week_days=spec.schedule.week_days,
+            ),
+            mapping_name=mapping.name,
+            when=desired.desired_summary(spec, time_zone),
+        )
+    return list(rewrites.values())

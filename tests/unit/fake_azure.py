@@ -1,0 +1,300 @@
+"""An in-memory AzurePort with the Site Recovery behaviour the reconciler relies on.
+
+Enabling auto-update on a mapping makes "Site Recovery" create a schedule `<mapping>_<guid>` (daily at
+midnight in the vault region's zone) and a job schedule linking it to the global runbook, as the real service
+does. Schedules refuse a start less than five minutes after the fake's clock. Any method can be told to
+raise one of our errors (`fail`), and mapping updates can be left running (`leave_mapping_updates_running`)
+until the test lets them finish.
+Every write is recorded in `writes`, so tests can assert that a pass wrote nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import zoneinfo
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+
+from asr_autoupdate.api.regions import region_time_zone
+from asr_autoupdate.azure import port
+from asr_autoupdate.azure.errors import InvalidRequestError, NotFoundError
+
+WRITES = {
+    "put_automation_account",
+    "delete_automation_account",
+    "create_role_assignment",
+    "delete_role_assignment",
+    "update_mapping",
+    "put_schedule",
+}
+
+
+def _key(arm_id: str) -> str:
+    return arm_id.strip("/").lower()
+
+
+class FakeAzure:
+    """State is kept by lower-cased ARM id, as ARM compares ids."""
+
+    def __init__(self, clock: datetime) -> None:
+        self.clock = clock
+        self.vaults: dict[str, port.Vault] = {}
+        self.accounts: dict[str, port.AutomationAccount] = {}
+        self.role_assignments: list[port.RoleAssignment] = []
+        self.mappings: dict[str, dict[str, port.Mapping]] = defaultdict(dict)
+        self.schedules: dict[str, dict[str, port.Schedule]] = defaultdict(dict)
+        self.job_schedules: dict[str, list[port.JobSchedule]] = defaultdict(list)
+        self.certificates: dict[tuple[str, str], port.Certificate] = {}
+        self.connections: dict[tuple[str, str], port.Connection] = {}
+        self.protected_items: dict[str, list[port.ProtectedItem]] = defaultdict(list)
+        self.jobs: dict[str, list[port.Job]] = defaultdict(list)
+        self.calls: list[str] = []
+        self.writes: list[str] = []
+        self._faults: dict[str, list[Exception]] = defaultdict(list)
+        self._running_updates = 0
+        self._in_flight: list[tuple[port.Mapping, dict]] = []
+        self._serial = itertools.count(1)
+
+    # --- test controls -------------------------------------------------------------------------------------
+
+    def fail(self, method: str, error: Exception, times: int = 1) -> None:
+        """The next `times` calls of `method` raise `error` (an AzureError, or anything to stand for a crash)."""
+        self._faults[method].extend([error] * times)
+
+    def leave_mapping_updates_running(self, count: int) -> None:
+        """The next `count` mapping updates return None: still running until `finish_mapping_updates`."""
+        self._running_updates = count
+
+    def finish_mapping_updates(self) -> None:
+        for mapping, change in self._in_flight:
+            self._apply(mapping, **change)
+        self._in_flight.clear()
+
+    def guid(self) -> str:
+        return f"00000000-0000-4000-8000-{next(self._serial):012d}"
+
+    # --- seeding -------------------------------------------------------------------------------------------
+
+    def add_vault(self, vault: port.VaultRef, location: str) -> port.Vault:
+        seeded = port.Vault(id=vault.id, name=vault.name, location=location)
+        self.vaults[_key(vault.id)] = seeded
+        return seeded
+
+    def add_account(
+        self, account: port.AccountRef, location: str, *, principal_id: str | None = "principal-1", tags=None
+    ) -> port.AutomationAccount:
+        seeded = port.AutomationAccount(account.id, account.name, location, principal_id, dict(tags or {}))
+        self.accounts[_key(account.id)] = seeded
+        return seeded
+
+    def add_mapping(self, vault: port.VaultRef, name: str, **fields) -> port.Mapping:
+        values = dict(
+            instance_type="A2A",
+            state="Paired",
+            auto_update="Disabled",
+            automation_account_id=None,
+            authentication_type=None,
+            schedule_name=None,
+            job_schedule_name=None,
+        )
+        values.update(fields)
+        mapping_id = (
+            vault.id.replace("/subscriptions/", "/Subscriptions/")
+            + "/replicationFabrics/fabric1/replicationProtectionContainers/container1"
+            + f"/replicationProtectionContainerMappings/{name}"
+        )
+        mapping = port.Mapping(id=mapping_id, name=name, **values)
+        self.mappings[_key(vault.id)][name] = mapping
+        return mapping
+
+    def add_schedule(self, account: port.AccountRef, schedule: port.Schedule) -> None:
+        self.schedules[_key(account.id)][schedule.name.lower()] = schedule
+
+    def add_role_assignment(self, scope: str, principal_id: str, role_guid: str) -> port.RoleAssignment:
+        subscription = scope.split("/")[2]
+        assignment = port.RoleAssignment(
+            id=f"{scope}/providers/Microsoft.Authorization/roleAssignments/{self.guid()}",
+            scope=scope,
+            role_definition_id=(
+                f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}"
+            ),
+            principal_id=principal_id,
+        )
+        self.role_assignments.append(assignment)
+        return assignment
+
+    # --- AzurePort -----------------------------------------------------------------------------------------
+
+    def _enter(self, method: str) -> None:
+        self.calls.append(method)
+        if method in WRITES:
+            self.writes.append(method)
+        if self._faults[method]:
+            raise self._faults[method].pop(0)
+
+    async def get_vault(self, vault: port.VaultRef) -> port.Vault | None:
+        self._enter("get_vault")
+        return self.vaults.get(_key(vault.id))
+
+    async def get_automation_account(self, account: port.AccountRef) -> port.AutomationAccount | None:
+        self._enter("get_automation_account")
+        return self.accounts.get(_key(account.id))
+
+    async def put_automation_account(
+        self, account: port.AccountRef, *, location: str, tags: dict[str, str]
+    ) -> port.AutomationAccount:
+        self._enter("put_automation_account")
+        existing = self.accounts.get(_key(account.id))
+        principal = existing.principal_id if existing and existing.principal_id else f"principal-{self.guid()}"
+        return self.add_account(account, location, principal_id=principal, tags=tags)
+
+    async def delete_automation_account(self, account: port.AccountRef) -> None:
+        self._enter("delete_automation_account")
+        if self.accounts.pop(_key(account.id), None) is None:
+            raise NotFoundError("not found", status=404, code="ResourceNotFound")
+        self.schedules.pop(_key(account.id), None)
+        self.job_schedules.pop(_key(account.id), None)
+
+    async def list_role_assignments(self, scope: str, principal_id: str) -> list[port.RoleAssignment]:
+        self._enter("list_role_assignments")
+        return [
+            assignment
+            for assignment in self.role_assignments
+            if assignment.principal_id == principal_id
+            and (_key(scope) == _key(assignment.scope) or _key(scope).startswith(_key(assignment.scope) + "/"))
+        ]
+
+    async def create_role_assignment(self, scope: str, principal_id: str, role_guid: str) -> port.RoleAssignment:
+        self._enter("create_role_assignment")
+        for assignment in self.role_assignments:
+            same = _key(assignment.scope) == _key(scope) and assignment.principal_id == principal_id
+            if same and assignment.role_guid == role_guid:
+                return assignment
+        return self.add_role_assignment(scope, principal_id, role_guid)
+
+    async def delete_role_assignment(self, assignment_id: str) -> None:
+        self._enter("delete_role_assignment")
+        kept = [a for a in self.role_assignments if _key(a.id) != _key(assignment_id)]
+        if len(kept) == len(self.role_assignments):
+            raise NotFoundError("not found", status=404, code="RoleAssignmentNotFound")
+        self.role_assignments = kept
+
+    async def list_mappings(self, vault: port.VaultRef) -> list[port.Mapping]:
+        self._enter("list_mappings")
+        if _key(vault.id) not in self.vaults:
+            raise NotFoundError("vault not found", status=404, code="ResourceNotFound")
+        return list(self.mappings[_key(vault.id)].values())
+
+    async def update_mapping(
+        self,
+        mapping: port.Mapping,
+        *,
+        enabled: bool,
+        automation_account_id: str | None,
+        authentication_type: str | None,
+        timeout: float,
+    ) -> port.Mapping | None:
+        self._enter("update_mapping")
+        change = dict(
+            enabled=enabled, automation_account_id=automation_account_id, authentication_type=authentication_type
+        )
+        if self._running_updates:
+            self._running_updates -= 1
+            self._in_flight.append((mapping, change))
+            return None
+        return self._apply(mapping, **change)
+
+    def _apply(self, mapping: port.Mapping, *, enabled, automation_account_id, authentication_type) -> port.Mapping:
+        """Site Recovery's side: enabling with an account makes it create that account's schedule."""
+        vault_key = _key(mapping.id.split("/replicationFabrics/")[0])
+        current = self.mappings[vault_key][mapping.name]
+        schedule_name, job_schedule_name = current.schedule_name, current.job_schedule_name
+        if enabled:
+            account = self.accounts.get(_key(automation_account_id or ""))
+            if account is None:
+                raise InvalidRequestError("account not found", status=400, code="AutomationAccountNotFound")
+            if schedule_name is None or _key(account.id) != _key(current.automation_account_id or ""):
+                schedule_name, job_schedule_name = self._create_site_recovery_schedule(account, mapping.name, vault_key)
+        updated = dataclasses.replace(
+            current,
+            auto_update="Enabled" if enabled else "Disabled",
+            automation_account_id=automation_account_id,
+            authentication_type=authentication_type,
+            schedule_name=schedule_name,
+            job_schedule_name=job_schedule_name,
+            health_errors=(),
+        )
+        self.mappings[vault_key][mapping.name] = updated
+        return updated
+
+    def _create_site_recovery_schedule(
+        self, account: port.AutomationAccount, mapping_name: str, vault_key: str
+    ) -> tuple[str, str]:
+        zone_name = region_time_zone(self.vaults[vault_key].location) or "UTC"
+        local_midnight = datetime.combine(
+            self.clock.astimezone(zoneinfo.ZoneInfo(zone_name)).date(), datetime.min.time()
+        ).replace(tzinfo=zoneinfo.ZoneInfo(zone_name))
+        name = f"{mapping_name}_{self.guid()}"
+        start = local_midnight.astimezone(timezone.utc)
+        self.schedules[_key(account.id)][name.lower()] = port.Schedule(
+            name=name,
+            start_time=start,
+            frequency="Day",
+            interval=1,
+            time_zone=zone_name,
+            next_run=start + timedelta(days=1),
+        )
+        job_schedule = port.JobSchedule(id=self.guid(), schedule_name=name, runbook_name=port.SITE_RECOVERY_RUNBOOK)
+        self.job_schedules[_key(account.id)].append(job_schedule)
+        return name, job_schedule.id
+
+    async def list_schedules(self, account: port.AccountRef) -> list[port.Schedule]:
+        self._enter("list_schedules")
+        return list(self.schedules[_key(account.id)].values())
+
+    async def put_schedule(self, account: port.AccountRef, schedule: port.ScheduleSpec) -> port.Schedule:
+        self._enter("put_schedule")
+        if schedule.start_time < self.clock + timedelta(minutes=5):
+            raise InvalidRequestError(
+                "The start time of the schedule must be at least 5 minutes after the time you create the schedule.",
+                status=400,
+                code="BadRequest",
+            )
+        existing = self.schedules[_key(account.id)].get(schedule.name.lower())
+        written = port.Schedule(
+            name=schedule.name,
+            start_time=schedule.start_time,
+            frequency=schedule.frequency,
+            interval=schedule.interval,
+            time_zone=schedule.time_zone,
+            week_days=schedule.week_days,
+            next_run=schedule.start_time,
+            is_enabled=existing.is_enabled if existing else True,
+        )
+        self.schedules[_key(account.id)][schedule.name.lower()] = written
+        return written
+
+    async def list_job_schedules(self, account: port.AccountRef) -> list[port.JobSchedule]:
+        self._enter("list_job_schedules")
+        return list(self.job_schedules[_key(account.id)])
+
+    async def get_certificate(self, account: port.AccountRef, name: str) -> port.Certificate | None:
+        self._enter("get_certificate")
+        return self.certificates.get((_key(account.id), name))
+
+    async def get_connection(self, account: port.AccountRef, name: str) -> port.Connection | None:
+        self._enter("get_connection")
+        return self.connections.get((_key(account.id), name))
+
+    async def list_protected_items(self, vault: port.VaultRef) -> list[port.ProtectedItem]:
+        self._enter("list_protected_items")
+        return list(self.protected_items[_key(vault.id)])
+
+    async def list_jobs(self, account: port.AccountRef, *, runbook_name: str, since: datetime) -> list[port.Job]:
+        self._enter("list_jobs")
+        return [
+            job
+            for job in self.jobs[_key(account.id)]
+            if job.runbook_name == runbook_name and job.start_time is not None and job.start_time >= since
+        ]
