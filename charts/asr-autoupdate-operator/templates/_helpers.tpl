@@ -1,0 +1,124 @@
+{{/* Names, labels and the pieces several templates share. */}}
+
+{{- define "asr-autoupdate.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "asr-autoupdate.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Cluster-scoped objects are shared by every release in the cluster: the namespace keeps two installs apart. */}}
+{{- define "asr-autoupdate.clusterName" -}}
+{{- printf "%s-%s" (include "asr-autoupdate.fullname" .) .Release.Namespace | trunc 253 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "asr-autoupdate.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "asr-autoupdate.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "asr-autoupdate.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "asr-autoupdate.labels" -}}
+helm.sh/chart: {{ include "asr-autoupdate.chart" . }}
+{{ include "asr-autoupdate.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: asr-autoupdate
+{{- end }}
+
+{{- define "asr-autoupdate.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "asr-autoupdate.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "asr-autoupdate.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Where the CA bundle comes from: "" (none), "pem", "configMap" or "secret". */}}
+{{- define "asr-autoupdate.caBundleSource" -}}
+{{- $ca := .Values.azure.caBundle }}
+{{- $set := 0 }}
+{{- if $ca.pem }}{{ $set = add1 $set }}{{ end }}
+{{- if $ca.existingConfigMap }}{{ $set = add1 $set }}{{ end }}
+{{- if $ca.existingSecret }}{{ $set = add1 $set }}{{ end }}
+{{- if gt $set 1 }}
+{{- fail "azure.caBundle: set at most one of pem, existingConfigMap, existingSecret" }}
+{{- end }}
+{{- if $ca.pem }}pem{{ else if $ca.existingConfigMap }}configMap{{ else if $ca.existingSecret }}secret{{ end }}
+{{- end }}
+
+{{/* The arguments of `asr-autoupdate run` (the image's ENTRYPOINT is `asr-autoupdate`). */}}
+{{- define "asr-autoupdate.args" -}}
+- run
+{{- if .Values.watchNamespaces }}
+{{- range .Values.watchNamespaces }}
+- --namespace={{ . }}
+{{- end }}
+{{- else }}
+- --all-namespaces
+{{- end }}
+- --liveness=http://0.0.0.0:{{ .Values.probes.port }}/healthz
+- --log-format={{ .Values.logFormat }}
+{{- if .Values.metrics.enabled }}
+- --metrics-port={{ .Values.metrics.port }}
+{{- end }}
+{{- if .Values.verbose }}
+- --verbose
+{{- end }}
+{{- range .Values.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+What the operator does with its own kind and with Events, wherever it watches. Derived from kopf 1.45 and
+handlers.py (tests/chart/test_rbac.py holds the evidence): kopf lists and watches policies, merge- and
+JSON-patches them (finalizer, progress annotations), merge-patches `/status`, and POSTs core/v1 Events
+(never events.k8s.io, never PATCH). `get` is no wider than `list`, which already returns whole objects;
+it lets `kubectl auth can-i` and debugging tools behave as users expect.
+*/}}
+{{- define "asr-autoupdate.policyRules" -}}
+- apiGroups: ["asr.autoupdate.dev"]
+  resources: ["mobilityupdatepolicies"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["asr.autoupdate.dev"]
+  resources: ["mobilityupdatepolicies/status"]
+  verbs: ["patch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end }}
+
+{{/* kopf watches CRDs to notice its resource appear, change or go (cluster-scoped, so always a ClusterRole). */}}
+{{- define "asr-autoupdate.crdRules" -}}
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["list", "watch"]
+{{- end }}
+
+{{- define "asr-autoupdate.secretRules" -}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
