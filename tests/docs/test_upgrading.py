@@ -1,0 +1,71 @@
+"""docs/upgrading.md: the CRD and chart facts it relies on, and the names its v1alpha1 promise lists."""
+
+from __future__ import annotations
+
+import yaml
+
+from asr_autoupdate.api import FINALIZER, GROUP, KIND, REPAIR_ANNOTATION, VERSION
+from tests.chart.chart_kit import CHART_DIR, one, render
+from tests.docs.docs_kit import CRD_FILE, ROOT, fenced_blocks, read
+
+DOC = read("upgrading.md")
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def crd() -> dict:
+    return yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))
+
+
+def test_v1alpha1_is_the_only_version_served_and_stored():
+    versions = crd()["spec"]["versions"]
+    assert [(v["name"], v["served"], v["storage"]) for v in versions] == [(VERSION, True, True)]
+    assert "conversion" not in crd()["spec"]  # strategy None, the default
+    assert f"`{GROUP}/{VERSION}` is the only version" in DOC
+
+
+def test_the_chart_ships_the_same_crd():
+    assert (CHART_DIR / "crds" / CRD_FILE.name).read_bytes() == CRD_FILE.read_bytes()
+
+
+def test_commands_apply_the_crd_before_the_chart():
+    [commands] = [block for block in fenced_blocks(DOC, "sh") if "helm upgrade" in block]
+    assert commands.index("kubectl apply --server-side -f crds/") < commands.index("helm upgrade")
+    assert (ROOT / "crds").is_dir() and list((ROOT / "crds").glob("*.yaml")) == [CRD_FILE]
+
+
+def test_flux_helmrelease_snippet():
+    [release] = [yaml.safe_load(block) for block in fenced_blocks(DOC, "yaml") if "HelmRelease" in block]
+    assert release["apiVersion"] == "helm.toolkit.fluxcd.io/v2"
+    spec = release["spec"]
+    assert spec["install"]["crds"] == "Create" and spec["upgrade"]["crds"] == "CreateReplace"
+    assert (ROOT / spec["chart"]["spec"]["chart"]).resolve() == CHART_DIR.resolve()
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text(encoding="utf-8"))
+    assert set(spec["values"]) <= set(values)
+    render(spec["values"])  # the chart's values.schema.json accepts them
+
+
+def test_deployment_recreates_a_single_replica():
+    deployment = one(render(), "Deployment")
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 30
+    assert "`Recreate`" in DOC and "(default 30)" in DOC
+
+
+def test_promised_names_are_the_codes():
+    names = crd()["spec"]["names"]
+    text = flat(DOC)
+    assert names["kind"] == KIND and crd()["spec"]["group"] == GROUP
+    assert f"`{names['shortNames'][0]}`" in text and f"`{names['categories'][0]}`" in text
+    assert f"`{FINALIZER}`" in text and f"`{REPAIR_ANNOTATION}`" in text
+    for kind in ("Ready", "Reconciling", "Stalled"):
+        assert f"`{kind}`" in text
+
+
+def test_kubernetes_versions_named_agree_with_the_chart():
+    chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text(encoding="utf-8"))
+    assert chart["kubeVersion"].startswith(">=1.29")
+    assert "Kubernetes 1.30 and later" in flat(DOC)  # ratcheting is beta and on from 1.30
