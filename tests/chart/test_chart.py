@@ -169,7 +169,7 @@ def test_watch_namespaces_become_namespace_flags():
 def test_metrics_off_removes_flag_port_service_and_monitor():
     manifests = render(VARIANTS["metrics-off"])
     operator = container(manifests)
-    assert not any(a.startswith("--metrics-port") for a in operator["args"])
+    assert [a for a in operator["args"] if a.startswith("--metrics-port")] == ["--metrics-port=0"]
     assert [p["name"] for p in operator["ports"]] == ["healthz"]
     assert of_kind(manifests, "Service") == [] and of_kind(manifests, "ServiceMonitor") == []
 

@@ -82,6 +82,8 @@ app.kubernetes.io/part-of: asr-autoupdate
 - --log-format={{ .Values.logFormat }}
 {{- if .Values.metrics.enabled }}
 - --metrics-port={{ .Values.metrics.port }}
+{{- else }}
+- --metrics-port=0
 {{- end }}
 {{- if .Values.verbose }}
 - --verbose
