@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how often to look whether a policy's drift check is due")
     run.add_argument("--drift-interval-override", type=float, default=None, metavar="SECONDS",
                      help="use this instead of every policy's driftCheckIntervalSeconds (for tests and demos)")
+    run.add_argument("--metrics-port", type=_port, default=8000, metavar="PORT",
+                     help="serve Prometheus metrics on this port at /metrics (0 to disable; default 8000)")
     run.set_defaults(func=_run_operator)
 
     plugged = set()
@@ -57,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
             missing = commands.add_parser(name, help="(needs the asr-autoupdate-sandbox distribution)")
             missing.set_defaults(func=_sandbox_not_installed)
     return parser
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not between 0 and 65535")
+    return port
 
 
 def _print_version(args: argparse.Namespace) -> int:
@@ -81,6 +93,7 @@ def _run_operator(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         drift_tick_seconds=args.drift_tick,
         drift_interval_override=args.drift_interval_override,
+        metrics_port=args.metrics_port,
         azure=azure,
     )
     return handlers.run(options)

@@ -18,6 +18,7 @@ from typing import Any
 
 import kopf
 
+from asr_autoupdate import metrics
 from asr_autoupdate.azure.client import AzureClientPool
 from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid
 from asr_autoupdate.credentials_secret import read_service_principal
@@ -40,6 +41,7 @@ class OperatorOptions:
     verbose: bool = False
     drift_tick_seconds: float = 15.0  # how often the timer asks "is a drift check due?"
     drift_interval_override: float | None = None  # replaces every policy's driftCheckIntervalSeconds (tests, demo)
+    metrics_port: int = 8000  # Prometheus /metrics; 0: none
     azure: AzureSettings = dataclasses.field(default_factory=AzureSettings)
 
 
@@ -83,6 +85,8 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
         settings.watching.client_timeout = 330
         memo.azure = AzureClientPool(options.azure)
         memo.options = options
+        memo.metrics = metrics.default()
+        memo.stop_metrics = memo.metrics.serve(options.metrics_port)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -92,6 +96,8 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
     @kopf.on.cleanup(registry=registry)
     async def close(memo: kopf.Memo, **_: Any) -> None:
         await memo.azure.close()
+        if getattr(memo, "stop_metrics", None):
+            memo.stop_metrics()
 
     @kopf.index(*resource, id="vault_owners", registry=registry)
     def vault_owners(spec: kopf.Spec, meta: kopf.Meta, namespace: str, name: str, **_: Any) -> dict | None:
@@ -115,6 +121,8 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
         conflict = earlier_owner(vault_owners, vault_key(policy.spec), body["metadata"].get("uid") or "")
         async with _lock(memo):
             outcome = await _pass(finalize, policy, memo, conflict)
+        if outcome.retry is None:
+            _metrics(memo).forget_policy(policy.namespace, policy.name)
         _obey(outcome, body, patch, memo)
 
     return registry
@@ -128,8 +136,14 @@ async def _converge(
     async with _lock(memo):
         if only_if_due and time.monotonic() < getattr(memo, "next_check", 0.0):
             return  # decided under the lock: a pass that just finished has moved the next check
-        outcome = await _pass(reconcile, policy, memo, conflict)
-    _obey(outcome, body, patch, memo)
+        # the last pass's observation: its protected items and jobs serve until a drift interval old
+        earlier = getattr(memo, "observation", None)
+        max_age = memo.options.drift_interval_override
+        outcome = await _pass(reconcile, policy, memo, conflict, earlier=earlier, max_age=max_age)
+        if outcome.observation is not None:
+            memo.observation = outcome.observation
+    _metrics(memo).update_policy(policy.namespace, policy.name, policy.spec, outcome.status)
+    _obey(outcome, body, patch, memo, from_timer=only_if_due)
 
 
 def _lock(memo: kopf.Memo) -> asyncio.Lock:
@@ -139,7 +153,22 @@ def _lock(memo: kopf.Memo) -> asyncio.Lock:
     return memo.lock
 
 
-async def _pass(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str | None) -> Outcome:
+def _metrics(memo: kopf.Memo) -> metrics.Metrics:
+    return getattr(memo, "metrics", None) or metrics.default()
+
+
+async def _pass(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str | None, **extra: Any) -> Outcome:
+    """One pass, timed and counted in controller-runtime's reconcile metrics."""
+    started = time.monotonic()
+    with _metrics(memo).working():
+        outcome = await _attempt(step, policy, memo, conflict, **extra)
+    retry = outcome.retry
+    kind, reason = (retry.kind, retry.reason) if retry else (None, None)
+    _metrics(memo).record_pass(time.monotonic() - started, kind, reason)
+    return outcome
+
+
+async def _attempt(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str | None, **extra: Any) -> Outcome:
     now = datetime.now(timezone.utc)
     secret_ref = (policy.spec.get("credentialsSecretRef") or {}).get("name")
     try:
@@ -147,22 +176,31 @@ async def _pass(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str |
     except SecretInvalid as problem:
         return blocked(policy, now, Reason.CREDENTIALS_SECRET_INVALID, secret=secret_ref, problem=str(problem))
     try:
-        return await step(memo.azure.get(identity), policy, now, conflict=conflict)
+        return await step(memo.azure.get(identity), policy, now, conflict=conflict, **extra)
     except Exception:
         log.exception("reconcile of %s/%s failed unexpectedly", policy.namespace, policy.name)
         return blocked(policy, now, Reason.INTERNAL_ERROR)
 
 
-def _obey(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
+def _obey(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, from_timer: bool = False) -> None:
+    """Write status and Events, set the next drift check, then follow `retry`.
+
+    A pass run by the drift timer never raises: kopf would hold the timer itself for the whole retry delay
+    (5 minutes for a problem a person must fix), so no drift check would come in the meantime, whatever the
+    drift interval. Instead its retry delay only brings the next check forward.
+    """
     for key, value in outcome.status.items():
         patch.status[key] = value
     for event in outcome.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
     options: OperatorOptions = memo.options
     recheck = options.drift_interval_override or outcome.recheck_after
-    memo.next_check = time.monotonic() + (recheck if recheck is not None else float("inf"))
     retry = outcome.retry
-    if retry is None:
+    if from_timer and retry is not None and retry.kind != "invalid":
+        delay = retry.delay or 30.0
+        recheck = delay if recheck is None else min(recheck, delay)
+    memo.next_check = time.monotonic() + (recheck if recheck is not None else float("inf"))
+    if retry is None or from_timer:
         return
     if retry.kind == "invalid":
         raise kopf.PermanentError(retry.reason)
@@ -173,6 +211,8 @@ def run(options: OperatorOptions) -> int:
     """Run the operator until SIGTERM: one replica (standalone, no peering), as the chart deploys it."""
     kopf.configure(verbose=options.verbose, log_format=kopf.LogFormat.JSON if options.log_json else kopf.LogFormat.FULL)
     logging.getLogger("azure").setLevel(logging.ERROR)  # azure-identity echoes the authority's error text
+    for chatty in ("msal", "kubernetes"):  # token responses and API bodies (a Secret's data), even at -v
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     kopf.run(
         registry=register(options),
         standalone=True,

@@ -3,6 +3,13 @@ the Azure SDK for reading Azure back, and `asr-autoupdate run` as a subprocess.
 
 The sandbox lives for the session; each test gets a fresh Azure estate (admin reset), its own namespace and
 its own operator process watching only that namespace, ended by PID at teardown.
+
+Two settings keep each test at seconds rather than minutes, both documented knobs rather than shortcuts:
+the emulator's `principalPropagationDelaySeconds` is 0 after each reset (a new identity is usable at once;
+mark a test `@pytest.mark.azure_config(...)` to shape the emulator otherwise), and the operator runs with
+`ASR_AUTOUPDATE_LRO_POLLING_INTERVAL=1`, because the emulator answers a Site Recovery operation's first
+status poll (`InProgress`) without a Retry-After, and the SDK then falls back to that interval (30 s by
+default, longer than the operator's 10 s bound on a mapping update).
 """
 
 from __future__ import annotations
@@ -92,15 +99,21 @@ def core(kube) -> kubernetes.client.CoreV1Api:
     return kubernetes.client.CoreV1Api(kube)
 
 
+# The person who checks and changes Azure by hand in these tests: a principal of its own (Owner on every
+# subscription, added after each reset), so that the request log tells the operator's calls from the test's.
+PERSON = {"kind": "ServicePrincipal", "displayName": "e2e-person", "objectId": "7e2e0000-0000-4000-8000-00000000e2e0",
+          "clientId": "7e2e0000-0000-4000-8000-0000000c11e0", "clientSecret": "e2e-person-secret"}
+
+
 class Arm:
     """The real (sync) Azure SDK clients, as a person checking Azure would use them."""
 
-    def __init__(self, description: dict):
+    def __init__(self, description: dict, client_id: str | None = None, client_secret: str | None = None):
         self.description = description
         self.endpoint = description["armEndpoint"]
         self.ca = description["caBundle"]
         self.credential = ClientSecretCredential(
-            description["tenantId"], description["clientId"], description["clientSecret"],
+            description["tenantId"], client_id or description["clientId"], client_secret or description["clientSecret"],
             authority=description["authorityHost"], disable_instance_discovery=True, connection_verify=self.ca,
         )
 
@@ -119,22 +132,41 @@ class Arm:
 
 @pytest.fixture(scope="session")
 def arm(description) -> Arm:
-    return Arm(description)
+    """The SDK as the person (PERSON) sees Azure; `namespace` makes sure the person exists in the estate."""
+    return Arm(description, PERSON["clientId"], PERSON["clientSecret"])
+
+
+TEST_AZURE_CONFIG = {"principalPropagationDelaySeconds": 0}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "azure_config(**settings): emulator settings (admin POST /config) after the reset")
 
 
 @pytest.fixture
-def namespace(crd, admin, kubectl) -> str:
+def namespace(request, crd, admin, kubectl) -> str:
     """A fresh Azure estate and a namespace of the test's own."""
     admin.reset()
+    marker = request.node.get_closest_marker("azure_config")
+    admin.post("config", {**TEST_AZURE_CONFIG, **(marker.kwargs if marker else {})})
+    admin.post("principals", PERSON)
+    for subscription in admin.state()["subscriptions"]:
+        admin.post("role-assignments", {"principalId": PERSON["objectId"], "role": "Owner",
+                                        "scope": f"/subscriptions/{subscription['subscriptionId']}"})
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     return name
 
 
+LRO_POLLING_INTERVAL = "1"
+
+
 @pytest.fixture
-def start_operator(sandbox, namespace, tmp_path):
+def start_operator(sandbox, namespace, tmp_path, monkeypatch):
     """Start `asr-autoupdate run -n <namespace>`; every process started is ended by PID at teardown."""
     started: list[OperatorProcess] = []
+    monkeypatch.setenv("ASR_AUTOUPDATE_LRO_POLLING_INTERVAL", LRO_POLLING_INTERVAL)
 
     def start(*extra: str) -> OperatorProcess:
         process = OperatorProcess(
@@ -147,4 +179,6 @@ def start_operator(sandbox, namespace, tmp_path):
 
     yield start
     for process in started:
-        process.stop()
+        # SIGKILL: a graceful stop waits ~2 s for handlers that are sleeping until their retry, and nothing
+        # here depends on how the operator shuts down
+        process.kill()

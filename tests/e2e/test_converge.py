@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from azure.mgmt.automation.models import Schedule
 
-from tests.e2e.kit import condition, events_for, get_policy, policy, vault_spec, wait_condition
-
-CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
-SITE_RECOVERY_RUNBOOK = "MS-SR-Update-MobilityServiceForA2AVirtualMachines"
+from tests.e2e.kit import (
+    CONTRIBUTOR,
+    SITE_RECOVERY_RUNBOOK,
+    a2a_mappings,
+    arm_requests,
+    automation_accounts,
+    condition,
+    default_account_name,
+    events_for,
+    get_policy,
+    policy,
+    vault_spec,
+    wait_condition,
+    wait_ready,
+)
 
 
 def test_automatic_policy_converges_and_reads_ready(description, namespace, kubectl, custom, core, arm, start_operator):
@@ -61,3 +76,61 @@ def test_automatic_policy_converges_and_reads_ready(description, namespace, kube
 
     table = kubectl("get", "mup", "-n", namespace).stdout
     assert "02:30 Europe/Amsterdam" in table and "rsv-weu-prod" in table and "True" in table
+
+
+def test_custom_account_and_weekly_schedule_rewrite_site_recovery_schedules_in_place(
+        description, namespace, kubectl, custom, core, admin, arm, start_operator):
+    vault = vault_spec(description, 0)
+    subscription = vault["subscriptionId"]
+    admin.post("seed", {"subscriptions": [{"subscriptionId": subscription,
+                                           "resourceGroups": [{"name": "rg-automation", "location": "westeurope"}]}]})
+    start_operator()
+    schedule_spec = {"time": "06:15", "timeZone": "Asia/Tokyo", "frequency": "Week", "interval": 2,
+                     "weekDays": ["Saturday", "Sunday"]}
+    kubectl.apply(policy("weekly", namespace, vault, schedule=schedule_spec,
+                         automationAccount={"name": "aa-dr-updates", "resourceGroup": "rg-automation"}))
+    body = wait_ready(custom, namespace, "weekly")
+    status = body["status"]
+
+    automation = arm.automation(subscription)
+    account = automation.automation_account.get("rg-automation", "aa-dr-updates")
+    assert account.location == "westeurope" and account.identity.principal_id
+    assert status["automationAccount"]["id"].lower() == account.id.lower()
+    assert not [a for a in automation_accounts(arm, subscription) if a.name == default_account_name(vault)]
+
+    mappings = a2a_mappings(arm, vault)
+    schedules = {s.name: s for s in automation.schedule.list_by_automation_account("rg-automation", "aa-dr-updates")}
+    job_schedules = list(automation.job_schedule.list_by_automation_account("rg-automation", "aa-dr-updates"))
+    # Site Recovery made one schedule `<mapping>_<guid>` and one job schedule per mapping; they were rewritten
+    # under the same names, and nothing else was created next to them
+    assert len(schedules) == len(mappings) == len(job_schedules) == 2
+    rewrites = {r["path"].rsplit("/", 1)[-1]: r for r in arm_requests(admin)
+                if r["method"] == "PUT" and "/schedules/" in r["path"]}
+    for mapping in mappings:
+        details = mapping.properties.provider_specific_details
+        assert details.automation_account_arm_id.lower() == account.id.lower()
+        assert re.fullmatch(rf"{re.escape(mapping.name)}_[0-9a-f-]{{36}}", details.schedule_name), details.schedule_name
+        schedule = schedules[details.schedule_name]
+        assert (schedule.frequency, schedule.interval, schedule.time_zone) == ("Week", 2, "Asia/Tokyo")
+        assert sorted(schedule.advanced_schedule.week_days) == ["Saturday", "Sunday"]
+        local = schedule.start_time.astimezone(ZoneInfo("Asia/Tokyo"))
+        assert (local.hour, local.minute, local.strftime("%A")) in {(6, 15, "Saturday"), (6, 15, "Sunday")}
+        rewritten_at = datetime.fromisoformat(rewrites[details.schedule_name]["time"])
+        assert schedule.start_time >= rewritten_at + timedelta(minutes=5)
+        [job_schedule] = [js for js in job_schedules if js.schedule.name == details.schedule_name]
+        assert job_schedule.runbook.name == SITE_RECOVERY_RUNBOOK
+        assert job_schedule.job_schedule_id.lower() == details.job_schedule_name.lower()
+    assert set(rewrites) == set(schedules)
+
+    reported = sorted(status["schedules"], key=lambda entry: entry["mapping"])
+    assert [entry["mapping"] for entry in reported] == sorted(m.name for m in mappings)
+    for entry in reported:
+        assert entry["name"] in schedules
+        assert (entry["time"], entry["timeZone"], entry["frequency"], entry["interval"]) == (
+            "06:15", "Asia/Tokyo", "Week", 2)
+        assert sorted(entry["weekDays"]) == ["Saturday", "Sunday"]
+        assert entry["nextRun"]
+    assert status["scheduleSummary"] == "06:15 Asia/Tokyo every 2 weeks on Saturday, Sunday"
+    assert condition(body, "ScheduleConfigured")["status"] == "True"
+    rewritten = [e for e in events_for(core, namespace, "weekly") if e.reason == "ScheduleRewritten"]
+    assert {e.message.split()[2] for e in rewritten} == set(schedules), [e.message for e in rewritten]

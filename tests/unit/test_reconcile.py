@@ -191,8 +191,9 @@ async def test_repair_reapplies_once_per_token(azure):
     first = await reconcile(azure, make_policy(), NOW)
     azure.writes.clear()
     repaired = await reconcile(azure, make_policy(status=first.status, repair_token="r1"), NOW)
-    assert azure.writes == ["update_mapping", "update_mapping"], "the role is looked at, found, not duplicated"
-    assert len(azure.role_assignments) == 1
+    assert azure.writes == ["create_role_assignment", "update_mapping", "update_mapping"], "the role is put again"
+    assert len(azure.role_assignments) == 1, "an idempotent put: not duplicated"
+    assert "RoleAssigned" not in {event.reason for event in repaired.events}, "nothing changed, no Event"
     assert repaired.status["lastRepair"] == {"token": "r1", "time": "2024-06-10T12:00:00Z", "result": "Converged"}
     azure.writes.clear()
     status = {**first.status, "lastRepair": repaired.status["lastRepair"]}

@@ -55,6 +55,9 @@ class Reason(enum.StrEnum):
     SCHEDULE_REWRITTEN = "ScheduleRewritten"
     ROLE_REVOKED = "RoleRevoked"
     AUTOMATION_ACCOUNT_DELETED = "AutomationAccountDeleted"
+    MIGRATED_TO_MANAGED_IDENTITY = "MigratedToManagedIdentity"
+    UPDATE_JOB_FAILED = "UpdateJobFailed"
+    JOB_MINUTES_OVER_FREE_TIER = "JobMinutesOverFreeTier"
 
 
 class Kind(enum.IntEnum):
@@ -282,7 +285,32 @@ REASONS: dict[Reason, ReasonInfo] = {
     Reason.SCHEDULE_REWRITTEN: ReasonInfo(Kind.EVENT, (), "Rewrote schedule {schedule} to run at {when}", ""),
     Reason.ROLE_REVOKED: ReasonInfo(Kind.EVENT, (), "Removed the vault role assignment {assignment}", ""),
     Reason.AUTOMATION_ACCOUNT_DELETED: ReasonInfo(Kind.EVENT, (), "Deleted automation account {account}", ""),
+    Reason.MIGRATED_TO_MANAGED_IDENTITY: ReasonInfo(
+        Kind.EVENT,
+        (),
+        "Moved mapping {mapping} from the retired Run As account to the system-assigned identity of automation "
+        "account {account}",
+        "",
+    ),
+    Reason.UPDATE_JOB_FAILED: ReasonInfo(
+        Kind.EVENT,
+        (),
+        "Site Recovery's Mobility Service update job that started at {start} failed",
+        "See the conditions CredentialsHealthy and MappingsConfigured for the cause Site Recovery reports and its "
+        "recommended action; the job's output is in the automation account (Process Automation > Jobs).",
+    ),
+    Reason.JOB_MINUTES_OVER_FREE_TIER: ReasonInfo(
+        Kind.EVENT,
+        (),
+        "Site Recovery's update jobs are projected to use {projected} job minutes this month, more than the "
+        "{free} free minutes (projected cost {cost} {currency})",
+        "Check the job durations in the automation account, or run the update less often (spec.schedule "
+        "frequency and interval); spec.costModel sets the free minutes and the price.",
+    ),
 }
+
+# Event reasons posted as Warning (every other Event reason is Normal).
+WARNING_EVENTS = frozenset({Reason.UPDATE_JOB_FAILED, Reason.JOB_MINUTES_OVER_FREE_TIER})
 
 
 def message(reason: Reason, /, **fields: Any) -> str:
@@ -313,7 +341,8 @@ def render_markdown() -> str:
     ]
     for reason, info in REASONS.items():
         conditions = ", ".join(info.conditions) or "Event"
-        cells = (f"`{reason}`", conditions, EFFECTS[info.kind], info.summary, info.action or "Nothing.")
+        effect = "Warning Event only" if reason in WARNING_EVENTS else EFFECTS[info.kind]
+        cells = (f"`{reason}`", conditions, effect, info.summary, info.action or "Nothing.")
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 

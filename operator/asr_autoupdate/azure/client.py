@@ -347,6 +347,8 @@ def _parse_health_error(data: dict[str, Any]) -> port.HealthError:
         code=str(data.get("errorCode") or ""),
         message=str(data.get("errorMessage") or data.get("summaryMessage") or ""),
         recommended_action=str(data.get("recommendedAction") or ""),
+        level=str(data.get("errorLevel") or "Error"),
+        possible_causes=str(data.get("possibleCauses") or ""),
     )
 
 

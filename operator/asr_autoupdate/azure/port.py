@@ -85,9 +85,17 @@ class RoleAssignment:
 
 @dataclasses.dataclass(frozen=True)
 class HealthError:
+    """A mapping's health error as Site Recovery reports it; `level` is its errorLevel (Error or Warning)."""
+
     code: str
     message: str
     recommended_action: str = ""
+    level: str = "Error"
+    possible_causes: str = ""
+
+    @property
+    def is_warning(self) -> bool:
+        return self.level.lower() == "warning"
 
 
 @dataclasses.dataclass(frozen=True)

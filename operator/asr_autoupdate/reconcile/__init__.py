@@ -13,15 +13,26 @@ simply repeated: every action looks before it creates.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 
 from asr_autoupdate.api.reasons import Reason
 from asr_autoupdate.api.spec import InvalidSpec, PolicySpec, parse_spec
 from asr_autoupdate.azure.port import AzurePort
+from asr_autoupdate.reconcile import desired
 from asr_autoupdate.reconcile.act import act
-from asr_autoupdate.reconcile.model import Action, ActionResult, Event, Observation, Outcome, PolicyInput, Retry
-from asr_autoupdate.reconcile.observe import observe
+from asr_autoupdate.reconcile.model import (
+    Action,
+    ActionResult,
+    Event,
+    Observation,
+    Outcome,
+    PolicyInput,
+    Retry,
+    UpdateMapping,
+)
+from asr_autoupdate.reconcile.observe import observe, touched
 from asr_autoupdate.reconcile.plan import cleanup_wanted, plan, plan_cleanup
 from asr_autoupdate.reconcile.report import blocked, report, report_cleanup
 
@@ -33,12 +44,21 @@ Planner = Callable[[Observation, bool], list[Action]]  # (observation, first rou
 
 
 async def reconcile(
-    azure: AzurePort, policy: PolicyInput, now: datetime, *, max_rounds: int = MAX_ROUNDS, conflict: str | None = None
+    azure: AzurePort,
+    policy: PolicyInput,
+    now: datetime,
+    *,
+    max_rounds: int = MAX_ROUNDS,
+    conflict: str | None = None,
+    earlier: Observation | None = None,
+    max_age: float | None = None,
 ) -> Outcome:
     """Bring Azure to the policy's spec (or, in Observe mode, only look) and say how it went.
 
     `conflict` is `<namespace>/<name>` of another policy that already owns the vault: then Azure is not
     touched at all. A new repair token makes the first round re-apply mappings and the role (a repair pass).
+    `earlier` is the previous pass's `Outcome.observation`: its protected items and jobs are used again until
+    they are `max_age` seconds old (default: the spec's drift interval); a repair pass reads everything.
     """
     try:
         spec = parse_spec(policy.spec, namespace=policy.namespace, name=policy.name)
@@ -54,13 +74,19 @@ async def reconcile(
             owner=conflict,
         )
     repairing = policy.repair_requested and not spec.observe_only
+    restored: set[str] = set()  # each mapping is set again at most once a pass for a missing schedule
 
     def planner(observation: Observation, first: bool) -> list[Action]:
-        return plan(spec, observation, now, force=repairing and first)
+        restore = desired.schedules_missing(spec, observation) - restored
+        actions = plan(spec, observation, now, force=repairing and first, restore=restore)
+        restored.update(a.mapping.name for a in actions if isinstance(a, UpdateMapping) and a.mapping.name in restore)
+        return actions
 
     rounds = 0 if spec.observe_only else max_rounds
-    observation, remaining, results = await _converge(azure, spec, now, planner, rounds)
-    return report(policy, spec, observation, remaining, results, now, repaired=repairing)
+    earlier = None if repairing else earlier
+    observation, remaining, results = await _converge(azure, spec, now, planner, rounds, earlier, max_age)
+    outcome = report(policy, spec, observation, remaining, results, now, repaired=repairing)
+    return dataclasses.replace(outcome, observation=observation)
 
 
 async def finalize(
@@ -88,11 +114,18 @@ async def finalize(
 
 
 async def _converge(
-    azure: AzurePort, spec: PolicySpec, now: datetime, planner: Planner, max_rounds: int
+    azure: AzurePort,
+    spec: PolicySpec,
+    now: datetime,
+    planner: Planner,
+    max_rounds: int,
+    earlier: Observation | None = None,
+    max_age: float | None = None,
 ) -> tuple[Observation, list[Action], list[ActionResult]]:
     """Rounds of act, observe again, plan again; stops when nothing is left, an action failed or is still
-    running in Azure (planning it again would only collide with it), or after `max_rounds`."""
-    observation = await observe(azure, spec, now)
+    running in Azure (planning it again would only collide with it), or after `max_rounds`. After a round
+    only what its actions touched is read again."""
+    observation = await observe(azure, spec, now, earlier=earlier, max_age=max_age)
     actions = planner(observation, True)
     results: list[ActionResult] = []
     for _ in range(max_rounds):
@@ -100,7 +133,7 @@ async def _converge(
             break
         batch = await act(azure, actions)
         results.extend(batch)
-        observation = await observe(azure, spec, now)
+        observation = await observe(azure, spec, now, earlier=observation, fresh=touched(batch), max_age=max_age)
         actions = planner(observation, False)
         if any(result.failed or result.pending for result in batch):
             break

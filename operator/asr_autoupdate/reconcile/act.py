@@ -65,10 +65,12 @@ async def _enable_identity(action: EnableIdentity, azure: AzurePort) -> ActionRe
 
 @_perform.register
 async def _grant_role(action: GrantRole, azure: AzurePort) -> ActionResult:
-    if desired.has_vault_access(tuple(await azure.list_role_assignments(action.scope, action.principal_id))):
+    """Look first; a forced grant (repair) puts the assignment anyway, which Azure answers idempotently."""
+    held = desired.has_vault_access(tuple(await azure.list_role_assignments(action.scope, action.principal_id)))
+    if held and not action.force:
         return ActionResult(action, changed=False)
     await azure.create_role_assignment(action.scope, action.principal_id, action.role_guid)
-    return ActionResult(action, changed=True)
+    return ActionResult(action, changed=not held)
 
 
 @_perform.register

@@ -6,7 +6,7 @@ from asr_autoupdate.api import POLICY_TAG
 from asr_autoupdate.api.regions import normalize_region, region_time_zone
 from asr_autoupdate.api.spec import Frequency, PolicySpec
 from asr_autoupdate.azure import port
-from asr_autoupdate.reconcile.model import Observation
+from asr_autoupdate.reconcile.model import Observation, Part
 from asr_autoupdate.reconcile.timing import local_clock, summarize
 
 VAULT_ACCESS_ROLES = frozenset({port.CONTRIBUTOR_ROLE, port.OWNER_ROLE})
@@ -51,6 +51,25 @@ def mapping_configured(spec: PolicySpec, mapping: port.Mapping) -> bool:
         auto_update_enabled(mapping)
         and port.same_id(mapping.automation_account_id, spec.automation_account.id)
         and (mapping.authentication_type or "").lower() == spec.authentication.lower()
+    )
+
+
+def schedules_missing(spec: PolicySpec, observation: Observation) -> frozenset[str]:
+    """Configured mappings whose Site Recovery schedule or job schedule is gone from the account (deleted by
+    hand, or with the account itself). Setting the mapping again is what makes Site Recovery recreate them;
+    nothing is said while the account's schedules could not be read."""
+    if observation.automation_account is None or {Part.SCHEDULES, Part.JOB_SCHEDULES} & observation.failures.keys():
+        return frozenset()
+    job_schedules = {job_schedule.id.lower() for job_schedule in observation.job_schedules}
+    return frozenset(
+        mapping.name
+        for mapping in observation.manageable_mappings
+        if mapping_configured(spec, mapping)
+        and mapping.schedule_name
+        and (
+            observation.schedule(mapping.schedule_name) is None
+            or (mapping.job_schedule_name is not None and mapping.job_schedule_name.lower() not in job_schedules)
+        )
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from asr_autoupdate.api.conditions import ConditionType
@@ -58,6 +59,15 @@ class Part(enum.StrEnum):
 # could not be read still points at it would break that mapping.
 CLEANUP_PARTS = (Part.VAULT, Part.AUTOMATION_ACCOUNT, Part.MAPPINGS, Part.ROLE_ASSIGNMENTS)
 
+# Parts that only inform (agents, job minutes) and change slowly: read at most once per drift interval and
+# otherwise taken from the policy's last observation. Every other part is read on every pass.
+SLOW_PARTS = frozenset({Part.PROTECTED_ITEMS, Part.JOBS})
+FAST_PARTS = frozenset(Part) - SLOW_PARTS
+# Parts read through the automation account: reading the account again means reading these again too.
+ACCOUNT_PARTS = frozenset(
+    {Part.ROLE_ASSIGNMENTS, Part.SCHEDULES, Part.JOB_SCHEDULES, Part.RUN_AS_CERTIFICATE, Part.RUN_AS_CONNECTION}
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class Observation:
@@ -74,6 +84,10 @@ class Observation:
     protected_items: tuple[port.ProtectedItem, ...] = ()
     jobs: tuple[port.Job, ...] = ()
     failures: Mapping[Part, AzureError] = dataclasses.field(default_factory=dict)
+    read_at: Mapping[Part, datetime] = dataclasses.field(default_factory=dict)  # parts taken over keep their time
+    # the automation account's schedules (name, next run) when `jobs` was read: a schedule that has run since
+    # has moved its next run, which is how a later pass knows the jobs list has changed
+    jobs_schedule_marks: tuple[tuple[str, datetime | None], ...] | None = None
 
     @property
     def manageable_mappings(self) -> list[port.Mapping]:
@@ -91,6 +105,7 @@ class Action:
     condition: ClassVar[ConditionType]
     event: ClassVar[Reason]
     refusal: ClassVar[Reason] = Reason.AZURE_REQUEST_FAILED
+    touches: ClassVar[frozenset[Part]] = FAST_PARTS  # what to read again after it ran
 
     @property
     def todo(self) -> str:
@@ -111,6 +126,7 @@ class CreateAccount(Action):
     condition = ConditionType.AUTOMATION_ACCOUNT_READY
     event = Reason.AUTOMATION_ACCOUNT_CREATED
     refusal = Reason.AUTOMATION_ACCOUNT_CONFLICT
+    touches = frozenset({Part.AUTOMATION_ACCOUNT})
 
     @property
     def todo(self) -> str:
@@ -131,6 +147,7 @@ class EnableIdentity(Action):
     condition = ConditionType.AUTOMATION_ACCOUNT_READY
     event = Reason.IDENTITY_ENABLED
     refusal = Reason.AUTOMATION_ACCOUNT_CONFLICT
+    touches = frozenset({Part.AUTOMATION_ACCOUNT})
 
     @property
     def todo(self) -> str:
@@ -143,11 +160,15 @@ class EnableIdentity(Action):
 
 @dataclasses.dataclass(frozen=True)
 class GrantRole(Action):
+    """`force` (a repair) puts the assignment even when the identity already holds the role."""
+
     scope: str
     principal_id: str
     role_guid: str = port.CONTRIBUTOR_ROLE
+    force: bool = False
     condition = ConditionType.CREDENTIALS_HEALTHY
     event = Reason.ROLE_ASSIGNED
+    touches = frozenset({Part.ROLE_ASSIGNMENTS})
 
     @property
     def todo(self) -> str:
@@ -167,6 +188,7 @@ class UpdateMapping(Action):
     condition = ConditionType.MAPPINGS_CONFIGURED
     event = Reason.MAPPING_UPDATED
     refusal = Reason.MAPPING_UPDATE_FAILED
+    touches = frozenset({Part.MAPPINGS, Part.SCHEDULES, Part.JOB_SCHEDULES})
 
     @property
     def status(self) -> str:
@@ -182,6 +204,18 @@ class UpdateMapping(Action):
 
 
 @dataclasses.dataclass(frozen=True)
+class MigrateMapping(UpdateMapping):
+    """Move an enabled mapping from the retired Run As account to the account's system-assigned identity."""
+
+    event = Reason.MIGRATED_TO_MANAGED_IDENTITY
+
+    @property
+    def fields(self) -> dict[str, str]:
+        account = (self.automation_account_id or "").rstrip("/").rsplit("/", 1)[-1]
+        return {**super().fields, "account": account}
+
+
+@dataclasses.dataclass(frozen=True)
 class RewriteSchedule(Action):
     """Put Site Recovery's schedule again under its own name, so the mapping's reference stays valid."""
 
@@ -191,6 +225,7 @@ class RewriteSchedule(Action):
     when: str  # the schedule as people read it, "00:00 Europe/Amsterdam"
     condition = ConditionType.SCHEDULE_CONFIGURED
     event = Reason.SCHEDULE_REWRITTEN
+    touches = frozenset({Part.SCHEDULES})
 
     @property
     def todo(self) -> str:
@@ -206,6 +241,7 @@ class DeleteAccount(Action):
     account: port.AccountRef
     condition = ConditionType.AUTOMATION_ACCOUNT_READY
     event = Reason.AUTOMATION_ACCOUNT_DELETED
+    touches = frozenset({Part.AUTOMATION_ACCOUNT})
 
     @property
     def todo(self) -> str:
@@ -221,6 +257,7 @@ class RevokeRole(Action):
     assignment: port.RoleAssignment
     condition = ConditionType.CREDENTIALS_HEALTHY
     event = Reason.ROLE_REVOKED
+    touches = frozenset({Part.ROLE_ASSIGNMENTS})
 
     @property
     def todo(self) -> str:
@@ -272,10 +309,12 @@ class Outcome:
     """The result of one pass: patch `status` key by key (None removes a key), post `events`, then obey `retry`.
 
     `retry` None means done: come back after `recheck_after` seconds to look for drift (None: no recheck,
-    e.g. after a finalizer finished).
+    e.g. after a finalizer finished). `observation` is what the pass saw last; the handler keeps it for the
+    next pass, which takes the slowly changing parts from it (see `observe`).
     """
 
     status: dict[str, Any]
     events: tuple[Event, ...] = ()
     retry: Retry | None = None
     recheck_after: float | None = None
+    observation: Observation | None = None

@@ -8,6 +8,7 @@ under the same name, so the mapping's reference to it stays valid.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from asr_autoupdate.api import POLICY_TAG
@@ -21,6 +22,7 @@ from asr_autoupdate.reconcile.model import (
     DeleteAccount,
     EnableIdentity,
     GrantRole,
+    MigrateMapping,
     Observation,
     Part,
     RevokeRole,
@@ -30,8 +32,16 @@ from asr_autoupdate.reconcile.model import (
 from asr_autoupdate.reconcile.timing import next_start
 
 
-def plan(spec: PolicySpec, observation: Observation, now: datetime, *, force: bool = False) -> list[Action]:
-    """The changes that bring Azure to the spec; `force` (a repair pass) re-applies mappings and the role."""
+def plan(
+    spec: PolicySpec,
+    observation: Observation,
+    now: datetime,
+    *,
+    force: bool = False,
+    restore: Collection[str] = (),
+) -> list[Action]:
+    """The changes that bring Azure to the spec; `force` (a repair pass) re-applies mappings and the role;
+    `restore` names mappings to set again so that Site Recovery recreates their missing schedule."""
     if observation.vault is None:
         return []
     if not spec.automatic:
@@ -41,7 +51,7 @@ def plan(spec: PolicySpec, observation: Observation, now: datetime, *, force: bo
         return account_actions
     return [
         *_role_actions(spec, observation, force=force),
-        *_mapping_actions(spec, observation, force=force),
+        *_mapping_actions(spec, observation, force=force, restore=restore),
         *_schedule_actions(spec, observation, now),
     ]
 
@@ -88,18 +98,30 @@ def _role_actions(spec: PolicySpec, observation: Observation, *, force: bool) ->
         return []
     if desired.has_vault_access(observation.role_assignments) and not force:
         return []
-    return [GrantRole(scope=observation.vault.id, principal_id=observation.automation_account.principal_id)]
+    principal = observation.automation_account.principal_id
+    return [GrantRole(scope=observation.vault.id, principal_id=principal, force=force)]
 
 
-def _mapping_actions(spec: PolicySpec, observation: Observation, *, force: bool) -> list[Action]:
+def _mapping_actions(
+    spec: PolicySpec, observation: Observation, *, force: bool, restore: Collection[str]
+) -> list[Action]:
     account = observation.automation_account
     return [
-        UpdateMapping(
+        (MigrateMapping if _migrating(spec, mapping) else UpdateMapping)(
             mapping, enabled=True, automation_account_id=account.id, authentication_type=str(spec.authentication)
         )
         for mapping in observation.manageable_mappings
-        if force or not desired.mapping_configured(spec, mapping)
+        if force or not desired.mapping_configured(spec, mapping) or mapping.name in restore
     ]
+
+
+def _migrating(spec: PolicySpec, mapping: port.Mapping) -> bool:
+    """An enabled mapping still on the retired Run As account, while the spec asks for the identity."""
+    return (
+        spec.uses_identity
+        and desired.auto_update_enabled(mapping)
+        and (mapping.authentication_type or "").lower() == "runasaccount"
+    )
 
 
 def _disable_mappings(observation: Observation, *, force: bool) -> list[Action]:

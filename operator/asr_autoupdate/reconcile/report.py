@@ -181,7 +181,9 @@ def report(
     status = {"observedGeneration": policy.generation, **_sections(spec, observation, now)}
     if repaired and (retry is None or retry.kind != "transient"):
         status["lastRepair"] = {"token": policy.repair_token, "time": timestamp(now), "result": str(summary.reason)}
-    return _outcome(policy, findings, summary, now, status, retry, results, spec.drift_check_interval_seconds)
+    outcome = _outcome(policy, findings, summary, now, status, retry, results, spec.drift_check_interval_seconds)
+    news = _job_events(policy.status.get("jobs"), status.get("jobs"))
+    return dataclasses.replace(outcome, events=outcome.events + news) if news else outcome
 
 
 def blocked(
@@ -268,6 +270,11 @@ def _summary(this_pass: _Pass, findings: Sequence[Finding]) -> Finding:
     worst = max(gating, key=lambda entry: entry.kind)
     if worst.kind <= Kind.INFO:
         state = f"Azure matches the spec for vault {this_pass.spec.vault.name}"
+        if this_pass.spec.automatic and not this_pass.spec.uses_identity:
+            state += (
+                ", but its Run As account is retired by Azure: plan to migrate to spec.authentication: "
+                "SystemAssignedIdentity"
+            )
         return finding(_C.READY, Status.TRUE, Reason.CONVERGED, state=state)
     if worst.kind is Kind.DRIFT:
         return finding(_C.READY, Status.FALSE, Reason.DRIFT_DETECTED, differences=_listing(this_pass.remaining))
@@ -306,6 +313,37 @@ def _events(results: Sequence[ActionResult], summary: Finding, previous: Sequenc
     news = (before.get("reason"), before.get("message")) != (summary.reason, summary.message)
     if summary.kind in _WARNING_KINDS and news:
         events.append(Event("Warning", str(summary.reason), summary.message))
+    return tuple(events)
+
+
+def _job_events(before: Any, after: Any) -> tuple[Event, ...]:
+    """One Warning when a new update job failed, and one when the month's projection first passes the free
+    minutes; `before` is the jobs section the last pass wrote, so neither repeats while nothing changes."""
+    if not isinstance(after, dict):
+        return ()
+    before = before if isinstance(before, dict) else {}
+    events = []
+    last, last_before = after.get("lastRun") or {}, before.get("lastRun") or {}
+    if last.get("status") == "Failed" and (last_before.get("startTime"), last_before.get("status")) != (
+        last.get("startTime"),
+        "Failed",
+    ):
+        reason = Reason.UPDATE_JOB_FAILED
+        events.append(Event("Warning", str(reason), message(reason, start=last.get("startTime"))))
+
+    def over(section: dict) -> bool:
+        projected, free = section.get("projectedMonthMinutes"), section.get("freeMinutesPerMonth")
+        return projected is not None and free is not None and projected > free
+
+    if over(after) and not over(before):
+        reason = Reason.JOB_MINUTES_OVER_FREE_TIER
+        fields = {
+            "projected": after["projectedMonthMinutes"],
+            "free": after["freeMinutesPerMonth"],
+            "cost": after.get("projectedCost"),
+            "currency": after.get("currency"),
+        }
+        events.append(Event("Warning", str(reason), message(reason, **fields)))
     return tuple(events)
 
 
@@ -376,7 +414,13 @@ def _identity_state(observation: Observation) -> Finding:
 
 
 def _run_as(this_pass: _Pass) -> Finding:
-    """Diagnose a legacy Run As account: its assets, their thumbprints and the certificate's expiry."""
+    """Diagnose a legacy Run As account, in the order of Site Recovery's troubleshooting guidance.
+
+    The operator reads the two assets itself (presence, type, thumbprints, the certificate's expiry). The
+    application, its service principal and its role on the vault live in Microsoft Entra ID, which ARM does
+    not show: for those it takes the verdict Site Recovery's update job left on the mappings, as the portal
+    does. A certificate that expired (or nears expiry) on Azure's clock is also told by that verdict.
+    """
     kind = _C.CREDENTIALS_HEALTHY
     observation, now = this_pass.observation, this_pass.now
     unread = this_pass.unread(kind, Part.RUN_AS_CERTIFICATE, Part.RUN_AS_CONNECTION)
@@ -389,21 +433,53 @@ def _run_as(this_pass: _Pass) -> Finding:
     if connection is None:
         piece = f"connection asset {port.RUN_AS_CONNECTION}"
         return finding(kind, Status.FALSE, Reason.RUN_AS_ACCOUNT_NOT_FOUND, piece=piece)
-    if _connection_thumbprint(connection) != (certificate.thumbprint or "").lower():
+    if (connection.connection_type or "").lower() != "azureserviceprincipal":
+        piece = f"connection asset {port.RUN_AS_CONNECTION} of type AzureServicePrincipal"
+        return finding(kind, Status.FALSE, Reason.RUN_AS_ACCOUNT_NOT_FOUND, piece=piece)
+    if _connection_field(connection, "CertificateThumbprint") != (certificate.thumbprint or "").lower():
         return finding(kind, Status.FALSE, Reason.RUN_AS_THUMBPRINT_MISMATCH)
     expiry = certificate.expiry_time
-    if expiry is not None and expiry <= now:
-        return finding(kind, Status.FALSE, Reason.RUN_AS_CERTIFICATE_EXPIRED, date=f"{expiry:%Y-%m-%d}")
+    date = f"{expiry:%Y-%m-%d}" if expiry is not None else "an unknown date"
+    if (expiry is not None and expiry <= now) or _site_recovery_says(observation, _says_expired):
+        return finding(kind, Status.FALSE, Reason.RUN_AS_CERTIFICATE_EXPIRED, date=date)
+    if _site_recovery_says(observation, _says_not_found):
+        application = _connection_field(connection, "ApplicationId") or "unknown"
+        piece = f"Microsoft Entra application or service principal (ApplicationId {application})"
+        return finding(kind, Status.FALSE, Reason.RUN_AS_ACCOUNT_NOT_FOUND, piece=piece)
     if refusal := _run_as_refusal(observation):
         return refusal
-    if expiry is not None and expiry - now <= CERTIFICATE_WARNING:
-        return finding(kind, Status.TRUE, Reason.RUN_AS_CERTIFICATE_EXPIRING, date=f"{expiry:%Y-%m-%d}")
+    expiring = expiry is not None and expiry - now <= CERTIFICATE_WARNING
+    if expiring or _site_recovery_says(observation, _says_expiring):
+        return finding(kind, Status.TRUE, Reason.RUN_AS_CERTIFICATE_EXPIRING, date=date)
     return finding(kind, Status.TRUE, Reason.RUN_AS_ACCOUNT_RETIRED)
 
 
-def _connection_thumbprint(connection: port.Connection) -> str:
+def _connection_field(connection: port.Connection, name: str) -> str:
     fields = {key.lower(): value for key, value in connection.fields.items()}
-    return (fields.get("certificatethumbprint") or "").lower()
+    return (fields.get(name.lower()) or "").lower()
+
+
+# Site Recovery's verdicts on a Run As account, by its error code or by the text of its portal message (the
+# codes differ between service versions; the messages are the ones its troubleshooting guidance quotes).
+def _says_expired(health: port.HealthError) -> bool:
+    text = health.message.lower()
+    return health.code == "RunAsCertificateExpired" or ("certificate" in text and "has expired" in text)
+
+
+def _says_expiring(health: port.HealthError) -> bool:
+    return health.code == "RunAsCertificateExpiring" or "about to expire" in health.message.lower()
+
+
+def _says_not_found(health: port.HealthError) -> bool:
+    return health.code == "RunAsAccountNotFound" or "run as account is not found" in health.message.lower()
+
+
+def _site_recovery_says(observation: Observation, verdict: Any) -> tuple[port.Mapping, port.HealthError] | None:
+    for mapping in observation.manageable_mappings:
+        for health in mapping.health_errors:
+            if verdict(health):
+                return mapping, health
+    return None
 
 
 def _run_as_refusal(observation: Observation) -> Finding | None:
@@ -411,7 +487,9 @@ def _run_as_refusal(observation: Observation) -> Finding | None:
     for mapping in observation.manageable_mappings:
         for health in mapping.health_errors:
             text = health.message.lower()
-            if "run as" in text and ("permission" in text or "authoriz" in text):
+            if health.code == "RunAsAccountUnauthorized" or (
+                "run as" in text and ("permission" in text or "authoriz" in text)
+            ):
                 return finding(
                     _C.CREDENTIALS_HEALTHY,
                     Status.FALSE,
@@ -434,8 +512,13 @@ def _mappings(this_pass: _Pass) -> Finding:
 
 
 def _health_problem(observation: Observation) -> Finding | None:
+    """The first health error Site Recovery lists on a mapping (what the portal shows as a configuration
+    issue), with its recommended action. Warnings (a certificate nearing expiry) do not count: they stop
+    nothing, and CredentialsHealthy tells them."""
     for mapping in observation.manageable_mappings:
         for health in mapping.health_errors:
+            if health.is_warning:
+                continue
             return finding(
                 _C.MAPPINGS_CONFIGURED,
                 Status.FALSE,
