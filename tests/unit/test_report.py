@@ -397,3 +397,17 @@ def test_repair_is_recorded_unless_it_must_be_retried():
     throttled = read_failure(Part.MAPPINGS, THROTTLED)
     retried = report(make_policy(repair_token="t1"), make_spec(), throttled, [], [], NOW, repaired=True)
     assert "lastRepair" not in retried.status
+
+
+@pytest.mark.parametrize(
+    "error, delay",
+    [
+        pytest.param(THROTTLED, 7, id="retry-after-from-azure"),
+        pytest.param(PRINCIPAL_NOT_FOUND, 5, id="new-identity-propagates-in-seconds"),
+        pytest.param(UNAVAILABLE, 30, id="general-transient"),
+    ],
+)
+def test_transient_retry_delay(error, delay):
+    outcome = report(make_policy(), make_spec(), NO_ACCOUNT, *failing({}, NO_ACCOUNT, error), NOW)
+    assert outcome.retry.kind == "transient"
+    assert outcome.retry.delay == delay

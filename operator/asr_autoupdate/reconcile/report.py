@@ -45,6 +45,8 @@ from asr_autoupdate.reconcile.timing import local_clock, month_end, month_start
 
 PERSON_DELAY = 300.0
 TRANSIENT_DELAY = 30.0
+# A new identity reaches the directory in seconds; waiting the general transient delay only slows convergence.
+PROPAGATION_DELAY = 5.0
 PROGRESS_DELAY = 15.0
 CERTIFICATE_WARNING = timedelta(days=60)  # Site Recovery warns two months before a Run As certificate expires
 AGENT_EXPIRY_WARNING = timedelta(days=30)
@@ -281,10 +283,16 @@ def _summary(this_pass: _Pass, findings: Sequence[Finding]) -> Finding:
     return worst
 
 
+def _transient_delay(error: AzureError) -> float:
+    if error.retry_after:
+        return error.retry_after
+    return PROPAGATION_DELAY if error.code == "PrincipalNotFound" else TRANSIENT_DELAY
+
+
 def _retry(summary: Finding, errors: Iterable[AzureError]) -> Retry | None:
     """How soon to come back; a transient read of an informational part also asks for an early pass."""
     transient = [error for error in errors if _transient(error)]
-    transient_delay = max((error.retry_after or TRANSIENT_DELAY for error in transient), default=None)
+    transient_delay = max((_transient_delay(error) for error in transient), default=None)
     reason = str(summary.reason)
     match summary.kind:
         case Kind.PERSON:

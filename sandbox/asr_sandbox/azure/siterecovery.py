@@ -364,7 +364,10 @@ def _operation_status(call: ArmCall) -> web.Response:
     }
     if finished and operation.error:
         body["error"] = operation.error
-    return web.json_response(body)
+    # Site Recovery keeps telling pollers when to come back while the operation runs; without it azure-core
+    # would fall back to its 30 s polling interval.
+    headers = {} if finished else {"Retry-After": str(call.world.settings.lro_retry_after_seconds)}
+    return web.json_response(body, headers=headers)
 
 
 def _operation_result(call: ArmCall) -> web.Response:
