@@ -5,7 +5,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 # Raise the floor when tests are added; a drop below it means tests went missing (deleted, or not collected).
-MINIMUM_TOTAL = 1000
+MINIMUM_TOTAL = 1040
 REQUIRED_SUITES = [
     "tests/test_layering.py",
     "tests/test_cli.py",

@@ -12,7 +12,7 @@ Runs the sandbox and `asr-autoupdate run` as subprocesses (as the e2e tests do) 
 
 Profiles:
   e2e       the e2e suite's settings: the emulator's principalPropagationDelaySeconds 0, and the operator's
-            ASR_AUTOUPDATE_LRO_POLLING_INTERVAL=1 (the emulator's operation-status answers carry no Retry-After)
+            ASR_AUTOUPDATE_LRO_POLLING_INTERVAL=1 (a floor for polls that carry no Retry-After)
   defaults  the emulator's start-up settings (a new identity is invisible to role assignments for 2 s) and
             the operator's defaults (30 s LRO polling interval)
 

@@ -7,9 +7,8 @@ its own operator process watching only that namespace, ended by PID at teardown.
 Two settings keep each test at seconds rather than minutes, both documented knobs rather than shortcuts:
 the emulator's `principalPropagationDelaySeconds` is 0 after each reset (a new identity is usable at once;
 mark a test `@pytest.mark.azure_config(...)` to shape the emulator otherwise), and the operator runs with
-`ASR_AUTOUPDATE_LRO_POLLING_INTERVAL=1`, because the emulator answers a Site Recovery operation's first
-status poll (`InProgress`) without a Retry-After, and the SDK then falls back to that interval (30 s by
-default, longer than the operator's 10 s bound on a mapping update).
+`ASR_AUTOUPDATE_LRO_POLLING_INTERVAL=1`, a floor for any poll that comes without a Retry-After (the SDK's
+default of 30 s is longer than the operator's 10 s bound on a mapping update).
 """
 
 from __future__ import annotations
