@@ -1,11 +1,12 @@
-# Every target creates or reuses .venv and installs what it needs from constraints.txt.
+# Every target creates or reuses .venv and installs what it needs from constraints.txt, and builds (or reuses)
+# the real kube-apiserver and etcd in .controlplane/ with the machine's Go (hack/controlplane/build).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test sandbox lock clean
+.PHONY: demo test sandbox controlplane lock clean
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,16 +15,20 @@ $(STAMP): pyproject.toml sandbox/pyproject.toml constraints.txt
 		--no-build-isolation -e '.[test]' -e ./sandbox
 	@touch $(STAMP)
 
+## controlplane: build kube-apiserver and etcd from their Go modules when missing or stale (minutes cold, ms warm)
+controlplane:
+	@hack/controlplane/build >/dev/null
+
 ## demo: start the sandbox, run the operator on the examples, show the policies converge, stop everything
-demo: $(STAMP)
+demo: $(STAMP) controlplane
 	$(BIN)/asr-autoupdate demo
 
 ## test: the whole suite (unit, contract, adapter, emulators, end to end)
-test: $(STAMP)
+test: $(STAMP) controlplane
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## sandbox: run the emulators in the foreground with their files in .sandbox/
-sandbox: $(STAMP)
+sandbox: $(STAMP) controlplane
 	$(BIN)/asr-autoupdate sandbox --state-dir .sandbox
 
 ## lock: refresh constraints.txt from the current environment after changing a pin in pyproject.toml
@@ -31,4 +36,4 @@ lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable --all | grep -v '^asr-autoupdate' > constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .sandbox
+	rm -rf $(VENV) .pytest_cache .sandbox .controlplane

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from asr_sandbox import controlplane  # noqa: E402
 from asr_sandbox.admin_client import AdminClient  # noqa: E402
 from asr_sandbox.process import OperatorProcess, SandboxProcess  # noqa: E402
 
@@ -100,7 +101,7 @@ def main() -> int:
         env = {**os.environ, "KUBECONFIG": description["kubeconfig"]}
 
         def kubectl(*command: str, manifest: dict | None = None) -> str:
-            done = subprocess.run(["kubectl", *command], input=yaml.safe_dump(manifest) if manifest else None,
+            done = subprocess.run([controlplane.kubectl(), *command], input=yaml.safe_dump(manifest) if manifest else None,
                                   capture_output=True, text=True, env=env, check=True)
             return done.stdout
 

@@ -37,6 +37,7 @@ from datetime import datetime
 import kubernetes
 import yaml
 
+from asr_sandbox import controlplane
 from asr_sandbox.admin_client import AdminClient
 from asr_sandbox.process import OperatorProcess, SandboxProcess
 
@@ -50,7 +51,7 @@ PROFILES = {
 
 
 def kubectl(sandbox: dict, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=True,
+    result = subprocess.run([controlplane.kubectl(), *args], input=stdin, capture_output=True, text=True, check=True,
                             env={**os.environ, "KUBECONFIG": sandbox["kubeconfig"]})
     return result.stdout
 

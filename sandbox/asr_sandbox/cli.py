@@ -10,20 +10,20 @@ import pathlib
 def add_sandbox_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "sandbox",
-        help="run local Azure and Kubernetes emulators with a seeded estate until SIGTERM",
-        description="Start both emulators on loopback, seed a small estate, write DIR/sandbox.json, "
+        help="run the Azure emulator and a real Kubernetes control plane with a seeded estate until SIGTERM",
+        description="Start the Azure emulator and kube-apiserver + etcd (built by hack/controlplane/build) on loopback, seed a small estate, write DIR/sandbox.json, "
         "DIR/kubeconfig and DIR/operator.env, print the path of sandbox.json, run until SIGTERM.",
     )
     parser.add_argument("--state-dir", type=pathlib.Path, required=True, help="where the sandbox writes its files")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
     parser.add_argument("--azure-port", type=int, default=0, help="HTTPS port of the Azure emulator (0: any)")
-    parser.add_argument("--kube-port", type=int, default=0, help="HTTP port of the Kubernetes emulator (0: any)")
+    parser.add_argument("--kube-port", type=int, default=0, help="HTTPS port of kube-apiserver (0: any)")
     parser.set_defaults(func=_run_sandbox)
 
 
 def add_demo_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "demo", help="start the sandbox, show what it seeded, and stop (the operator joins with issue 3)"
+        "demo", help="start the sandbox, run the operator on the examples until they converge, show status, stop"
     )
     parser.add_argument("--state-dir", type=pathlib.Path, default=None, help="keep the sandbox files here")
     parser.set_defaults(func=_run_demo)

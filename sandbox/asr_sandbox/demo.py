@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+from asr_sandbox import controlplane
 from asr_sandbox.admin_client import AdminClient
 from asr_sandbox.process import OperatorProcess, SandboxProcess
 
@@ -50,7 +51,7 @@ def run_demo(state_dir: pathlib.Path | None, repo: pathlib.Path | None = None) -
 
 
 def _demo(state: pathlib.Path, repo: pathlib.Path) -> None:
-    step("starting the sandbox (Azure Resource Manager and Kubernetes API emulators)")
+    step("starting the sandbox (the Azure Resource Manager emulator, kube-apiserver and etcd)")
     with SandboxProcess(state) as sandbox:
         description = sandbox.description
         admin = AdminClient(description["adminEndpoint"], description["caBundle"])
@@ -83,10 +84,11 @@ def step(text: str) -> None:
 
 
 def _kubectl(kubeconfig: str):
-    env = {**os.environ, "KUBECONFIG": kubeconfig}
+    env = {**os.environ, "KUBECONFIG": kubeconfig, "KUBECACHEDIR": str(pathlib.Path(kubeconfig).parent / "kubecache")}
+    kubectl_path = controlplane.kubectl()
 
     def kubectl(*args: str) -> str:
-        result = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, timeout=60)
+        result = subprocess.run([kubectl_path, *args], capture_output=True, text=True, env=env, timeout=60)
         if result.returncode != 0:
             raise DemoFailed(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout

@@ -14,6 +14,8 @@ import time
 import urllib.request
 from collections.abc import Callable
 
+from asr_sandbox import controlplane
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -77,16 +79,19 @@ class SandboxProcess(_ChildProcess):
 
     name = "sandbox"
 
-    def __init__(self, state_dir: pathlib.Path, *, startup_timeout: float = 60.0):
+    def __init__(self, state_dir: pathlib.Path, *, startup_timeout: float = 90.0):
         self.state_dir = pathlib.Path(state_dir)
         super().__init__(self.state_dir / "sandbox.log", startup_timeout)
         self.description: dict = {}
 
     def start(self) -> dict:
+        """Build the control plane here first if it is missing (minutes, with progress on stderr), so that the
+        sandbox's own start is seconds; then start the sandbox and wait for its sandbox.json."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         sandbox_json = self.state_dir / "sandbox.json"
         sandbox_json.unlink(missing_ok=True)
-        self._spawn(["sandbox", "--state-dir", str(self.state_dir)], dict(os.environ), sandbox_json.exists, 0.05)
+        env = {**os.environ, controlplane.BIN_ENV: str(controlplane.binaries())}
+        self._spawn(["sandbox", "--state-dir", str(self.state_dir)], env, sandbox_json.exists, 0.05)
         self.description = json.loads(sandbox_json.read_text())
         return self.description
 
@@ -98,23 +103,26 @@ class SandboxProcess(_ChildProcess):
 class OperatorProcess(_ChildProcess):
     """`asr-autoupdate run` against a sandbox: the recipe of design/testing.md, as a child process.
 
-    Ready when its liveness endpoint answers; `stop()` ends it by PID (SIGTERM, then SIGKILL), `kill()` ends
+    It speaks Kubernetes through `kubeconfig` (the sandbox's admin one unless told otherwise: the tests pass a
+    ServiceAccount's). Ready when its liveness endpoint answers; `stop()` ends it by PID (SIGTERM, then SIGKILL), `kill()` ends
     it abruptly (a crash in the middle of a pass).
     """
 
     name = "operator"
 
-    def __init__(self, state_dir: pathlib.Path, *, args: list[str], log_path: pathlib.Path, startup_timeout: float = 60.0):
+    def __init__(self, state_dir: pathlib.Path, *, args: list[str], log_path: pathlib.Path, startup_timeout: float = 60.0,
+                 kubeconfig: pathlib.Path | None = None):
         super().__init__(log_path, startup_timeout)
         self.state_dir = pathlib.Path(state_dir)
         self.args = list(args)
+        self.kubeconfig = pathlib.Path(kubeconfig) if kubeconfig else self.state_dir / "kubeconfig"
         self.liveness_port = free_port()
 
     def start(self) -> OperatorProcess:
         env = {
             **os.environ,
             **read_env_file(self.state_dir / "operator.env"),
-            "KUBECONFIG": str(self.state_dir / "kubeconfig"),
+            "KUBECONFIG": str(self.kubeconfig),
         }
         liveness = f"http://127.0.0.1:{self.liveness_port}/healthz"
         self._spawn(["run", *self.args, "--liveness", liveness], env, lambda: _answers(liveness), 0.1)

@@ -1,9 +1,11 @@
-"""`asr-autoupdate sandbox`: both emulators in one process, described in files a test or a user can read.
+"""`asr-autoupdate sandbox`: the Azure emulator and a real Kubernetes control plane, described in files a test
+or a user can read.
 
 The contract (design/testing.md): `DIR/sandbox.json` describes the estate and the endpoints, `DIR/kubeconfig`
-points kubectl and kopf at the Kubernetes emulator, and `DIR/operator.env` is the environment under which
-`asr-autoupdate run` talks to the Azure emulator. One line with the path of `sandbox.json` is printed when
-everything is listening; the process runs until SIGTERM or SIGINT.
+points kubectl and kopf at the control plane's kube-apiserver as its admin, and `DIR/operator.env` is the
+environment under which `asr-autoupdate run` talks to the Azure emulator. One line with the path of
+`sandbox.json` is printed when everything is listening; the process runs until SIGTERM or SIGINT, then stops
+kube-apiserver, etcd and the emulator.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import asyncio
 import json
 import os
 import pathlib
+import shutil
 import signal
 
 from asr_sandbox.azure import AzureEmulator
-from asr_sandbox.kube import KubeEmulator
+from asr_sandbox.controlplane import ControlPlane
 
 
 def operator_environment(description: dict) -> dict[str, str]:
@@ -40,15 +43,20 @@ def _write_private(path: pathlib.Path, text: str) -> None:
 
 async def serve(state_dir: pathlib.Path, *, host: str = "127.0.0.1", azure_port: int = 0, kube_port: int = 0) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    azure = AzureEmulator(state_dir)
-    kube = KubeEmulator()
-    await azure.start(host, azure_port)
+    # a data dir per run: etcd, the PKI and the logs of both servers. Started and stopped on this (the main)
+    # thread on purpose: the servers die with the thread that spawned them (PR_SET_PDEATHSIG), and nothing
+    # else is running on the loop yet.
+    control_plane = ControlPlane(state_dir / "controlplane", port=kube_port)
+    control_plane.start()
     try:
-        await kube.start(host, kube_port)
+        azure = AzureEmulator(state_dir)
+        await azure.start(host, azure_port)
         try:
             kubeconfig = state_dir / "kubeconfig"
-            kube.write_kubeconfig(kubeconfig)
-            description = {"kubeconfig": str(kubeconfig), "kubeEndpoint": kube.url, **azure.describe()}
+            shutil.copyfile(control_plane.kubeconfig_path, kubeconfig)
+            os.chmod(kubeconfig, 0o600)
+            description = {**control_plane.describe(), "kubeconfig": str(kubeconfig),
+                           "controlPlanePids": control_plane.pids(), **azure.describe()}
             environment = operator_environment(description)
             _write_private(state_dir / "operator.env", "".join(f"{k}={v}\n" for k, v in environment.items()))
             sandbox_json = state_dir / "sandbox.json"
@@ -56,9 +64,9 @@ async def serve(state_dir: pathlib.Path, *, host: str = "127.0.0.1", azure_port:
             print(sandbox_json, flush=True)
             await _until_signalled()
         finally:
-            await kube.stop()
+            await azure.stop()
     finally:
-        await azure.stop()
+        control_plane.stop()
 
 
 async def _until_signalled() -> None:

@@ -7,7 +7,6 @@ CRD is not rendered (Helm installs `crds/` as they are) and is checked byte for 
 from __future__ import annotations
 
 import functools
-import json
 import pathlib
 from typing import Any
 
@@ -91,17 +90,3 @@ def one(manifests: list[dict], kind: str) -> dict:
 def container(manifests: list[dict]) -> dict:
     [operator] = one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
     return operator
-
-
-REQUESTS_FILE = pathlib.Path(__file__).parent / "operator-requests.json"
-
-
-def operator_requests() -> list[dict[str, Any]]:
-    """operator-requests.json: what the operator asks the API server for (see test_rbac.py)."""
-    return json.loads(REQUESTS_FILE.read_text())
-
-
-def triple(request: dict[str, Any]) -> tuple[str, str, str]:
-    """(API group, resource[/subresource], verb): the shape RBAC rules grant."""
-    resource = request["resource"] + (f"/{request['subresource']}" if request.get("subresource") else "")
-    return request.get("group") or "", resource, request["verb"]

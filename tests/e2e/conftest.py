@@ -1,8 +1,12 @@
-"""End-to-end fixtures: the sandbox (both emulators), kubectl as a user's client, the `kubernetes` client,
-the Azure SDK for reading Azure back, and `asr-autoupdate run` as a subprocess.
+"""End-to-end fixtures: the sandbox (the Azure emulator and the real kube-apiserver, tests/conftest.py),
+kubectl as a user's client, the `kubernetes` client, the Azure SDK for reading Azure back, and
+`asr-autoupdate run` as a subprocess.
 
 The sandbox lives for the session; each test gets a fresh Azure estate (admin reset), its own namespace and
-its own operator process watching only that namespace, ended by PID at teardown.
+its own operator process watching only that namespace, ended by PID at teardown. The operator runs as the
+chart's ServiceAccount under the chart's own RBAC (namespaced mode: `watchNamespaces: [<the test's
+namespace>]`), rendered and applied for real, with a token from the TokenRequest API: a verb the chart lacks
+fails the test.
 
 Two settings keep each test at seconds rather than minutes, both documented knobs rather than shortcuts:
 the emulator's `principalPropagationDelaySeconds` is 0 after each reset (a new identity is usable at once;
@@ -13,89 +17,24 @@ default of 30 s is longer than the operator's 10 s bound on a mapping update).
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
-import subprocess
 import uuid
 
-import kubernetes
 import pytest
-import yaml
 from azure.identity import ClientSecretCredential
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.automation import AutomationClient
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 
 from asr_sandbox.admin_client import AdminClient
-from asr_sandbox.process import OperatorProcess, SandboxProcess
-from tests.e2e.kit import GROUP, PLURAL
-
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-CRD_PATH = ROOT / "crds" / "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
-
-
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory):
-    process = SandboxProcess(tmp_path_factory.mktemp("sandbox"))
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="session")
-def description(sandbox) -> dict:
-    return sandbox.description
+from asr_sandbox.process import OperatorProcess
+from tests.chart import chart_kit
+from tests.kube_kit import install_chart_identity, service_account_kubeconfig
 
 
 @pytest.fixture(scope="session")
 def admin(description) -> AdminClient:
     return AdminClient(description["adminEndpoint"], description["caBundle"])
-
-
-class Kubectl:
-    """kubectl 1.32 as a user runs it, against the sandbox's kubeconfig."""
-
-    def __init__(self, kubeconfig: str):
-        self.env = {**os.environ, "KUBECONFIG": kubeconfig}
-
-    def __call__(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 150) -> subprocess.CompletedProcess:
-        result = subprocess.run(["kubectl", *args], input=input, capture_output=True, text=True, env=self.env, timeout=timeout)
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
-        return result
-
-    def apply(self, manifest: dict, *, check: bool = True) -> subprocess.CompletedProcess:
-        return self("apply", "-f", "-", input=yaml.safe_dump(manifest), check=check)
-
-
-@pytest.fixture(scope="session")
-def kubectl(description) -> Kubectl:
-    return Kubectl(description["kubeconfig"])
-
-
-@pytest.fixture(scope="session")
-def crd(kubectl) -> None:
-    kubectl("apply", "-f", str(CRD_PATH))
-    kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=30s")
-
-
-@pytest.fixture(scope="session")
-def kube(description):
-    client = kubernetes.config.new_client_from_config(config_file=description["kubeconfig"])
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def custom(kube) -> kubernetes.client.CustomObjectsApi:
-    return kubernetes.client.CustomObjectsApi(kube)
-
-
-@pytest.fixture(scope="session")
-def core(kube) -> kubernetes.client.CoreV1Api:
-    return kubernetes.client.CoreV1Api(kube)
 
 
 # The person who checks and changes Azure by hand in these tests: a principal of its own (Owner on every
@@ -159,11 +98,24 @@ def namespace(request, crd, admin, kubectl) -> str:
 
 
 LRO_POLLING_INTERVAL = "1"
+OPERATOR_NAMESPACE = "asr-system"
 
 
 @pytest.fixture
-def start_operator(sandbox, namespace, tmp_path, monkeypatch):
-    """Start `asr-autoupdate run -n <namespace>`; every process started is ended by PID at teardown."""
+def operator_kubeconfig(namespace, kubectl, core, description, tmp_path) -> pathlib.Path:
+    """The chart's identity for this namespace (namespaced mode: a Role in it, secrets included, as the chart's
+    defaults grant), applied to the real server, and a kubeconfig with a token for its ServiceAccount."""
+    manifests = chart_kit.render({"watchNamespaces": [namespace]}, namespace=OPERATOR_NAMESPACE)
+    install_chart_identity(kubectl, manifests, OPERATOR_NAMESPACE)
+    [account] = [m for m in manifests if m["kind"] == "ServiceAccount"]
+    return service_account_kubeconfig(core, description, OPERATOR_NAMESPACE, account["metadata"]["name"],
+                                      tmp_path / "operator-kubeconfig")
+
+
+@pytest.fixture
+def start_operator(sandbox, namespace, operator_kubeconfig, tmp_path, monkeypatch):
+    """Start `asr-autoupdate run -n <namespace>` as the chart's ServiceAccount; every process started is ended by
+    PID at teardown."""
     started: list[OperatorProcess] = []
     monkeypatch.setenv("ASR_AUTOUPDATE_LRO_POLLING_INTERVAL", LRO_POLLING_INTERVAL)
 
@@ -172,6 +124,7 @@ def start_operator(sandbox, namespace, tmp_path, monkeypatch):
             sandbox.state_dir,
             args=["-n", namespace, "--drift-tick", "1", *extra],
             log_path=tmp_path / f"operator-{len(started)}.log",
+            kubeconfig=operator_kubeconfig,
         )
         started.append(process)
         return process.start()
@@ -181,3 +134,9 @@ def start_operator(sandbox, namespace, tmp_path, monkeypatch):
         # SIGKILL: a graceful stop waits ~2 s for handlers that are sleeping until their retry, and nothing
         # here depends on how the operator shuts down
         process.kill()
+    refused = [line for process in started for line in process.log_text().splitlines() if RBAC_DENIAL in line]
+    assert not refused, "the API server refused the chart's ServiceAccount:\n" + "\n".join(refused[:5])
+
+
+# How kube-apiserver words an RBAC denial; Azure's 403s (AuthorizationFailed) read differently.
+RBAC_DENIAL = 'forbidden: User "system:serviceaccount:'

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pathlib
+import ssl
 import stat
-import subprocess
+import urllib.error
+import urllib.request
 
 import pytest
 from azure.identity import ClientSecretCredential
 from azure.mgmt.recoveryservices import RecoveryServicesClient
 
 from asr_sandbox.process import SandboxProcess, read_env_file
+from tests.kube_kit import Kubectl
+from tests.support import wait_for
+
+KUBE_VERSION = "v1.36.3"
 
 REQUIRED_KEYS = {
     "kubeconfig", "armEndpoint", "authorityHost", "caBundle", "tenantId", "clientId", "clientSecret",
@@ -18,15 +26,7 @@ REQUIRED_KEYS = {
 }
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    process = SandboxProcess(tmp_path_factory.mktemp("sandbox-command"))
-    process.start()
-    yield process
-    process.stop()
-
-
-def test_sandbox_json_describes_both_emulators_and_a_believable_estate(sandbox):
+def test_sandbox_json_describes_azure_the_control_plane_and_a_believable_estate(sandbox):
     description = sandbox.description
     assert REQUIRED_KEYS <= set(description)
     assert description["armEndpoint"].startswith("https://127.0.0.1:")
@@ -35,6 +35,21 @@ def test_sandbox_json_describes_both_emulators_and_a_believable_estate(sandbox):
     assert len(vaults) == 3
     assert len({vault["subscriptionId"] for vault in vaults}) == 2
     assert len({vault["location"] for vault in vaults}) == 3
+    assert description["kubeEndpoint"].startswith("https://127.0.0.1:")
+    assert description["kubeVersion"] == KUBE_VERSION
+
+
+def test_the_kubernetes_half_is_the_real_kube_apiserver_with_rbac(sandbox):
+    kubectl = Kubectl(sandbox.state_dir / "kubeconfig")
+    version = json.loads(kubectl("version", "-o", "json").stdout)
+    assert version["serverVersion"]["gitVersion"] == KUBE_VERSION
+    assert version["clientVersion"]["minor"] == version["serverVersion"]["minor"]
+    # anonymous requests may read health and version, nothing else: authorization is RBAC for real
+    context = ssl.create_default_context(cafile=sandbox.description["kubeCaBundle"])
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(sandbox.description["kubeEndpoint"] + "/api/v1/namespaces", context=context)
+    assert refused.value.code == 403
+    assert kubectl("auth", "can-i", "create", "clusterroles").stdout.strip() == "yes"
 
 
 def test_files_holding_the_secret_are_private(sandbox):
@@ -60,16 +75,32 @@ def test_operator_env_reaches_azure_through_azure_identity(sandbox):
 
 
 def test_kubeconfig_serves_kubectl(sandbox):
-    result = subprocess.run(
-        ["kubectl", "get", "namespaces", "-o", "name"], capture_output=True, text=True, timeout=30,
-        env={**os.environ, "KUBECONFIG": str(sandbox.state_dir / "kubeconfig")},
-    )
-    assert result.returncode == 0, result.stderr
+    result = Kubectl(sandbox.state_dir / "kubeconfig")("get", "namespaces", "-o", "name")
     assert "namespace/default" in result.stdout.split()
 
 
-def test_sigterm_ends_the_sandbox_cleanly(tmp_path):
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (not yet reaped by its parent) counts as gone
+    return pathlib.Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+
+
+def test_sigterm_ends_the_sandbox_and_its_control_plane(tmp_path):
     process = SandboxProcess(tmp_path)
     process.start()
+    pids = process.description["controlPlanePids"]
+    assert pids and all(_alive(pid) for pid in pids)
     process.stop()
     assert process.process.returncode == 0
+    assert not any(_alive(pid) for pid in pids)
+
+
+def test_a_killed_sandbox_takes_its_control_plane_with_it(tmp_path):
+    process = SandboxProcess(tmp_path)
+    process.start()
+    pids = process.description["controlPlanePids"]
+    process.kill()
+    wait_for(lambda: not any(_alive(pid) for pid in pids), timeout=20, what="etcd and kube-apiserver gone")

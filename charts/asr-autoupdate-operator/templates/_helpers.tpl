@@ -95,15 +95,15 @@ app.kubernetes.io/part-of: asr-autoupdate
 
 {{/*
 What the operator does with its own kind and with Events, wherever it watches. Derived from kopf 1.45 and
-handlers.py (tests/chart/test_rbac.py holds the evidence): kopf lists and watches policies, merge- and
-JSON-patches them (finalizer, progress annotations), merge-patches `/status`, and POSTs core/v1 Events
-(never events.k8s.io, never PATCH). `get` is no wider than `list`, which already returns whole objects;
-it lets `kubectl auth can-i` and debugging tools behave as users expect.
+handlers.py, and proven by a real kube-apiserver's enforcement (tests/e2e/test_chart_rbac.py: the operator
+does its whole job under these rules, and fails without any one verb): kopf lists and watches policies,
+merge- and JSON-patches them (finalizer, progress annotations), merge-patches `/status`, and POSTs core/v1
+Events (never events.k8s.io, never PATCH). It never GETs a single policy, so `get` is not granted.
 */}}
 {{- define "asr-autoupdate.policyRules" -}}
 - apiGroups: ["asr.autoupdate.dev"]
   resources: ["mobilityupdatepolicies"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["asr.autoupdate.dev"]
   resources: ["mobilityupdatepolicies/status"]
   verbs: ["patch"]

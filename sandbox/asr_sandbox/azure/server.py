@@ -37,7 +37,7 @@ _RESOURCE_GROUP = "/subscriptions/{sub}/resourcegroups/{rg}"
 class AzureEmulator:
     """Azure Resource Manager, Entra ID and Site Recovery's behaviour on a loopback HTTPS port.
 
-    `asr-autoupdate sandbox` runs it beside the Kubernetes emulator in one event loop; tests run it through
+    `asr-autoupdate sandbox` runs it beside the real kube-apiserver and etcd; tests run it through
     `python -m asr_sandbox.azure`.
     """
 

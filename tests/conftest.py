@@ -1,0 +1,64 @@
+"""The session's sandbox, shared by every suite that speaks Kubernetes or Azure for real: the Azure emulator
+and a real kube-apiserver + etcd (built by hack/controlplane/build on first use), as `asr-autoupdate sandbox`
+runs them, ended by PID at the end of the session."""
+
+from __future__ import annotations
+
+import pathlib
+
+import kubernetes
+import pytest
+
+from asr_sandbox.process import SandboxProcess
+from tests.kube_kit import Kubectl
+from tests.support import wait_for
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CRD_PATH = ROOT / "crds" / "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
+CRD_NAME = "mobilityupdatepolicies.asr.autoupdate.dev"
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    process = SandboxProcess(tmp_path_factory.mktemp("sandbox"))
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def description(sandbox) -> dict:
+    return sandbox.description
+
+
+@pytest.fixture(scope="session")
+def kubectl(description) -> Kubectl:
+    """kubectl as the cluster's admin (a client certificate in group system:masters)."""
+    return Kubectl(description["kubeconfig"])
+
+
+@pytest.fixture(scope="session")
+def crd(kubectl) -> None:
+    """The CRD, installed as a user installs it, and served: Established is not enough, discovery must list it."""
+    kubectl("apply", "--server-side", "-f", str(CRD_PATH))
+    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=30s")
+    wait_for(lambda: "mobilityupdatepolicies" in kubectl("api-resources", "--api-group=asr.autoupdate.dev",
+                                                       "-o", "name", check=False).stdout,
+             timeout=30, what="the CRD in discovery")
+
+
+@pytest.fixture(scope="session")
+def kube(description):
+    client = kubernetes.config.new_client_from_config(config_file=description["kubeconfig"])
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def custom(kube) -> kubernetes.client.CustomObjectsApi:
+    return kubernetes.client.CustomObjectsApi(kube)
+
+
+@pytest.fixture(scope="session")
+def core(kube) -> kubernetes.client.CoreV1Api:
+    return kubernetes.client.CoreV1Api(kube)

@@ -1,0 +1,222 @@
+"""The chart's RBAC, enforced by the real kube-apiserver: the operator does its whole job under it in both of
+the chart's modes, and every single permission it grants is needed.
+
+Each trial renders the chart as a user installs it, applies its ServiceAccount, roles and bindings, mints a
+token for the ServiceAccount (TokenRequest) and runs `asr-autoupdate run` with nothing else. The job: find the
+policy, add the finalizer, read its credentials Secret, converge Azure, write status, post Events, and on
+deletion clean up and let the object go. A trial passes when the job is done and the operator never heard
+"forbidden" from the API server (kopf logs a refused Event or CRD watch as a warning and goes on, so the log is
+read as well as the outcome).
+
+Then every grant (API group, resource, verb) is removed in turn, one trial each: the trial must fail. A grant
+whose removal goes unnoticed is more than the operator needs, and the test named after it says so.
+
+This module runs its own sandbox: in cluster-wide mode the operator watches every namespace, and the
+session's shared server holds other suites' policies.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import pathlib
+import uuid
+from dataclasses import dataclass
+
+import kubernetes
+import pytest
+
+from asr_sandbox.admin_client import AdminClient
+from asr_sandbox.process import OperatorProcess, SandboxProcess
+from tests.chart import chart_kit
+from tests.e2e.kit import GROUP, PLURAL, VERSION, condition, policy, vault_spec
+from tests.kube_kit import Kubectl, install_chart_identity, service_account_kubeconfig
+from tests.support import Timeout, wait_for
+
+MODES = ("cluster-wide", "namespaced")
+JOB_TIMEOUT = 60.0
+FORBIDDEN_MARKERS = ("forbidden", "Forbidden", " 403")
+
+
+@pytest.fixture(scope="module")
+def rbac_sandbox(tmp_path_factory):
+    process = SandboxProcess(tmp_path_factory.mktemp("rbac-sandbox"))
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def world(rbac_sandbox, crd_file):
+    description = rbac_sandbox.description
+    kubectl = Kubectl(description["kubeconfig"])
+    kubectl("apply", "--server-side", "-f", str(crd_file))
+    kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=30s")
+    client = kubernetes.config.new_client_from_config(config_file=description["kubeconfig"])
+    yield World(description, kubectl, kubernetes.client.CoreV1Api(client), kubernetes.client.CustomObjectsApi(client),
+                AdminClient(description["adminEndpoint"], description["caBundle"]))
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def crd_file():
+    return pathlib.Path(__file__).resolve().parents[2] / "crds" / f"{PLURAL}.{GROUP}.yaml"
+
+
+@dataclass
+class World:
+    description: dict
+    kubectl: Kubectl
+    core: kubernetes.client.CoreV1Api
+    custom: kubernetes.client.CustomObjectsApi
+    admin: AdminClient
+
+
+def render(mode: str, namespace: str) -> list[dict]:
+    """The chart as a user installs it to run one policy (with a credentials Secret) in `namespace`."""
+    if mode == "namespaced":
+        return chart_kit.render({"watchNamespaces": [namespace]})
+    return chart_kit.render({"rbac": {"credentialsSecrets": {"namespaces": [namespace]}}})
+
+
+def grants(manifests: list[dict]) -> list[tuple[str, str, str, str]]:
+    """Every (role, API group, resource, verb) the rendered roles grant."""
+    found = []
+    for role in chart_kit.of_kind(manifests, "ClusterRole") + chart_kit.of_kind(manifests, "Role"):
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        found.append((role["kind"], group, resource, verb))
+    return found
+
+
+def without(manifests: list[dict], grant: tuple[str, str, str, str]) -> list[dict]:
+    """The manifests with one verb of one rule taken out (and the rule dropped if it has no verb left)."""
+    kind, group, resource, verb = grant
+    manifests = copy.deepcopy(manifests)
+    for role in chart_kit.of_kind(manifests, kind):
+        rules = []
+        for rule in role["rules"]:
+            if group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]:
+                assert rule["apiGroups"] == [group] and rule["resources"] == [resource], rule
+                rule = {**rule, "verbs": [v for v in rule["verbs"] if v != verb]}
+            if rule["verbs"]:
+                rules.append(rule)
+        role["rules"] = rules
+    return manifests
+
+
+@dataclass
+class Trial:
+    done: bool
+    stage: str
+    forbidden: list[str]
+
+
+def run_trial(world: World, mode: str, tmp_path: pathlib.Path, remove: tuple[str, str, str, str] | None) -> Trial:
+    """Install the chart's identity (minus `remove`), run the operator as it, and try the whole job."""
+    namespace = f"rbac-{uuid.uuid4().hex[:8]}"
+    world.admin.reset()
+    world.admin.post("config", {"principalPropagationDelaySeconds": 0})
+    world.kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    manifests = render(mode, namespace)
+    if remove is not None:
+        assert remove in grants(manifests), f"the chart no longer grants {remove}"
+        manifests = without(manifests, remove)
+    install_chart_identity(world.kubectl, manifests, chart_kit.NAMESPACE)
+    [account] = chart_kit.of_kind(manifests, "ServiceAccount")
+    kubeconfig = service_account_kubeconfig(world.core, world.description, chart_kit.NAMESPACE,
+                                            account["metadata"]["name"], tmp_path / f"{namespace}.kubeconfig")
+    d = world.description
+    world.kubectl.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                         "metadata": {"name": "azure-sp", "namespace": namespace},
+                         "data": {k: base64.b64encode(v.encode()).decode() for k, v in
+                                  {"tenantId": d["tenantId"], "clientId": d["clientId"],
+                                   "clientSecret": d["clientSecret"]}.items()}})
+    scope = ["-A"] if mode == "cluster-wide" else ["-n", namespace]
+    operator = OperatorProcess(pathlib.Path(d["kubeconfig"]).parent, args=[*scope, "--drift-tick", "1"],
+                               log_path=tmp_path / f"{namespace}-operator.log", kubeconfig=kubeconfig)
+    operator.start()
+    try:
+        return _attempt_the_job(world, namespace, operator)
+    finally:
+        operator.kill()
+        _remove_policies(world, namespace)
+
+
+def _remove_policies(world: World, namespace: str) -> None:
+    """Let a failed trial's policy go (its finalizer would keep it), so that the next cluster-wide operator does
+    not find it beside its own and see two policies for one vault."""
+    for body in world.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]:
+        name = body["metadata"]["name"]
+        world.kubectl("patch", "mup", name, "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+        world.kubectl("delete", "mup", name, "-n", namespace, "--ignore-not-found", "--wait=true")
+
+
+def _attempt_the_job(world: World, namespace: str, operator: OperatorProcess) -> Trial:
+    def forbidden() -> list[str]:
+        return [line for line in operator.log_text().splitlines() if any(m in line for m in FORBIDDEN_MARKERS)]
+
+    def until(stage: str, check) -> Trial | None:
+        """None when `check` holds; a failed Trial when the server said forbidden first, or at the deadline."""
+
+        def outcome():
+            if refused := forbidden():
+                return Trial(False, stage, refused)
+            return check()
+
+        try:
+            result = wait_for(outcome, timeout=JOB_TIMEOUT, interval=0.2, what=stage)
+        except Timeout:
+            return Trial(False, stage, forbidden())
+        return result if isinstance(result, Trial) else None
+
+    world.kubectl.apply(policy("vault", namespace, vault_spec(world.description, 0),
+                               credentialsSecretRef={"name": "azure-sp"}))
+
+    def ready() -> bool | Trial:
+        body = world.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "vault")
+        stalled = condition(body, "Stalled")
+        if stalled.get("status") == "True":  # e.g. the credentials Secret could not be read
+            return Trial(False, "converge", [f"Stalled: {stalled.get('reason')}: {stalled.get('message')}"])
+        return (condition(body, "Ready").get("status") == "True"
+                and body["status"].get("observedGeneration") == body["metadata"]["generation"])
+
+    def events_posted() -> bool:
+        return any(e.involved_object.name == "vault" for e in world.core.list_namespaced_event(namespace).items)
+
+    def gone() -> bool:
+        return not world.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+
+    if failed := until("converge", ready):
+        return failed
+    if failed := until("post an Event", events_posted):
+        return failed
+    world.kubectl("delete", "mup", "vault", "-n", namespace, "--wait=false")
+    if failed := until("clean up on deletion", gone):
+        return failed
+    return Trial(True, "done", forbidden())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_operator_does_its_whole_job_under_the_chart_rbac(world, tmp_path, mode):
+    trial = run_trial(world, mode, tmp_path, remove=None)
+    assert trial.done and not trial.forbidden, f"stopped at {trial.stage}: {trial.forbidden}"
+
+
+def _grant_cases() -> list:
+    cases = []
+    for mode in MODES:
+        for grant in grants(render(mode, "trial")):
+            kind, group, resource, verb = grant
+            cases.append(pytest.param(mode, grant, id=f"{mode}:{kind}:{group or 'core'}/{resource}:{verb}"))
+    return cases
+
+
+@pytest.mark.parametrize("mode, grant", _grant_cases())
+def test_every_grant_is_needed(world, tmp_path, mode, grant):
+    trial = run_trial(world, mode, tmp_path, remove=grant)
+    print(f"without {grant}: stopped at {trial.stage}: {trial.forbidden[:3]}")
+    assert not (trial.done and not trial.forbidden), (
+        f"the operator did its whole job without {grant} in {mode} mode: the chart grants more than it needs")
