@@ -5,7 +5,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 # Raise the floor when tests are added; a drop below it means tests went missing (deleted, or not collected).
-MINIMUM_TOTAL = 1040
+# Lowered once, from 1040, when the Kubernetes emulator and its 44 tests were deleted (issue 8).
+MINIMUM_TOTAL = 1030
 REQUIRED_SUITES = [
     "tests/test_layering.py",
     "tests/test_cli.py",
@@ -13,8 +14,10 @@ REQUIRED_SUITES = [
     "tests/contract",
     "tests/adapter",
     "tests/sandbox/azure",
-    "tests/sandbox/kube",
+    "tests/sandbox/test_sandbox_command.py",
     "tests/e2e",
+    "tests/e2e/test_chart_rbac.py",
+    "tests/e2e/test_server_side_apply.py",
     "tests/chart",
 ]
 

@@ -20,10 +20,8 @@ CRD_NAME = "mobilityupdatepolicies.asr.autoupdate.dev"
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory):
-    process = SandboxProcess(tmp_path_factory.mktemp("sandbox"))
-    process.start()
-    yield process
-    process.stop()
+    with SandboxProcess(tmp_path_factory.mktemp("sandbox")) as process:
+        yield process
 
 
 @pytest.fixture(scope="session")

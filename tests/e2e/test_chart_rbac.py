@@ -40,10 +40,8 @@ FORBIDDEN_MARKERS = ("forbidden", "Forbidden", " 403")
 
 @pytest.fixture(scope="module")
 def rbac_sandbox(tmp_path_factory):
-    process = SandboxProcess(tmp_path_factory.mktemp("rbac-sandbox"))
-    process.start()
-    yield process
-    process.stop()
+    with SandboxProcess(tmp_path_factory.mktemp("rbac-sandbox")) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
