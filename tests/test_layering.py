@@ -71,3 +71,81 @@ def test_rules_can_fail(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("def f():\n    import kopf\n    from azure.core import exceptions\n")
     assert imported_modules(sample) == {"kopf", "azure.core"}
+
+
+# --- import cycles ------------------------------------------------------------------------------------------
+
+PACKAGES = {"asr_autoupdate": PRODUCT, "asr_sandbox": ROOT / "sandbox" / "asr_sandbox"}
+
+
+def module_name(path: pathlib.Path, package: str, root: pathlib.Path) -> str:
+    parts = [package, *path.relative_to(root).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(package: str, root: pathlib.Path) -> dict[str, set[str]]:
+    """Module -> the package's own modules it imports (lazy imports included; `from pkg import sub` is an
+    edge to the submodule when `sub` is one, otherwise to `pkg`)."""
+    paths = {module_name(path, package, root): path for path in sorted(root.rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        is_package = path.name == "__init__.py"
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = name.split(".") if is_package else name.split(".")[:-1]
+                    anchor = anchor[: len(anchor) - (node.level - 1)]
+                    base = ".".join([*anchor, base] if base else anchor)
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in paths else base for alias in node.names]
+            else:
+                continue
+            edges |= {target for target in targets if target in paths and target != name}
+        graph[name] = edges
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_no_import_cycles(package):
+    found = cycles(import_graph(package, PACKAGES[package]))
+    assert not found, "import circles: " + "; ".join(" <-> ".join(component) for component in found)
+
+
+def test_the_cycle_check_can_fail():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
