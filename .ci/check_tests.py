@@ -1,6 +1,5 @@
 """Fail CI when tests go missing: every suite folder must have run tests, and the total must not shrink."""
 
-import pathlib
 import sys
 import xml.etree.ElementTree as ET
 

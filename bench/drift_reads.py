@@ -58,8 +58,9 @@ def bursts(requests: list[dict]) -> list[list[dict]]:
     return groups
 
 
-def checks_per_vault(admin: AdminClient, vaults: list[dict], count: int, timeout: float = 120,
-                     clear: bool = True) -> dict:
+def checks_per_vault(
+    admin: AdminClient, vaults: list[dict], count: int, timeout: float = 120, clear: bool = True
+) -> dict:
     """{vault name: [requests of each whole check]} for `count` checks of every vault, from now on (from the
     last clearing of the request log when `clear` is False)."""
     if clear:
@@ -94,15 +95,24 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between drift checks")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="drift-reads-") as scratch, SandboxProcess(pathlib.Path(scratch)) as sandbox:
+    with (
+        tempfile.TemporaryDirectory(prefix="drift-reads-") as scratch,
+        SandboxProcess(pathlib.Path(scratch)) as sandbox,
+    ):
         description = sandbox.description
         admin = AdminClient(description["adminEndpoint"], description["caBundle"])
         admin.post("config", {"principalPropagationDelaySeconds": 0})
         env = {**os.environ, "KUBECONFIG": description["kubeconfig"]}
 
         def kubectl(*command: str, manifest: dict | None = None) -> str:
-            done = subprocess.run([controlplane.kubectl(), *command], input=yaml.safe_dump(manifest) if manifest else None,
-                                  capture_output=True, text=True, env=env, check=True)
+            done = subprocess.run(
+                [controlplane.kubectl(), *command],
+                input=yaml.safe_dump(manifest) if manifest else None,
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
             return done.stdout
 
         kubectl("apply", "-f", str(CRD))
@@ -111,8 +121,16 @@ def main() -> int:
         vaults = description["vaults"]
         operator = OperatorProcess(
             sandbox.state_dir,
-            args=["-n", NAMESPACE, "--drift-tick", "1", "--drift-interval-override", str(args.interval),
-                  "--metrics-port", "0"],
+            args=[
+                "-n",
+                NAMESPACE,
+                "--drift-tick",
+                "1",
+                "--drift-interval-override",
+                str(args.interval),
+                "--metrics-port",
+                "0",
+            ],
             log_path=pathlib.Path(scratch) / "operator.log",
         )
         with operator:
@@ -120,11 +138,21 @@ def main() -> int:
             for vault in vaults:
                 name = vault["name"]
                 names.append(name)
-                spec = {"vault": {key: vault[key] for key in ("subscriptionId", "resourceGroup", "name")},
-                        "updateMode": "Automatic"}
-                kubectl("apply", "-f", "-", manifest={
-                    "apiVersion": "asr.autoupdate.dev/v1alpha1", "kind": "MobilityUpdatePolicy",
-                    "metadata": {"name": name, "namespace": NAMESPACE}, "spec": spec})
+                spec = {
+                    "vault": {key: vault[key] for key in ("subscriptionId", "resourceGroup", "name")},
+                    "updateMode": "Automatic",
+                }
+                kubectl(
+                    "apply",
+                    "-f",
+                    "-",
+                    manifest={
+                        "apiVersion": "asr.autoupdate.dev/v1alpha1",
+                        "kind": "MobilityUpdatePolicy",
+                        "metadata": {"name": name, "namespace": NAMESPACE},
+                        "spec": spec,
+                    },
+                )
             wait_ready(kubectl, names)
             checks_per_vault(admin, vaults, 1)  # settle: the first check after Ready lists the jobs once more
 
@@ -141,8 +169,9 @@ def main() -> int:
             everything = admin.requests()
             print("After the nightly run (Azure's clock moved a day):")
             for name, groups in after.items():
-                listed = sum(1 for r in everything if f"/{name}-".lower() in r["path"].lower()
-                             and kind(r["path"]) == "jobs")
+                listed = sum(
+                    1 for r in everything if f"/{name}-".lower() in r["path"].lower() and kind(r["path"]) == "jobs"
+                )
                 reads = [sum(r["method"] == "GET" for r in group) for group in groups]
                 print(f"  {name:14} jobs listed {listed} time(s) since the run; the checks after it: reads {reads}")
         # the operator's per-check cost is independent of the interval: protected items are re-read once

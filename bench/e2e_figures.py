@@ -51,14 +51,23 @@ PROFILES = {
 
 
 def kubectl(sandbox: dict, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([controlplane.kubectl(), *args], input=stdin, capture_output=True, text=True, check=True,
-                            env={**os.environ, "KUBECONFIG": sandbox["kubeconfig"]})
+    result = subprocess.run(
+        [controlplane.kubectl(), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "KUBECONFIG": sandbox["kubeconfig"]},
+    )
     return result.stdout
 
 
 def operator_calls(admin: AdminClient, operator: str) -> list[dict]:
-    return [r for r in admin.requests() if (r.get("principal") or "").lower() == operator.lower()
-            and "/oauth2/" not in r["path"]]
+    return [
+        r
+        for r in admin.requests()
+        if (r.get("principal") or "").lower() == operator.lower() and "/oauth2/" not in r["path"]
+    ]
 
 
 def ready(custom, namespace: str, name: str) -> bool:
@@ -79,8 +88,9 @@ def wait(check, timeout: float, what: str, interval: float = 0.05):
         time.sleep(interval)
 
 
-def one_run(sandbox_process: SandboxProcess, admin: AdminClient, custom, profile: str, work: pathlib.Path,
-            drift_passes: int) -> dict:
+def one_run(
+    sandbox_process: SandboxProcess, admin: AdminClient, custom, profile: str, work: pathlib.Path, drift_passes: int
+) -> dict:
     sandbox = sandbox_process.description
     azure_settings, operator_env = PROFILES[profile]
     admin.reset()
@@ -94,14 +104,21 @@ def one_run(sandbox_process: SandboxProcess, admin: AdminClient, custom, profile
     os.environ.update(operator_env)
     # apply -> Ready with the operator as deployed (no drift override: a faster drift timer would also
     # shorten the retries); the drift checks then with a second process that checks every 2 s
-    process = OperatorProcess(sandbox_process.state_dir, log_path=work / f"{namespace}.log",
-                              args=["-n", namespace, "--drift-tick", "1"])
+    process = OperatorProcess(
+        sandbox_process.state_dir, log_path=work / f"{namespace}.log", args=["-n", namespace, "--drift-tick", "1"]
+    )
     try:
         process.start()
-        manifest = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "MobilityUpdatePolicy",
-                    "metadata": {"name": "bench", "namespace": namespace},
-                    "spec": {"vault": {k: vault[k] for k in ("subscriptionId", "resourceGroup", "name")},
-                             "updateMode": "Automatic", "schedule": {"time": "02:30"}}}
+        manifest = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "MobilityUpdatePolicy",
+            "metadata": {"name": "bench", "namespace": namespace},
+            "spec": {
+                "vault": {k: vault[k] for k in ("subscriptionId", "resourceGroup", "name")},
+                "updateMode": "Automatic",
+                "schedule": {"time": "02:30"},
+            },
+        }
         admin.delete("requests")
         started = time.monotonic()
         kubectl(sandbox, "apply", "-f", "-", stdin=yaml.safe_dump(manifest))
@@ -110,8 +127,11 @@ def one_run(sandbox_process: SandboxProcess, admin: AdminClient, custom, profile
         converge = operator_calls(admin, operator)
         process.stop()
 
-        process = OperatorProcess(sandbox_process.state_dir, log_path=work / f"{namespace}-drift.log",
-                                  args=["-n", namespace, "--drift-tick", "1", "--drift-interval-override", "2"])
+        process = OperatorProcess(
+            sandbox_process.state_dir,
+            log_path=work / f"{namespace}-drift.log",
+            args=["-n", namespace, "--drift-tick", "1", "--drift-interval-override", "2"],
+        )
         process.start()
         admin.delete("requests")
 
@@ -127,8 +147,11 @@ def one_run(sandbox_process: SandboxProcess, admin: AdminClient, custom, profile
             return groups if len(groups) >= drift_passes + 2 else []
 
         # whole checks only: not the first (the resume handler's pass when the process started), not the last
-        steady = [call for group in wait(bursts, 30 + 5 * drift_passes, f"{drift_passes} drift checks")
-                  [1:drift_passes + 1] for call in group]
+        steady = [
+            call
+            for group in wait(bursts, 30 + 5 * drift_passes, f"{drift_passes} drift checks")[1 : drift_passes + 1]
+            for call in group
+        ]
         return {"seconds": seconds, "converge": converge, "steady": steady, "passes": drift_passes}
     finally:
         process.stop()
@@ -164,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             api = kubernetes.config.new_client_from_config(config_file=sandbox["kubeconfig"])
             custom = kubernetes.client.CustomObjectsApi(api)
             for profile in args.profiles.split(","):
-                runs = [one_run(sandbox_process, admin, custom, profile, work, args.drift_passes)
-                        for _ in range(args.runs)]
+                runs = [
+                    one_run(sandbox_process, admin, custom, profile, work, args.drift_passes) for _ in range(args.runs)
+                ]
                 report(profile, runs)
         finally:
             sandbox_process.stop()
@@ -179,18 +203,26 @@ def report(profile: str, runs: list[dict]) -> None:
     per_pass = [len(run["steady"]) / run["passes"] for run in runs]
     steady_writes = sum(r["method"] != "GET" for run in runs for r in run["steady"])
     print(f"profile {profile} ({len(runs)} runs, one policy, vault with 2 A2A mappings, fresh estate)")
-    print(f"  apply -> Ready           median {statistics.median(seconds):.2f} s"
-          f"  (min {min(seconds):.2f}, max {max(seconds):.2f})")
-    print(f"  Azure calls to converge  median {statistics.median(converge):g}"
-          f"  (writes {statistics.median(converge_writes):g}; min {min(converge)}, max {max(converge)})")
-    print(f"  Azure calls per steady-state drift check  {statistics.median(per_pass):.1f} (mean per pass)"
-          f"  (writes in all of them: {steady_writes})")
+    print(
+        f"  apply -> Ready           median {statistics.median(seconds):.2f} s"
+        f"  (min {min(seconds):.2f}, max {max(seconds):.2f})"
+    )
+    print(
+        f"  Azure calls to converge  median {statistics.median(converge):g}"
+        f"  (writes {statistics.median(converge_writes):g}; min {min(converge)}, max {max(converge)})"
+    )
+    print(
+        f"  Azure calls per steady-state drift check  {statistics.median(per_pass):.1f} (mean per pass)"
+        f"  (writes in all of them: {steady_writes})"
+    )
     kinds = collections.Counter(kind_of(r) for r in runs[0]["converge"])
     print("  converge, first run: " + ", ".join(f"{kind} x{n}" for kind, n in sorted(kinds.items())))
     kinds = collections.Counter(kind_of(r) for run in runs for r in run["steady"])
     checks = sum(run["passes"] for run in runs)
-    print(f"  a drift check, mean of {checks}: "
-          + ", ".join(f"{kind} x{n / checks:.2g}" for kind, n in sorted(kinds.items())))
+    print(
+        f"  a drift check, mean of {checks}: "
+        + ", ".join(f"{kind} x{n / checks:.2g}" for kind, n in sorted(kinds.items()))
+    )
     sys.stdout.flush()
 
 

@@ -40,9 +40,14 @@ def crd(kubectl) -> None:
     """The CRD, installed as a user installs it, and served: Established is not enough, discovery must list it."""
     kubectl("apply", "--server-side", "-f", str(CRD_PATH))
     kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=30s")
-    wait_for(lambda: "mobilityupdatepolicies" in kubectl("api-resources", "--api-group=asr.autoupdate.dev",
-                                                       "-o", "name", check=False).stdout,
-             timeout=30, what="the CRD in discovery")
+    wait_for(
+        lambda: (
+            "mobilityupdatepolicies"
+            in kubectl("api-resources", "--api-group=asr.autoupdate.dev", "-o", "name", check=False).stdout
+        ),
+        timeout=30,
+        what="the CRD in discovery",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -21,13 +21,18 @@ class Kubectl:
         kubeconfig = pathlib.Path(kubeconfig)
         self.kubeconfig = kubeconfig
         self.binary = controlplane.kubectl()
-        self.env = {**os.environ, "KUBECONFIG": str(kubeconfig),
-                    "KUBECACHEDIR": str(kubeconfig.parent / f"{kubeconfig.name}.kubecache")}
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "KUBECACHEDIR": str(kubeconfig.parent / f"{kubeconfig.name}.kubecache"),
+        }
 
-    def __call__(self, *args: str, input: str | None = None, check: bool = True,
-                 timeout: float = 150) -> subprocess.CompletedProcess:
-        result = subprocess.run([self.binary, *args], input=input, capture_output=True, text=True, env=self.env,
-                                timeout=timeout)
+    def __call__(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 150
+    ) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [self.binary, *args], input=input, capture_output=True, text=True, env=self.env, timeout=timeout
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
@@ -37,14 +42,28 @@ class Kubectl:
         return self("apply", *args, "-f", "-", input=yaml.safe_dump_all(documents), check=check)
 
 
-def service_account_kubeconfig(core: kubernetes.client.CoreV1Api, description: dict, namespace: str, name: str,
-                               path: pathlib.Path, *, expiration_seconds: int = 3600) -> pathlib.Path:
+def service_account_kubeconfig(
+    core: kubernetes.client.CoreV1Api,
+    description: dict,
+    namespace: str,
+    name: str,
+    path: pathlib.Path,
+    *,
+    expiration_seconds: int = 3600,
+) -> pathlib.Path:
     """Write a kubeconfig that authenticates as ServiceAccount `namespace/name` with a bound token."""
     request = kubernetes.client.AuthenticationV1TokenRequest(
-        spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=expiration_seconds))
+        spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=expiration_seconds)
+    )
     token = core.create_namespaced_service_account_token(name, namespace, request).status.token
-    path.write_text(controlplane.kubeconfig(description["kubeEndpoint"], pathlib.Path(description["kubeCaBundle"]),
-                                            user=f"system:serviceaccount:{namespace}:{name}", token=token))
+    path.write_text(
+        controlplane.kubeconfig(
+            description["kubeEndpoint"],
+            pathlib.Path(description["kubeCaBundle"]),
+            user=f"system:serviceaccount:{namespace}:{name}",
+            token=token,
+        )
+    )
     os.chmod(path, 0o600)
     return path
 

@@ -42,8 +42,11 @@ RULES = [
     # (rule id, which files, forbidden import roots)
     ("only handlers import kopf", lambda rel: rel != "handlers.py", ("kopf",)),
     ("only azure/client.py imports the Azure SDK", lambda rel: rel != "azure/client.py", ("azure",)),
-    ("reconcile imports neither kopf, the SDK nor the Kubernetes client",
-     lambda rel: rel.startswith("reconcile/"), ("kopf", "azure", "kubernetes")),
+    (
+        "reconcile imports neither kopf, the SDK nor the Kubernetes client",
+        lambda rel: rel.startswith("reconcile/"),
+        ("kopf", "azure", "kubernetes"),
+    ),
     ("api is plain data", lambda rel: rel.startswith("api/"), ("kopf", "azure", "kubernetes", "aiohttp")),
     ("the operator never imports the sandbox", lambda rel: True, ("asr_sandbox",)),
 ]

@@ -36,18 +36,39 @@ def build_parser() -> argparse.ArgumentParser:
         "identity from AZURE_* variables, workload identity or managed identity.",
     )
     scope = run.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable; globs allowed)")
+    scope.add_argument(
+        "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable; globs allowed)"
+    )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
-    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", metavar="URL",
-                     help="liveness endpoint to serve ('' to disable)")
+    run.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8080/healthz",
+        metavar="URL",
+        help="liveness endpoint to serve ('' to disable)",
+    )
     run.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    run.add_argument("--drift-tick", type=float, default=15.0, metavar="SECONDS",
-                     help="how often to look whether a policy's drift check is due")
-    run.add_argument("--drift-interval-override", type=float, default=None, metavar="SECONDS",
-                     help="use this instead of every policy's driftCheckIntervalSeconds (for tests and demos)")
-    run.add_argument("--metrics-port", type=_port, default=8000, metavar="PORT",
-                     help="serve Prometheus metrics on this port at /metrics (0 to disable; default 8000)")
+    run.add_argument(
+        "--drift-tick",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="how often to look whether a policy's drift check is due",
+    )
+    run.add_argument(
+        "--drift-interval-override",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="use this instead of every policy's driftCheckIntervalSeconds (for tests and demos)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=8000,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port at /metrics (0 to disable; default 8000)",
+    )
     run.set_defaults(func=_run_operator)
 
     plugged = set()

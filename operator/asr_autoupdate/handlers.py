@@ -13,19 +13,18 @@ import asyncio
 import dataclasses
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from asr_autoupdate import metrics
+from asr_autoupdate.api import FINALIZER, GROUP, PLURAL, REPAIR_ANNOTATION, VERSION
+from asr_autoupdate.api.reasons import Reason
 from asr_autoupdate.azure.client import AzureClientPool
 from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid
 from asr_autoupdate.credentials_secret import read_service_principal
 from asr_autoupdate.reconcile import Outcome, PolicyInput, blocked, finalize, reconcile
-from asr_autoupdate.api import FINALIZER, GROUP, PLURAL, REPAIR_ANNOTATION, VERSION
-from asr_autoupdate.api.reasons import Reason
-
 
 log = logging.getLogger("asr_autoupdate")
 
@@ -102,7 +101,9 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
     @kopf.index(*resource, id="vault_owners", registry=registry)
     def vault_owners(spec: kopf.Spec, meta: kopf.Meta, namespace: str, name: str, **_: Any) -> dict | None:
         key = vault_key(spec)
-        return {key: (meta.get("creationTimestamp") or "", meta.get("uid") or "", f"{namespace}/{name}")} if key else None
+        return (
+            {key: (meta.get("creationTimestamp") or "", meta.get("uid") or "", f"{namespace}/{name}")} if key else None
+        )
 
     @kopf.on.resume(*resource, id="converge", registry=registry)
     @kopf.on.create(*resource, id="converge", registry=registry)
@@ -111,8 +112,16 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
     async def converge(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, **_: Any) -> None:
         await _converge(body, patch, memo, vault_owners)
 
-    @kopf.timer(*resource, id="drift_check", interval=options.drift_tick_seconds, initial_delay=options.drift_tick_seconds, registry=registry)
-    async def drift_check(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, **_: Any) -> None:
+    @kopf.timer(
+        *resource,
+        id="drift_check",
+        interval=options.drift_tick_seconds,
+        initial_delay=options.drift_tick_seconds,
+        registry=registry,
+    )
+    async def drift_check(
+        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, **_: Any
+    ) -> None:
         await _converge(body, patch, memo, vault_owners, only_if_due=True)
 
     @kopf.on.delete(*resource, id="cleanup", registry=registry)
@@ -169,7 +178,7 @@ async def _pass(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str |
 
 
 async def _attempt(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str | None, **extra: Any) -> Outcome:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     secret_ref = (policy.spec.get("credentialsSecretRef") or {}).get("name")
     try:
         identity = await read_service_principal(policy.namespace, secret_ref) if secret_ref else None

@@ -55,8 +55,46 @@ CONTROLLER = "mobilityupdatepolicy"
 RESULTS = ("success", "error", "requeue", "requeue_after")
 # controller-runtime's reconcile_time_seconds buckets (pkg/internal/controller/metrics)
 RECONCILE_BUCKETS = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25,
-    1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.35,
+    0.4,
+    0.45,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+    0.9,
+    1.0,
+    1.25,
+    1.5,
+    1.75,
+    2.0,
+    2.5,
+    3.0,
+    3.5,
+    4.0,
+    4.5,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    15,
+    20,
+    25,
+    30,
+    40,
+    50,
+    60,
 )
 UPDATE_MODES = ("Automatic", "Manual")
 MANAGEMENT_POLICIES = ("Manage", "Observe")
@@ -107,33 +145,51 @@ class Metrics:
             prometheus_client.GCCollector(registry=self.registry)
         labels = ["controller"]
         self.reconcile_total = Counter(
-            "controller_runtime_reconcile", "Total number of reconciliations per controller",
-            ["controller", "result"], registry=self.registry,
+            "controller_runtime_reconcile",
+            "Total number of reconciliations per controller",
+            ["controller", "result"],
+            registry=self.registry,
         )
         self.reconcile_errors = Counter(
-            "controller_runtime_reconcile_errors", "Total number of reconciliation errors per controller",
-            labels, registry=self.registry,
+            "controller_runtime_reconcile_errors",
+            "Total number of reconciliation errors per controller",
+            labels,
+            registry=self.registry,
         )
         self.terminal_errors = Counter(
             "controller_runtime_terminal_reconcile_errors",
-            "Total number of terminal reconciliation errors per controller", labels, registry=self.registry,
+            "Total number of terminal reconciliation errors per controller",
+            labels,
+            registry=self.registry,
         )
         self.panics = Counter(
-            "controller_runtime_reconcile_panics", "Total number of reconciliation panics per controller",
-            labels, registry=self.registry,
+            "controller_runtime_reconcile_panics",
+            "Total number of reconciliation panics per controller",
+            labels,
+            registry=self.registry,
         )
         self.reconcile_time = Histogram(
-            "controller_runtime_reconcile_time_seconds", "Length of time per reconciliation per controller",
-            labels, buckets=RECONCILE_BUCKETS, registry=self.registry,
+            "controller_runtime_reconcile_time_seconds",
+            "Length of time per reconciliation per controller",
+            labels,
+            buckets=RECONCILE_BUCKETS,
+            registry=self.registry,
         )
         self.active_workers = Gauge(
-            "controller_runtime_active_workers", "Number of currently used workers per controller",
-            labels, registry=self.registry,
+            "controller_runtime_active_workers",
+            "Number of currently used workers per controller",
+            labels,
+            registry=self.registry,
         )
         for result in RESULTS:
             self.reconcile_total.labels(CONTROLLER, result)
-        for family in (self.reconcile_errors, self.terminal_errors, self.panics, self.reconcile_time,
-                       self.active_workers):
+        for family in (
+            self.reconcile_errors,
+            self.terminal_errors,
+            self.panics,
+            self.reconcile_time,
+            self.active_workers,
+        ):
             family.labels(CONTROLLER)
         self._policies: dict[tuple[str, str], PolicyFacts] = {}
         self._lock = threading.Lock()  # the scrape runs in the HTTP server's thread
@@ -158,9 +214,7 @@ class Metrics:
         """A context manager around a pass: counts it in controller_runtime_active_workers."""
         return _Working(self.active_workers.labels(CONTROLLER))
 
-    def update_policy(
-        self, namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any]
-    ) -> None:
+    def update_policy(self, namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any]) -> None:
         """Take what a pass wrote: `status` is the patch (a section left out keeps its last value, None
         removes it)."""
         with self._lock:
@@ -197,8 +251,12 @@ class Metrics:
         try:
             server, thread = prometheus_client.start_http_server(port, addr=address, registry=self.registry)
         except OSError as problem:
-            log.error("metrics endpoint could not listen on %s:%d (%s); going on without metrics",
-                      address, port, problem.strerror or problem)
+            log.error(
+                "metrics endpoint could not listen on %s:%d (%s); going on without metrics",
+                address,
+                port,
+                problem.strerror or problem,
+            )
             return None
         log.info("serving Prometheus metrics on %s:%d/metrics", address, port)
 
@@ -237,7 +295,8 @@ class _PolicyCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         policies = self._metrics.policies()
         counts = GaugeMetricFamily(
-            "asr_autoupdate_policies", "MobilityUpdatePolicy objects by update mode, management policy and Ready",
+            "asr_autoupdate_policies",
+            "MobilityUpdatePolicy objects by update mode, management policy and Ready",
             labels=["update_mode", "management_policy", "ready"],
         )
         tally: dict[tuple[str, str, str], int] = dict.fromkeys(
@@ -253,22 +312,30 @@ class _PolicyCollector(Collector):
         per_policy = ["namespace", "policy", "vault"]
         families = {
             ("agents", "updateRequired"): GaugeMetricFamily(
-                "asr_autoupdate_agents_behind", "Protected items whose Mobility Service agent needs an update",
-                labels=per_policy),
+                "asr_autoupdate_agents_behind",
+                "Protected items whose Mobility Service agent needs an update",
+                labels=per_policy,
+            ),
             ("agents", "total"): GaugeMetricFamily(
-                "asr_autoupdate_protected_items", "Protected items of the policy's vault", labels=per_policy),
+                "asr_autoupdate_protected_items", "Protected items of the policy's vault", labels=per_policy
+            ),
             ("jobs", "monthToDateMinutes"): GaugeMetricFamily(
                 "asr_autoupdate_job_minutes_month_to_date",
-                "Job minutes of Site Recovery's update runbook so far this month (UTC)", labels=per_policy),
+                "Job minutes of Site Recovery's update runbook so far this month (UTC)",
+                labels=per_policy,
+            ),
             ("jobs", "projectedMonthMinutes"): GaugeMetricFamily(
                 "asr_autoupdate_job_minutes_projected",
-                "Job minutes of Site Recovery's update runbook projected to the month's end", labels=per_policy),
+                "Job minutes of Site Recovery's update runbook projected to the month's end",
+                labels=per_policy,
+            ),
             ("jobs", "freeMinutesPerMonth"): GaugeMetricFamily(
-                "asr_autoupdate_job_free_minutes", "Free job minutes per month, from spec.costModel",
-                labels=per_policy),
+                "asr_autoupdate_job_free_minutes", "Free job minutes per month, from spec.costModel", labels=per_policy
+            ),
         }
         cost = GaugeMetricFamily(
-            "asr_autoupdate_job_projected_cost", "Projected price of this month's job minutes beyond the free ones",
+            "asr_autoupdate_job_projected_cost",
+            "Projected price of this month's job minutes beyond the free ones",
             labels=[*per_policy, "currency"],
         )
         for (namespace, name), facts in policies:
@@ -294,20 +361,26 @@ class _AzureCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         subscription = ["subscription"]
         requests = CounterMetricFamily(
-            "asr_autoupdate_azure_requests", "Answers from Azure Resource Manager, by subscription and kind",
+            "asr_autoupdate_azure_requests",
+            "Answers from Azure Resource Manager, by subscription and kind",
             labels=["subscription", "kind"],
         )
         throttled = CounterMetricFamily(
-            "asr_autoupdate_azure_throttled", "429 answers from Azure Resource Manager", labels=subscription)
+            "asr_autoupdate_azure_throttled", "429 answers from Azure Resource Manager", labels=subscription
+        )
         failures = CounterMetricFamily(
-            "asr_autoupdate_azure_request_failures", "Requests to Azure that got no answer", labels=subscription)
+            "asr_autoupdate_azure_request_failures", "Requests to Azure that got no answer", labels=subscription
+        )
         waits = CounterMetricFamily(
-            "asr_autoupdate_azure_budget_waits", "Requests held back by the subscription's request budget",
-            labels=subscription)
+            "asr_autoupdate_azure_budget_waits",
+            "Requests held back by the subscription's request budget",
+            labels=subscription,
+        )
         rejected = CounterMetricFamily(
             "asr_autoupdate_azure_budget_rejected",
             "Requests not sent because the subscription's request budget was spent (the pass is requeued)",
-            labels=subscription)
+            labels=subscription,
+        )
         remaining = GaugeMetricFamily(
             "asr_autoupdate_azure_remaining_requests",
             "Requests left in ARM's bucket for the subscription, as its last answer said",

@@ -88,24 +88,49 @@ def _die_with_parent() -> None:
 
 # --- certificates -------------------------------------------------------------------------------------------
 
+
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
-def _certificate(subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
-                 issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool = False,
-                 sans: list[x509.GeneralName] | None = None, client: bool = False) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=7))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+def _certificate(
+    subject: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool = False,
+    sans: list[x509.GeneralName] | None = None,
+    client: bool = False,
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if ca:
-        builder = builder.add_extension(x509.KeyUsage(
-            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-            key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
-            decipher_only=False), critical=True)
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
     else:
         usage = x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH if client else x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
@@ -129,22 +154,44 @@ class Pki:
     @classmethod
     def create(cls, directory: pathlib.Path) -> Pki:
         directory.mkdir(parents=True, exist_ok=True)
-        pki = cls(ca=directory / "ca.crt", serving_cert=directory / "apiserver.crt",
-                  serving_key=directory / "apiserver.key", admin_cert=directory / "admin.crt",
-                  admin_key=directory / "admin.key", service_account_key=directory / "sa-signer.key",
-                  service_account_public_key=directory / "sa-signer.pub")
+        pki = cls(
+            ca=directory / "ca.crt",
+            serving_cert=directory / "apiserver.crt",
+            serving_key=directory / "apiserver.key",
+            admin_cert=directory / "admin.crt",
+            admin_key=directory / "admin.key",
+            service_account_key=directory / "sa-signer.key",
+            service_account_public_key=directory / "sa-signer.pub",
+        )
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "asr-sandbox-ca")])
         ca_cert = _certificate(ca_name, ca_key, ca_name, ca_key, ca=True)
         serving_key = ec.generate_private_key(ec.SECP256R1())
         serving = _certificate(
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]), serving_key, ca_name, ca_key,
-            sans=[x509.DNSName("localhost"), x509.DNSName("kubernetes.default.svc"),
-                  x509.IPAddress(ipaddress.ip_address(HOST)), x509.IPAddress(ipaddress.ip_address("10.0.0.1"))])
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
+            serving_key,
+            ca_name,
+            ca_key,
+            sans=[
+                x509.DNSName("localhost"),
+                x509.DNSName("kubernetes.default.svc"),
+                x509.IPAddress(ipaddress.ip_address(HOST)),
+                x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+            ],
+        )
         admin_key = ec.generate_private_key(ec.SECP256R1())
-        admin = _certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "admin"),
-                                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters")]),
-                             admin_key, ca_name, ca_key, client=True)
+        admin = _certificate(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, "admin"),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                ]
+            ),
+            admin_key,
+            ca_name,
+            ca_key,
+            client=True,
+        )
         signer = ec.generate_private_key(ec.SECP256R1())
         files = {
             pki.ca: ca_cert.public_bytes(serialization.Encoding.PEM),
@@ -154,7 +201,8 @@ class Pki:
             pki.admin_key: _pem_key(admin_key),
             pki.service_account_key: _pem_key(signer),
             pki.service_account_public_key: signer.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
         }
         for path, content in files.items():
             path.write_bytes(content)
@@ -162,9 +210,16 @@ class Pki:
         return pki
 
 
-def kubeconfig(server: str, ca: pathlib.Path, *, user: str, token: str | None = None,
-               client_cert: pathlib.Path | None = None, client_key: pathlib.Path | None = None,
-               namespace: str | None = None) -> str:
+def kubeconfig(
+    server: str,
+    ca: pathlib.Path,
+    *,
+    user: str,
+    token: str | None = None,
+    client_cert: pathlib.Path | None = None,
+    client_key: pathlib.Path | None = None,
+    namespace: str | None = None,
+) -> str:
     """A kubeconfig for one user of the control plane: a client certificate or a bearer token."""
     credentials: dict[str, str] = {}
     if token is not None:
@@ -175,15 +230,22 @@ def kubeconfig(server: str, ca: pathlib.Path, *, user: str, token: str | None = 
     context: dict[str, str] = {"cluster": "sandbox", "user": user}
     if namespace:
         context["namespace"] = namespace
-    return yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "sandbox", "preferences": {},
-        "clusters": [{"name": "sandbox", "cluster": {"server": server, "certificate-authority": str(ca)}}],
-        "users": [{"name": user, "user": credentials}],
-        "contexts": [{"name": "sandbox", "context": context}],
-    }, sort_keys=False)
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "sandbox",
+            "preferences": {},
+            "clusters": [{"name": "sandbox", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+            "users": [{"name": user, "user": credentials}],
+            "contexts": [{"name": "sandbox", "context": context}],
+        },
+        sort_keys=False,
+    )
 
 
 # --- processes ----------------------------------------------------------------------------------------------
+
 
 class _Process:
     """One control-plane binary as a child process, its output in `log_path`, ended by PID."""
@@ -192,8 +254,9 @@ class _Process:
         self.name = name
         self.log_path = log_path
         with open(log_path, "ab") as log:
-            self.popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          preexec_fn=_die_with_parent)
+            self.popen = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            )
 
     @property
     def pid(self) -> int:
@@ -224,8 +287,10 @@ def _wait(what: str, ready: Callable[[], bool], process: _Process, timeout: floa
     deadline = time.monotonic() + timeout
     while not ready():
         if process.exited():
-            raise ControlPlaneError(f"{process.name} exited with {process.popen.returncode} before {what}; "
-                                    f"see {process.log_path}:\n{process.tail()}")
+            raise ControlPlaneError(
+                f"{process.name} exited with {process.popen.returncode} before {what}; "
+                f"see {process.log_path}:\n{process.tail()}"
+            )
         if time.monotonic() > deadline:
             raise ControlPlaneError(f"{what} did not happen within {timeout:.0f} s; see {process.log_path}")
         time.sleep(0.05)
@@ -275,36 +340,65 @@ class ControlPlane:
         client_port, peer_port, secure_port = free_port(), free_port(), self.port or free_port()
         etcd_url = f"http://{HOST}:{client_port}"
         peer_url = f"http://{HOST}:{peer_port}"
-        self.etcd = _Process("etcd", [
-            str(bin_dir / "etcd"), "--name=sandbox", f"--data-dir={self.root / 'etcd'}",
-            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=sandbox={peer_url}", "--unsafe-no-fsync=true", "--log-level=warn",
-        ], self.root / "etcd.log")
+        self.etcd = _Process(
+            "etcd",
+            [
+                str(bin_dir / "etcd"),
+                "--name=sandbox",
+                f"--data-dir={self.root / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=sandbox={peer_url}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+            self.root / "etcd.log",
+        )
         _wait("etcd answered /health", lambda: _http_ok(f"{etcd_url}/health"), self.etcd, timeout)
 
         self.url = f"https://{HOST}:{secure_port}"
         pki = self.pki
-        self.apiserver = _Process("kube-apiserver", [
-            str(bin_dir / "kube-apiserver"),
-            f"--etcd-servers={etcd_url}", f"--cert-dir={self.root / 'pki'}",
-            f"--tls-cert-file={pki.serving_cert}", f"--tls-private-key-file={pki.serving_key}",
-            f"--client-ca-file={pki.ca}", f"--secure-port={secure_port}",
-            f"--bind-address={HOST}", f"--advertise-address={HOST}",
-            "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
-            "--authorization-mode=Node,RBAC", "--disable-admission-plugins=ServiceAccount",
-            f"--service-account-issuer={self.url}", f"--service-account-key-file={pki.service_account_public_key}",
-            f"--service-account-signing-key-file={pki.service_account_key}",
-            "--profiling=false", "--enable-priority-and-fairness=false", "--v=0",
-        ], self.root / "kube-apiserver.log")
+        self.apiserver = _Process(
+            "kube-apiserver",
+            [
+                str(bin_dir / "kube-apiserver"),
+                f"--etcd-servers={etcd_url}",
+                f"--cert-dir={self.root / 'pki'}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--client-ca-file={pki.ca}",
+                f"--secure-port={secure_port}",
+                f"--bind-address={HOST}",
+                f"--advertise-address={HOST}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                "--authorization-mode=Node,RBAC",
+                "--disable-admission-plugins=ServiceAccount",
+                f"--service-account-issuer={self.url}",
+                f"--service-account-key-file={pki.service_account_public_key}",
+                f"--service-account-signing-key-file={pki.service_account_key}",
+                "--profiling=false",
+                "--enable-priority-and-fairness=false",
+                "--v=0",
+            ],
+            self.root / "kube-apiserver.log",
+        )
         context = ssl.create_default_context(cafile=str(pki.ca))
         context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
-        _wait("kube-apiserver answered /readyz", lambda: _http_ok(f"{self.url}/readyz", context),
-              self.apiserver, timeout)
-        _wait("namespace default existed",
-              lambda: _http_ok(f"{self.url}/api/v1/namespaces/default", context), self.apiserver, timeout)
-        self.kubeconfig_path.write_text(kubeconfig(self.url, pki.ca, user="admin", client_cert=pki.admin_cert,
-                                                   client_key=pki.admin_key))
+        _wait(
+            "kube-apiserver answered /readyz", lambda: _http_ok(f"{self.url}/readyz", context), self.apiserver, timeout
+        )
+        _wait(
+            "namespace default existed",
+            lambda: _http_ok(f"{self.url}/api/v1/namespaces/default", context),
+            self.apiserver,
+            timeout,
+        )
+        self.kubeconfig_path.write_text(
+            kubeconfig(self.url, pki.ca, user="admin", client_cert=pki.admin_cert, client_key=pki.admin_key)
+        )
         os.chmod(self.kubeconfig_path, 0o600)
 
     def stop(self) -> None:
@@ -317,8 +411,12 @@ class ControlPlane:
         return [process.pid for process in (self.etcd, self.apiserver) if process is not None]
 
     def describe(self) -> dict[str, object]:
-        return {"kubeconfig": str(self.kubeconfig_path), "kubeEndpoint": self.url, "kubeCaBundle": str(self.ca),
-                "kubeVersion": self.version()}
+        return {
+            "kubeconfig": str(self.kubeconfig_path),
+            "kubeEndpoint": self.url,
+            "kubeCaBundle": str(self.ca),
+            "kubeVersion": self.version(),
+        }
 
     def version(self) -> str:
         assert self.pki is not None
@@ -339,4 +437,3 @@ def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
             return bool(response.status == 200)
     except (OSError, urllib.error.URLError):
         return False
-

@@ -32,7 +32,10 @@ class DemoFailed(RuntimeError):
 def run_demo(state_dir: pathlib.Path | None, repo: pathlib.Path | None = None) -> int:
     repo = (repo or pathlib.Path.cwd()).resolve()
     if not (repo / "crds" / f"{CRD}.yaml").exists() or not (repo / "examples").is_dir():
-        print(f"asr-autoupdate demo: run it from a clone of the project (no crds/ and examples/ in {repo})", file=sys.stderr)
+        print(
+            f"asr-autoupdate demo: run it from a clone of the project (no crds/ and examples/ in {repo})",
+            file=sys.stderr,
+        )
         return 2
     with tempfile.TemporaryDirectory(prefix="asr-demo-") as scratch:
         state = pathlib.Path(state_dir or scratch)
@@ -65,7 +68,8 @@ def _demo(state: pathlib.Path, repo: pathlib.Path) -> None:
 
         step("asr-autoupdate run --all-namespaces (the operator, against the sandbox)")
         operator = OperatorProcess(
-            state, args=["--all-namespaces", "--drift-tick", "1", "--drift-interval-override", "5"],
+            state,
+            args=["--all-namespaces", "--drift-tick", "1", "--drift-interval-override", "5"],
             log_path=state / "operator.log",
         )
         with operator:
@@ -132,10 +136,14 @@ def show_estate(state: dict) -> None:
     print("\nThe sandbox's estate (what a real tenant would already have):")
     for vault in state["vaults"]:
         items = vault["protectedItems"]
-        behind = sum(1 for item in items if item["properties"]["providerSpecificDetails"].get("isReplicationAgentUpdateRequired"))
+        behind = sum(
+            1 for item in items if item["properties"]["providerSpecificDetails"].get("isReplicationAgentUpdateRequired")
+        )
         a2a = [m for m in vault["mappings"] if m["properties"]["providerSpecificDetails"].get("instanceType") == "A2A"]
-        print(f"  vault {vault['name']:<14} {vault['location']:<14} {len(vault['mappings'])} mappings "
-              f"({len(a2a)} A2A), {len(items)} protected VMs, {behind} agents behind, auto-update off")
+        print(
+            f"  vault {vault['name']:<14} {vault['location']:<14} {len(vault['mappings'])} mappings "
+            f"({len(a2a)} A2A), {len(items)} protected VMs, {behind} agents behind, auto-update off"
+        )
 
 
 def show_azure(state: dict) -> None:
@@ -144,8 +152,10 @@ def show_azure(state: dict) -> None:
         principal = (account.get("identity") or {}).get("principalId")
         roles = sorted({a["roleName"] for a in state["roleAssignments"] if a["principalId"] == principal})
         zones = sorted({s["properties"]["timeZone"] for s in account["schedules"]})
-        print(f"  {account['name']} in {account['location']}: identity with {', '.join(roles) or 'no role'} on the vault, "
-              f"{len(account['schedules'])} schedule(s) in {', '.join(zones)}, {len(account['jobSchedules'])} job schedule(s)")
+        print(
+            f"  {account['name']} in {account['location']}: identity with {', '.join(roles) or 'no role'} on the vault, "
+            f"{len(account['schedules'])} schedule(s) in {', '.join(zones)}, {len(account['jobSchedules'])} job schedule(s)"
+        )
 
 
 def show_jobs(state: dict) -> None:

@@ -42,7 +42,9 @@ class _ChildProcess:
         """Start the subcommand and wait until `ready()`; fail early if it exits, and at the deadline."""
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "asr_autoupdate", *args], stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "asr_autoupdate", *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 env={**env, "PYTHONUNBUFFERED": "1"},
             )
         deadline = time.monotonic() + self.startup_timeout
@@ -110,8 +112,15 @@ class OperatorProcess(_ChildProcess):
 
     name = "operator"
 
-    def __init__(self, state_dir: pathlib.Path, *, args: list[str], log_path: pathlib.Path, startup_timeout: float = 60.0,
-                 kubeconfig: pathlib.Path | None = None):
+    def __init__(
+        self,
+        state_dir: pathlib.Path,
+        *,
+        args: list[str],
+        log_path: pathlib.Path,
+        startup_timeout: float = 60.0,
+        kubeconfig: pathlib.Path | None = None,
+    ):
         super().__init__(log_path, startup_timeout)
         self.state_dir = pathlib.Path(state_dir)
         self.args = list(args)

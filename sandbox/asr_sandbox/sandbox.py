@@ -55,8 +55,12 @@ async def serve(state_dir: pathlib.Path, *, host: str = "127.0.0.1", azure_port:
             kubeconfig = state_dir / "kubeconfig"
             shutil.copyfile(control_plane.kubeconfig_path, kubeconfig)
             os.chmod(kubeconfig, 0o600)
-            description = {**control_plane.describe(), "kubeconfig": str(kubeconfig),
-                           "controlPlanePids": control_plane.pids(), **azure.describe()}
+            description = {
+                **control_plane.describe(),
+                "kubeconfig": str(kubeconfig),
+                "controlPlanePids": control_plane.pids(),
+                **azure.describe(),
+            }
             environment = operator_environment(description)
             _write_private(state_dir / "operator.env", "".join(f"{k}={v}\n" for k, v in environment.items()))
             sandbox_json = state_dir / "sandbox.json"

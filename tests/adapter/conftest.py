@@ -41,8 +41,9 @@ class Admin:
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, context=self._context, timeout=10) as answer:
                 text = answer.read().decode()
@@ -92,8 +93,7 @@ def sandbox_settings(description: dict[str, Any], **overrides: Any) -> AzureSett
 
 
 def operator_identity(description: dict[str, Any]) -> ServicePrincipal:
-    return ServicePrincipal(description["tenantId"], description["clientId"],
-                            client_secret=description["clientSecret"])
+    return ServicePrincipal(description["tenantId"], description["clientId"], client_secret=description["clientSecret"])
 
 
 @pytest.fixture(scope="session")
@@ -108,9 +108,18 @@ def azure_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     description_path = state_dir / "azure.json"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "asr_sandbox.azure", "--state-dir", str(state_dir),
-             "--config", json.dumps(EMULATOR_CONFIG)],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [
+                sys.executable,
+                "-m",
+                "asr_sandbox.azure",
+                "--state-dir",
+                str(state_dir),
+                "--config",
+                json.dumps(EMULATOR_CONFIG),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     try:
         deadline = time.monotonic() + START_DEADLINE_SECONDS
@@ -157,8 +166,9 @@ async def make_client(admin: Admin) -> AsyncIterator[Callable[..., AzureClient]]
     made: list[AzureClient] = []
 
     def make(identity: ServicePrincipal | None = None, **settings: Any) -> AzureClient:
-        client = AzureClient(sandbox_settings(admin.description, **settings),
-                             identity or operator_identity(admin.description))
+        client = AzureClient(
+            sandbox_settings(admin.description, **settings), identity or operator_identity(admin.description)
+        )
         made.append(client)
         return client
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from asr_autoupdate.azure import client, port
 from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid, ServicePrincipal
 
-UTC = timezone.utc
+UTC = UTC
 
 
 # --- settings ---------------------------------------------------------------------------------------
@@ -106,8 +106,11 @@ def test_settings_refuse_bad_values(reason: str, settings: object) -> None:
     "reason, data, error",
     [
         ("secret", {"tenantId": "t", "clientId": "c", "clientSecret": "s"}, None),
-        ("certificate as bytes", {"tenantId": "t", "clientId": "c",
-                                  "clientCertificate": b"-----BEGIN PRIVATE KEY-----\n..."}, None),
+        (
+            "certificate as bytes",
+            {"tenantId": "t", "clientId": "c", "clientCertificate": b"-----BEGIN PRIVATE KEY-----\n..."},
+            None,
+        ),
         ("no tenant", {"clientId": "c", "clientSecret": "s"}, "tenantId"),
         ("no client", {"tenantId": "t", "clientSecret": "s"}, "clientId"),
         ("neither secret nor certificate", {"tenantId": "t", "clientId": "c"}, "clientSecret or clientCertificate"),
@@ -158,8 +161,11 @@ def test_parse_arm_id_is_case_blind_on_keys() -> None:
     [
         ("Z", "2030-01-01T00:00:00Z", datetime(2030, 1, 1, tzinfo=UTC)),
         ("offset is converted to UTC", "2030-01-01T01:00:00+01:00", datetime(2030, 1, 1, tzinfo=UTC)),
-        ("seven fractional digits", "2030-01-01T00:00:00.1234567+00:00",
-         datetime(2030, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)),
+        (
+            "seven fractional digits",
+            "2030-01-01T00:00:00.1234567+00:00",
+            datetime(2030, 1, 1, 0, 0, 0, 123456, tzinfo=UTC),
+        ),
         ("naive is UTC", "2030-01-01T00:00:00", datetime(2030, 1, 1, tzinfo=UTC)),
         ("DateTime.MinValue means never", "0001-01-01T00:00:00", None),
         ("garbage", "yesterday", None),
@@ -179,23 +185,27 @@ def test_format_time_is_utc_z() -> None:
 
 
 def test_parse_mapping_reads_a2a_details_and_health() -> None:
-    mapping = client.parse_mapping({
-        "id": "/Subscriptions/S/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v/x/m1",
-        "name": "m1",
-        "properties": {
-            "state": "Paired",
-            "healthErrorDetails": [
-                {"errorCode": "150", "summaryMessage": "Run As expired", "recommendedAction": "Renew"},
-                {"errorCode": "151", "errorMessage": "detail", "summaryMessage": "summary"},
-            ],
-            "providerSpecificDetails": {
-                "instanceType": "A2A", "agentAutoUpdateStatus": "Enabled",
-                "automationAccountArmId": "/subscriptions/S/x/aa",
-                "automationAccountAuthenticationType": "RunAsAccount",
-                "scheduleName": "m1_guid", "jobScheduleName": "guid",
+    mapping = client.parse_mapping(
+        {
+            "id": "/Subscriptions/S/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v/x/m1",
+            "name": "m1",
+            "properties": {
+                "state": "Paired",
+                "healthErrorDetails": [
+                    {"errorCode": "150", "summaryMessage": "Run As expired", "recommendedAction": "Renew"},
+                    {"errorCode": "151", "errorMessage": "detail", "summaryMessage": "summary"},
+                ],
+                "providerSpecificDetails": {
+                    "instanceType": "A2A",
+                    "agentAutoUpdateStatus": "Enabled",
+                    "automationAccountArmId": "/subscriptions/S/x/aa",
+                    "automationAccountAuthenticationType": "RunAsAccount",
+                    "scheduleName": "m1_guid",
+                    "jobScheduleName": "guid",
+                },
             },
-        },
-    })
+        }
+    )
     assert mapping.manageable and mapping.auto_update == "Enabled"
     assert (mapping.schedule_name, mapping.job_schedule_name) == ("m1_guid", "guid")
     assert mapping.authentication_type == "RunAsAccount"
@@ -206,38 +216,77 @@ def test_parse_mapping_reads_a2a_details_and_health() -> None:
 
 
 def test_parse_mapping_of_another_provider() -> None:
-    mapping = client.parse_mapping({"id": "i", "name": "n", "properties": {"state": "Paired",
-                                    "providerSpecificDetails": {"instanceType": "VMwareCbt"}}})
+    mapping = client.parse_mapping(
+        {
+            "id": "i",
+            "name": "n",
+            "properties": {"state": "Paired", "providerSpecificDetails": {"instanceType": "VMwareCbt"}},
+        }
+    )
     assert not mapping.manageable and mapping.auto_update is None and mapping.health_errors == ()
 
 
 def test_parse_protected_item_agent_fields() -> None:
-    item = client.parse_protected_item({
-        "id": "i", "name": "vm1",
-        "properties": {"providerSpecificDetails": {
-            "instanceType": "A2A", "agentVersion": "9.62.7172.1", "isReplicationAgentUpdateRequired": True,
-            "isAgentUpgradeInProgress": False, "agentExpiryDate": "2031-05-01T00:00:00Z",
-            "agentCertificateExpiryDate": "2030-12-01T00:00:00Z"}},
-    })
+    item = client.parse_protected_item(
+        {
+            "id": "i",
+            "name": "vm1",
+            "properties": {
+                "providerSpecificDetails": {
+                    "instanceType": "A2A",
+                    "agentVersion": "9.62.7172.1",
+                    "isReplicationAgentUpdateRequired": True,
+                    "isAgentUpgradeInProgress": False,
+                    "agentExpiryDate": "2031-05-01T00:00:00Z",
+                    "agentCertificateExpiryDate": "2030-12-01T00:00:00Z",
+                }
+            },
+        }
+    )
     assert item == port.ProtectedItem(
-        id="i", name="vm1", agent_version="9.62.7172.1", update_required=True, upgrade_in_progress=False,
-        agent_expiry=datetime(2031, 5, 1, tzinfo=UTC), certificate_expiry=datetime(2030, 12, 1, tzinfo=UTC),
+        id="i",
+        name="vm1",
+        agent_version="9.62.7172.1",
+        update_required=True,
+        upgrade_in_progress=False,
+        agent_expiry=datetime(2031, 5, 1, tzinfo=UTC),
+        certificate_expiry=datetime(2030, 12, 1, tzinfo=UTC),
     )
 
 
 def test_parse_schedule_week_and_enabled_flag() -> None:
-    schedule = client.parse_schedule({"name": "s", "properties": {
-        "startTime": "2030-01-01T00:00:00+01:00", "frequency": "Week", "interval": 2,
-        "timeZone": "Europe/Berlin", "advancedSchedule": {"weekDays": ["Sunday"]}, "isEnabled": False,
-        "nextRun": "2030-01-05T23:00:00Z"}})
+    schedule = client.parse_schedule(
+        {
+            "name": "s",
+            "properties": {
+                "startTime": "2030-01-01T00:00:00+01:00",
+                "frequency": "Week",
+                "interval": 2,
+                "timeZone": "Europe/Berlin",
+                "advancedSchedule": {"weekDays": ["Sunday"]},
+                "isEnabled": False,
+                "nextRun": "2030-01-05T23:00:00Z",
+            },
+        }
+    )
     assert schedule.week_days == ("Sunday",) and schedule.interval == 2 and schedule.is_enabled is False
     assert schedule.start_time == datetime(2029, 12, 31, 23, tzinfo=UTC)
 
 
 def test_parse_job() -> None:
-    job = client.parse_job({"id": "/x/jobs/j", "name": "j", "properties": {
-        "jobId": "guid", "runbook": {"name": port.SITE_RECOVERY_RUNBOOK}, "status": "Completed",
-        "startTime": "2030-01-01T00:00:05Z", "endTime": "2030-01-01T00:01:05Z"}})
+    job = client.parse_job(
+        {
+            "id": "/x/jobs/j",
+            "name": "j",
+            "properties": {
+                "jobId": "guid",
+                "runbook": {"name": port.SITE_RECOVERY_RUNBOOK},
+                "status": "Completed",
+                "startTime": "2030-01-01T00:00:05Z",
+                "endTime": "2030-01-01T00:01:05Z",
+            },
+        }
+    )
     assert job.id == "guid" and job.runbook_name == port.SITE_RECOVERY_RUNBOOK
     assert job.end_time - job.start_time == timedelta(minutes=1)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ import pytest
 from asr_autoupdate.azure import errors, port, throttle
 from asr_autoupdate.azure.client import AzureClient, AzureClientPool
 from asr_autoupdate.azure.credentials import AzureSettings, ServicePrincipal
+from tests.adapter.conftest import Admin
 
 SUB_A = "3f1c9a52-7d4e-4b8a-9c61-2e5f8d0a4b17"
 WEU = port.VaultRef(SUB_A, "rg-asr-weu", "rsv-weu-prod")
@@ -51,8 +52,13 @@ async def account_with_access(azure: AzureClient, admin: Admin) -> port.Automati
 async def enabled_mapping(azure: AzureClient, admin: Admin) -> port.Mapping:
     account = await account_with_access(azure, admin)
     mapping = next(m for m in await azure.list_mappings(WEU) if m.manageable)
-    updated = await azure.update_mapping(mapping, enabled=True, automation_account_id=account.id,
-                                         authentication_type="SystemAssignedIdentity", timeout=10)
+    updated = await azure.update_mapping(
+        mapping,
+        enabled=True,
+        automation_account_id=account.id,
+        authentication_type="SystemAssignedIdentity",
+        timeout=10,
+    )
     assert updated is not None
     return updated
 
@@ -97,10 +103,12 @@ async def test_operator_identity_from_the_environment(admin: Admin, monkeypatch:
 
 async def test_403_is_a_permission_error(admin: Admin, make_client) -> None:
     reader_secret = "reader-" + uuid.uuid4().hex
-    reader = admin.post("/principals", {"kind": "ServicePrincipal", "clientSecret": reader_secret,
-                                        "displayName": "reader"})
-    admin.post("/role-assignments", {"principalId": reader["objectId"], "role": "Reader",
-                                     "scope": f"/subscriptions/{SUB_A}"})
+    reader = admin.post(
+        "/principals", {"kind": "ServicePrincipal", "clientSecret": reader_secret, "displayName": "reader"}
+    )
+    admin.post(
+        "/role-assignments", {"principalId": reader["objectId"], "role": "Reader", "scope": f"/subscriptions/{SUB_A}"}
+    )
     identity = ServicePrincipal(admin.description["tenantId"], reader["clientId"], client_secret=reader_secret)
     client = make_client(identity)
     assert await client.get_vault(WEU) is not None  # reading is allowed
@@ -133,9 +141,7 @@ async def test_delete_account_is_idempotent(azure: AzureClient) -> None:
 # --- role assignments -------------------------------------------------------------------------------
 
 
-async def test_principal_not_found_right_after_identity_creation_is_transient(
-    azure: AzureClient, admin: Admin
-) -> None:
+async def test_principal_not_found_right_after_identity_creation_is_transient(azure: AzureClient, admin: Admin) -> None:
     admin.configure(principalPropagationDelaySeconds=60)
     account = await azure.put_automation_account(ACCOUNT, location="westeurope", tags={})
     with pytest.raises(errors.TransientError) as caught:
@@ -156,8 +162,9 @@ async def test_role_assignment_created_twice_is_one_assignment(azure: AzureClien
 async def test_existing_assignment_under_another_name_is_returned(azure: AzureClient, admin: Admin) -> None:
     admin.configure(principalPropagationDelaySeconds=0)
     account = await azure.put_automation_account(ACCOUNT, location="westeurope", tags={})
-    made_in_portal = admin.post("/role-assignments", {"principalId": account.principal_id, "role": "Contributor",
-                                                      "scope": WEU.id})
+    made_in_portal = admin.post(
+        "/role-assignments", {"principalId": account.principal_id, "role": "Contributor", "scope": WEU.id}
+    )
     found = await azure.create_role_assignment(WEU.id, account.principal_id, port.CONTRIBUTOR_ROLE)
     assert found.id.rsplit("/", 1)[-1] == made_in_portal["name"]
     statuses = [r["status"] for r in admin.requests() if r["method"] == "PUT" and "roleAssignments" in r["path"]]
@@ -167,8 +174,9 @@ async def test_existing_assignment_under_another_name_is_returned(azure: AzureCl
 async def test_list_includes_inherited_assignments_and_delete(azure: AzureClient, admin: Admin) -> None:
     admin.configure(principalPropagationDelaySeconds=0)
     account = await azure.put_automation_account(ACCOUNT, location="westeurope", tags={})
-    admin.post("/role-assignments", {"principalId": account.principal_id, "role": "Reader",
-                                     "scope": f"/subscriptions/{SUB_A}"})
+    admin.post(
+        "/role-assignments", {"principalId": account.principal_id, "role": "Reader", "scope": f"/subscriptions/{SUB_A}"}
+    )
     direct = await azure.create_role_assignment(WEU.id, account.principal_id, port.CONTRIBUTOR_ROLE)
     listed = await azure.list_role_assignments(WEU.id, account.principal_id)
     assert {a.role_guid for a in listed} == {port.CONTRIBUTOR_ROLE, "acdd72a7-3385-48ef-bd42-f606fba81ae7"}
@@ -195,15 +203,17 @@ async def test_list_mappings_tells_a2a_from_others(azure: AzureClient) -> None:
 async def test_update_mapping_enable_with_explicit_auth_type_then_disable(azure: AzureClient, admin: Admin) -> None:
     account = await account_with_access(azure, admin)
     mapping = next(m for m in await azure.list_mappings(WEU) if m.manageable)
-    enabled = await azure.update_mapping(mapping, enabled=True, automation_account_id=account.id,
-                                         authentication_type=None, timeout=10)
+    enabled = await azure.update_mapping(
+        mapping, enabled=True, automation_account_id=account.id, authentication_type=None, timeout=10
+    )
     assert enabled is not None and enabled.auto_update == "Enabled"
     # the service's default is RunAsAccount: only an explicit type gives a managed identity
     assert enabled.authentication_type == "SystemAssignedIdentity"
     assert port.same_id(enabled.automation_account_id, account.id)
     assert enabled.schedule_name and enabled.schedule_name.startswith(mapping.name + "_") and enabled.job_schedule_name
-    disabled = await azure.update_mapping(enabled, enabled=False, automation_account_id=None,
-                                          authentication_type=None, timeout=10)
+    disabled = await azure.update_mapping(
+        enabled, enabled=False, automation_account_id=None, authentication_type=None, timeout=10
+    )
     assert disabled is not None and disabled.auto_update == "Disabled"
     patches = [r for r in admin.requests() if r["method"] == "PATCH"]
     assert len(patches) == 2 and all(r["apiVersion"] == "2025-08-01" for r in patches)
@@ -216,8 +226,13 @@ async def test_update_mapping_returns_none_when_the_operation_outlasts_the_timeo
     mapping = next(m for m in await azure.list_mappings(WEU) if m.manageable)
     admin.fault(method="GET", pathPattern="/replicationOperationStatus/", latencySeconds=3, count=1)
     started = time.monotonic()
-    result = await azure.update_mapping(mapping, enabled=True, automation_account_id=account.id,
-                                        authentication_type="SystemAssignedIdentity", timeout=0.5)
+    result = await azure.update_mapping(
+        mapping,
+        enabled=True,
+        automation_account_id=account.id,
+        authentication_type="SystemAssignedIdentity",
+        timeout=0.5,
+    )
     assert result is None
     assert time.monotonic() - started < 2.5, "the handler must not wait for the slow status"
     # Azure's operation was not cancelled: the next pass sees it through
@@ -233,8 +248,13 @@ async def _enabled(azure: AzureClient, mapping_id: str) -> port.Mapping | None:
 async def test_update_mapping_failure_carries_the_service_code(azure: AzureClient) -> None:
     mapping = next(m for m in await azure.list_mappings(WEU) if m.manageable)
     with pytest.raises(errors.AzureError) as caught:
-        await azure.update_mapping(mapping, enabled=True, automation_account_id=ACCOUNT.id,
-                                   authentication_type="SystemAssignedIdentity", timeout=10)
+        await azure.update_mapping(
+            mapping,
+            enabled=True,
+            automation_account_id=ACCOUNT.id,
+            authentication_type="SystemAssignedIdentity",
+            timeout=10,
+        )
     assert caught.value.code == "AutomationAccountNotFound" and "the operation failed" in caught.value.message
     assert not isinstance(caught.value, errors.TransientError)
 
@@ -261,8 +281,13 @@ async def test_schedules_are_listed_and_rewritten_under_the_same_name(azure: Azu
     spec = port.ScheduleSpec(mapping.schedule_name, start, "Week", 2, "Europe/Amsterdam", ("Sunday", "Wednesday"))
     written = await azure.put_schedule(ACCOUNT, spec)
     assert (written.name, written.frequency, written.interval, written.time_zone, written.week_days) == (
-        mapping.schedule_name, "Week", 2, "Europe/Amsterdam", ("Sunday", "Wednesday"))
-    assert written.start_time == start.astimezone(timezone.utc)
+        mapping.schedule_name,
+        "Week",
+        2,
+        "Europe/Amsterdam",
+        ("Sunday", "Wednesday"),
+    )
+    assert written.start_time == start.astimezone(UTC)
     after = await azure.list_schedules(ACCOUNT)
     assert len(after) == 1 and after[0].week_days == ("Sunday", "Wednesday") and after[0].next_run
 
@@ -313,8 +338,10 @@ async def test_jobs_since_a_time_after_the_clock_moves(azure: AzureClient, admin
     assert len(jobs) >= 2 and all(j.runbook_name == port.SITE_RECOVERY_RUNBOOK for j in jobs)
     assert all(j.start_time >= before for j in jobs) and any(j.status == "Completed" for j in jobs)
     later = jobs[0].start_time + timedelta(seconds=1)
-    assert all(j.start_time >= later for j in await azure.list_jobs(
-        ACCOUNT, runbook_name=port.SITE_RECOVERY_RUNBOOK, since=later))
+    assert all(
+        j.start_time >= later
+        for j in await azure.list_jobs(ACCOUNT, runbook_name=port.SITE_RECOVERY_RUNBOOK, since=later)
+    )
     assert await azure.list_jobs(ACCOUNT, runbook_name="Someone-Else's-Runbook", since=before) == []
 
 
@@ -361,8 +388,12 @@ async def test_long_retry_after_becomes_throttled_error_and_holds_every_client(
     assert (stats.throttled, stats.pauses, stats.rejected) == (1, 1, 1)
     # other subscriptions are not held
     other_vault = admin.description["vaults"][2]
-    assert await azure.get_vault(port.VaultRef(other_vault["subscriptionId"], other_vault["resourceGroup"],
-                                               other_vault["name"])) is not None
+    assert (
+        await azure.get_vault(
+            port.VaultRef(other_vault["subscriptionId"], other_vault["resourceGroup"], other_vault["name"])
+        )
+        is not None
+    )
 
 
 async def test_short_retry_after_is_honoured_and_shared(azure: AzureClient, admin: Admin, make_client) -> None:
@@ -382,8 +413,8 @@ async def test_short_retry_after_is_honoured_and_shared(azure: AzureClient, admi
     log = [r for r in admin.requests() if r["subscription"] and r["subscription"].lower() == SUB_A]
     statuses = [(r["method"], r["path"].rsplit("/", 1)[-1], r["status"]) for r in log]
     throttled_at = statuses.index(("GET", "rsv-weu-prod", 429))
-    assert ("GET", "replicationProtectionContainerMappings", 200) in statuses[throttled_at + 1:]
-    assert all(status != 429 for _, _, status in statuses[throttled_at + 1:])
+    assert ("GET", "replicationProtectionContainerMappings", 200) in statuses[throttled_at + 1 :]
+    assert all(status != 429 for _, _, status in statuses[throttled_at + 1 :])
     gap = parse_iso(log[-1]["time"]) - parse_iso(log[throttled_at]["time"])
     assert gap >= timedelta(seconds=0.9), "the second client waited for the Retry-After"
 
@@ -400,8 +431,10 @@ async def test_pool_shares_one_client_per_identity(azure: AzureClient) -> None:
     assert identity is not None
     try:
         client = pool.get(identity)
-        assert pool.get(ServicePrincipal(identity.tenant_id, identity.client_id,
-                                         client_secret=identity.client_secret)) is client
+        assert (
+            pool.get(ServicePrincipal(identity.tenant_id, identity.client_id, client_secret=identity.client_secret))
+            is client
+        )
         assert await client.get_vault(WEU) is not None
     finally:
         await pool.close()
@@ -419,14 +452,20 @@ def _self_signed_pem() -> tuple[str, str]:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "asr-autoupdate-test")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
     return key_pem + certificate_pem, certificate_pem
 
@@ -434,10 +473,13 @@ def _self_signed_pem() -> tuple[str, str]:
 async def test_certificate_identity_from_a_secret(admin: Admin, make_client) -> None:
     bundle, certificate_pem = _self_signed_pem()
     principal = admin.post("/principals", {"kind": "ServicePrincipal", "certificatePem": certificate_pem})
-    admin.post("/role-assignments", {"principalId": principal["objectId"], "role": "Reader",
-                                     "scope": f"/subscriptions/{SUB_A}"})
-    identity = ServicePrincipal.from_secret_data({"tenantId": admin.description["tenantId"],
-                                                  "clientId": principal["clientId"], "clientCertificate": bundle})
+    admin.post(
+        "/role-assignments",
+        {"principalId": principal["objectId"], "role": "Reader", "scope": f"/subscriptions/{SUB_A}"},
+    )
+    identity = ServicePrincipal.from_secret_data(
+        {"tenantId": admin.description["tenantId"], "clientId": principal["clientId"], "clientCertificate": bundle}
+    )
     assert await make_client(identity).get_vault(WEU) is not None
 
 
@@ -448,8 +490,10 @@ async def test_workload_identity_token_file(
     # registered certificate and presents no thumbprint. Enough to prove the chain reaches the
     # workload identity credential with the authority and CA settings applied.
     principal = admin.post("/principals", {"kind": "ServicePrincipal", "certificateThumbprint": "AB" * 20})
-    admin.post("/role-assignments", {"principalId": principal["objectId"], "role": "Reader",
-                                     "scope": f"/subscriptions/{SUB_A}"})
+    admin.post(
+        "/role-assignments",
+        {"principalId": principal["objectId"], "role": "Reader", "scope": f"/subscriptions/{SUB_A}"},
+    )
     token_file = tmp_path / "token"
     token_file.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YXNyIn0.c2ln")
     for name in ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH"):
@@ -462,8 +506,9 @@ async def test_workload_identity_token_file(
 
 
 async def test_arm_refusing_the_token_is_an_authentication_error(azure: AzureClient, admin: Admin) -> None:
-    admin.fault(method="GET", pathPattern="/vaults/rsv-weu-prod$", status=401, code="InvalidAuthenticationToken",
-                count=1)
+    admin.fault(
+        method="GET", pathPattern="/vaults/rsv-weu-prod$", status=401, code="InvalidAuthenticationToken", count=1
+    )
     with pytest.raises(errors.AuthenticationError) as caught:
         await azure.get_vault(WEU)
     assert caught.value.status == 401 and caught.value.code == "InvalidAuthenticationToken"

@@ -130,8 +130,9 @@ def test_process_registry_is_shared() -> None:
         ("200 does not pause", 200, None, 0.0, 0, 0),
     ],
 )
-def test_record_pauses(reason: str, status: int, retry_after: float | None, paused_for: float,
-                       throttled: int, pauses: int) -> None:
+def test_record_pauses(
+    reason: str, status: int, retry_after: float | None, paused_for: float, throttled: int, pauses: int
+) -> None:
     fake = FakeTime()
     budget = make_registry(fake).budget(SUB)
     budget.record(READ, status, retry_after)

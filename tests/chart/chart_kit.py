@@ -27,17 +27,30 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "workload-identity": {"workloadIdentity": {"enabled": True, "clientId": CLIENT, "tenantId": TENANT}},
     "watch-namespaces": {"watchNamespaces": ["dr-weu", "dr-apac"]},
-    "service-monitor": {"metrics": {"serviceMonitor": {"enabled": True, "interval": "30s", "scrapeTimeout": "10s",
-                                                       "labels": {"release": "kube-prometheus-stack"}}}},
+    "service-monitor": {
+        "metrics": {
+            "serviceMonitor": {
+                "enabled": True,
+                "interval": "30s",
+                "scrapeTimeout": "10s",
+                "labels": {"release": "kube-prometheus-stack"},
+            }
+        }
+    },
     "metrics-off": {"metrics": {"enabled": False}},
     "sovereign-cloud": {
-        "image": {"repository": "registry.example.com/asr/asr-autoupdate-operator",
-                  "digest": "sha256:" + "ab" * 32, "pullPolicy": "Always"},
+        "image": {
+            "repository": "registry.example.com/asr/asr-autoupdate-operator",
+            "digest": "sha256:" + "ab" * 32,
+            "pullPolicy": "Always",
+        },
         "imagePullSecrets": [{"name": "registry"}],
-        "azure": {"armEndpoint": "https://management.usgovcloudapi.net",
-                  "authorityHost": "https://login.microsoftonline.us",
-                  "caBundle": {"pem": PEM},
-                  "credentials": {"existingSecret": "asr-operator-sp", "optional": True}},
+        "azure": {
+            "armEndpoint": "https://management.usgovcloudapi.net",
+            "authorityHost": "https://login.microsoftonline.us",
+            "caBundle": {"pem": PEM},
+            "credentials": {"existingSecret": "asr-operator-sp", "optional": True},
+        },
         "serviceAccount": {"annotations": {"example.com/owner": "dr-team"}},
         "rbac": {"credentialsSecrets": {"namespaces": ["dr-weu"]}},
         "logFormat": "text",
@@ -49,13 +62,26 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "priorityClassName": "platform-critical",
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
-        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64", "arm64"]}]}]}}},
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64", "arm64"]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
     },
     "ca-from-secret": {"azure": {"caBundle": {"existingSecret": "corp-ca", "key": "bundle.pem"}}},
     "secrets-in-all-namespaces": {"rbac": {"credentialsSecrets": {"allNamespaces": True}}},
-    "existing-service-account": {"serviceAccount": {"create": False, "name": "asr-operator"},
-                                 "workloadIdentity": {"enabled": True}},
+    "existing-service-account": {
+        "serviceAccount": {"create": False, "name": "asr-operator"},
+        "workloadIdentity": {"enabled": True},
+    },
 }
 
 

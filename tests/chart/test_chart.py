@@ -16,8 +16,21 @@ import pytest
 import yaml
 
 from tests.chart.chart_kit import (
-    CHART_DIR, CLIENT, CRD_NAME, NAMESPACE, PEM, RELEASE, ROOT, TENANT, VARIANTS, chart, container, of_kind, one,
-    render, render_files,
+    CHART_DIR,
+    CLIENT,
+    CRD_NAME,
+    NAMESPACE,
+    PEM,
+    RELEASE,
+    ROOT,
+    TENANT,
+    VARIANTS,
+    chart,
+    container,
+    of_kind,
+    one,
+    render,
+    render_files,
 )
 
 # The CRD's CEL rules need 1.29 (Chart.yaml kubeVersion); 1.30 is the oldest version still widely supported;
@@ -33,10 +46,10 @@ def variant(request) -> tuple[str, list[dict]]:
 
 # -- lint and validity ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["defaults", "workload-identity", "watch-namespaces", "sovereign-cloud"])
 def test_lint_finds_no_warning_or_error(name):
-    report = helm_python.lint(str(CHART_DIR), VARIANTS[name], strict=True, namespace=NAMESPACE,
-                              kube_version="v1.30.0")
+    report = helm_python.lint(str(CHART_DIR), VARIANTS[name], strict=True, namespace=NAMESPACE, kube_version="v1.30.0")
     serious = [m for m in report["messages"] if m["severity"] >= 2]
     assert report["errors"] == [] and serious == [], report
 
@@ -51,16 +64,23 @@ def test_every_rendered_object_is_valid_kubernetes(variant, version):
         try:
             kubernetes_validate.validate(manifest, version, strict=True)
         except kubernetes_validate.ValidationError as error:
-            pytest.fail(f"{name}: {manifest['kind']}/{manifest['metadata']['name']} invalid on {version}: "
-                        f"{error.message} at {list(error.path)}")
+            pytest.fail(
+                f"{name}: {manifest['kind']}/{manifest['metadata']['name']} invalid on {version}: "
+                f"{error.message} at {list(error.path)}"
+            )
 
 
 def test_every_object_carries_the_standard_labels(variant):
     name, manifests = variant
     for manifest in manifests:
         labels = manifest["metadata"]["labels"]
-        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
-                    "app.kubernetes.io/managed-by", "helm.sh/chart"):
+        for key in (
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/version",
+            "app.kubernetes.io/managed-by",
+            "helm.sh/chart",
+        ):
             assert key in labels, f"{name}: {manifest['kind']}/{manifest['metadata']['name']} lacks {key}"
 
 
@@ -81,6 +101,7 @@ def test_notes_render_with_the_commands_users_need():
 
 
 # -- the CRD -------------------------------------------------------------------------------------------------
+
 
 def test_chart_crd_is_byte_identical_to_the_repository_crd():
     shipped = sorted(p.name for p in (CHART_DIR / "crds").iterdir())
@@ -110,8 +131,9 @@ def test_chart_versions_match_the_operator():
 
 # -- the Deployment ------------------------------------------------------------------------------------------
 
+
 def test_one_replica_replaced_by_recreate(variant):
-    name, manifests = variant
+    _name, manifests = variant
     deployment = one(manifests, "Deployment")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
@@ -119,7 +141,7 @@ def test_one_replica_replaced_by_recreate(variant):
 
 
 def test_pod_meets_the_restricted_pod_security_standard(variant):
-    name, manifests = variant
+    _name, manifests = variant
     pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 65532
@@ -142,7 +164,7 @@ def test_pod_meets_the_restricted_pod_security_standard(variant):
 
 
 def test_probes_ask_kopfs_liveness_endpoint(variant):
-    name, manifests = variant
+    _name, manifests = variant
     operator = container(manifests)
     ports = {p["name"]: p["containerPort"] for p in operator["ports"]}
     for probe in ("livenessProbe", "readinessProbe"):
@@ -154,7 +176,10 @@ def test_default_arguments_watch_every_namespace_with_json_logs_and_metrics():
     operator = container(render())
     assert operator["image"] == "asr-autoupdate-operator:0.1.0"
     assert operator["args"] == [
-        "run", "--all-namespaces", "--liveness=http://0.0.0.0:8080/healthz", "--log-format=json",
+        "run",
+        "--all-namespaces",
+        "--liveness=http://0.0.0.0:8080/healthz",
+        "--log-format=json",
         "--metrics-port=8000",
     ]
     assert {p["name"]: p["containerPort"] for p in operator["ports"]} == {"healthz": 8080, "metrics": 8000}
@@ -203,7 +228,9 @@ def test_workload_identity_labels_the_pod_and_annotates_the_service_account():
     assert template["metadata"]["labels"]["azure.workload.identity/use"] == "true"
     account = one(manifests, "ServiceAccount")
     assert account["metadata"]["annotations"] == {
-        "azure.workload.identity/client-id": CLIENT, "azure.workload.identity/tenant-id": TENANT}
+        "azure.workload.identity/client-id": CLIENT,
+        "azure.workload.identity/tenant-id": TENANT,
+    }
     assert template["spec"]["serviceAccountName"] == account["metadata"]["name"]
     default = render()
     assert "azure.workload.identity/use" not in one(default, "Deployment")["spec"]["template"]["metadata"]["labels"]
@@ -211,7 +238,7 @@ def test_workload_identity_labels_the_pod_and_annotates_the_service_account():
 
 
 def test_workload_identity_without_client_id_is_refused():
-    with pytest.raises(helm_python.HelmError, match="workloadIdentity.clientId is required"):
+    with pytest.raises(helm_python.HelmError, match=r"workloadIdentity\.clientId is required"):
         render({"workloadIdentity": {"enabled": True}})
 
 
@@ -253,8 +280,10 @@ def test_ca_bundle_from_an_existing_secret_is_mounted_by_key():
     env = {e["name"]: e.get("value") for e in container(manifests)["env"]}
     assert env["ASR_AUTOUPDATE_CA_BUNDLE"] == "/etc/asr-autoupdate/ca/bundle.pem"
     volumes = {v["name"]: v for v in one(manifests, "Deployment")["spec"]["template"]["spec"]["volumes"]}
-    assert volumes["ca-bundle"]["secret"] == {"secretName": "corp-ca",
-                                              "items": [{"key": "bundle.pem", "path": "bundle.pem"}]}
+    assert volumes["ca-bundle"]["secret"] == {
+        "secretName": "corp-ca",
+        "items": [{"key": "bundle.pem", "path": "bundle.pem"}],
+    }
     assert of_kind(manifests, "ConfigMap") == []
 
 
@@ -273,34 +302,40 @@ def test_service_monitor_scrapes_the_metrics_service():
     assert selector.items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     assert monitor["spec"]["endpoints"] == [
-        {"port": "metrics", "path": "/metrics", "scheme": "http", "interval": "30s", "scrapeTimeout": "10s"}]
+        {"port": "metrics", "path": "/metrics", "scheme": "http", "interval": "30s", "scrapeTimeout": "10s"}
+    ]
     assert [p["name"] for p in service["spec"]["ports"]] == ["metrics"]
     assert service["spec"]["selector"] == SELECTOR_LABELS
     assert of_kind(render(), "ServiceMonitor") == []
 
 
 def test_service_monitor_without_metrics_is_refused():
-    with pytest.raises(helm_python.HelmError, match="needs metrics.enabled"):
+    with pytest.raises(helm_python.HelmError, match=r"needs metrics\.enabled"):
         render({"metrics": {"enabled": False, "serviceMonitor": {"enabled": True}}})
 
 
 # -- values and their schema ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("values, complaint", [
-    ({"replicaCount": 2}, "replicaCount"),
-    ({"replicaCount": 0}, "replicaCount"),
-    ({"logFormat": "xml"}, "logFormat"),
-    ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
-    ({"watchNamespaces": ["team-*"]}, "watchNamespaces"),
-    ({"watchNamespaces": "dr"}, "watchNamespaces"),
-    ({"metrics": {"port": "8000"}}, "port"),
-    ({"metrics": {"serviceMonitor": {"interval": "1 minute"}}}, "interval"),
-    ({"workloadIdentity": {"enabled": True, "clientId": "not-a-uuid"}}, "clientId"),
-    ({"azure": {"armEndpoint": "http://management.azure.com"}}, "armEndpoint"),
-    ({"image": {"digest": "latest"}}, "digest"),
-    ({"replicas": 1}, "replicas"),
-    ({"azure": {"caBundel": {}}}, "caBundel"),
-], ids=lambda v: json.dumps(v) if isinstance(v, dict) else str(v))
+
+@pytest.mark.parametrize(
+    "values, complaint",
+    [
+        ({"replicaCount": 2}, "replicaCount"),
+        ({"replicaCount": 0}, "replicaCount"),
+        ({"logFormat": "xml"}, "logFormat"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
+        ({"watchNamespaces": ["team-*"]}, "watchNamespaces"),
+        ({"watchNamespaces": "dr"}, "watchNamespaces"),
+        ({"metrics": {"port": "8000"}}, "port"),
+        ({"metrics": {"serviceMonitor": {"interval": "1 minute"}}}, "interval"),
+        ({"workloadIdentity": {"enabled": True, "clientId": "not-a-uuid"}}, "clientId"),
+        ({"azure": {"armEndpoint": "http://management.azure.com"}}, "armEndpoint"),
+        ({"image": {"digest": "latest"}}, "digest"),
+        ({"replicas": 1}, "replicas"),
+        ({"azure": {"caBundel": {}}}, "caBundel"),
+    ],
+    ids=lambda v: json.dumps(v) if isinstance(v, dict) else str(v),
+)
 def test_schema_refuses_bad_values(values, complaint):
     with pytest.raises(helm_python.HelmValuesError, match=complaint):
         render(values)

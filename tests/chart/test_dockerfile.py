@@ -90,8 +90,9 @@ def runtime_closure() -> dict[str, str]:
 
 
 def test_hadolint_finds_nothing():
-    result = subprocess.run([str(HADOLINT), "--no-color", "--format", "json", str(DOCKERFILE)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(HADOLINT), "--no-color", "--format", "json", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
     findings = json.loads(result.stdout or "[]")
     assert findings == [], "\n".join(f"{f['line']}: {f['code']} {f['message']}" for f in findings)
     assert result.returncode == 0, result.stderr
@@ -101,8 +102,9 @@ def test_hadolint_does_flag_a_careless_dockerfile(tmp_path):
     """So that 'no findings' above means something: kopf's docs Dockerfile is flagged as the reference says."""
     careless = tmp_path / "Dockerfile"
     careless.write_text("FROM python:3.11\nRUN pip install kopf\nADD . /src\nCMD kopf run /src/handlers.py --verbose\n")
-    result = subprocess.run([str(HADOLINT), "--no-color", "--format", "json", str(careless)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(HADOLINT), "--no-color", "--format", "json", str(careless)], capture_output=True, text=True, timeout=60
+    )
     codes = {f["code"] for f in json.loads(result.stdout)}
     assert {"DL3013", "DL3042", "DL3020", "DL3025"} <= codes
 
@@ -144,7 +146,9 @@ def test_every_download_is_checked_by_hash():
         assert "--require-hashes" in command or local_wheel, f"unchecked download: {command.strip()}"
         assert "--no-cache-dir" in command
     assert any("--require-hashes" in c and "-r requirements.lock" in c for c in installs)
-    assert any("--no-build-isolation" in a for k, a in builder if k == "RUN"), "the build backend is pinned, not fetched"
+    assert any("--no-build-isolation" in a for k, a in builder if k == "RUN"), (
+        "the build backend is pinned, not fetched"
+    )
 
 
 def test_build_backend_pin_matches_pyproject():
@@ -160,8 +164,9 @@ def test_the_sandbox_never_enters_the_image():
     sources = {part for a in copied if not a.startswith("--from=") for part in a.split()[:-1]}
     assert sources == {"requirements.lock", "pyproject.toml", "README.md", "operator/"}
     assert not any("sandbox" in a for _, a in instructions(DOCKERFILE.read_text()))
-    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
     assert patterns[0] == "*", ".dockerignore is an allow-list"
     reincluded = [p[1:] for p in patterns if p.startswith("!")]
     assert not [p for p in reincluded if "sandbox" in p or p.startswith(("tests", "charts", ".venv", "."))]
@@ -172,7 +177,7 @@ def test_the_sandbox_never_enters_the_image():
 
 def test_lock_pins_exactly_the_runtime_dependencies_with_hashes():
     lock = lock_entries()
-    for name, (version, hashes) in lock.items():
+    for name, (_version, hashes) in lock.items():
         assert hashes, f"{name} has no hash"
     closure = runtime_closure()
     assert set(lock) == set(closure), (

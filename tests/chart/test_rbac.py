@@ -26,14 +26,19 @@ def grants(manifests: list[dict], namespace: str | None) -> set[tuple[str, str, 
     roles |= {("Role", m["metadata"]["namespace"], m["metadata"]["name"]): m for m in of_kind(manifests, "Role")}
     granted: set[tuple[str, str, str]] = set()
     bindings = of_kind(manifests, "ClusterRoleBinding") + [
-        b for b in of_kind(manifests, "RoleBinding") if namespace is not None and b["metadata"]["namespace"] == namespace
+        b
+        for b in of_kind(manifests, "RoleBinding")
+        if namespace is not None and b["metadata"]["namespace"] == namespace
     ]
     for binding in bindings:
         subjects = binding["subjects"]
         assert all(s["kind"] == "ServiceAccount" and s["namespace"] == NAMESPACE for s in subjects), subjects
         ref = binding["roleRef"]
-        key = ("ClusterRole", ref["name"]) if ref["kind"] == "ClusterRole" else (
-            "Role", binding["metadata"]["namespace"], ref["name"])
+        key = (
+            ("ClusterRole", ref["name"])
+            if ref["kind"] == "ClusterRole"
+            else ("Role", binding["metadata"]["namespace"], ref["name"])
+        )
         assert key in roles, f"{binding['metadata']['name']} refers to a role the chart does not create: {ref}"
         for rule in roles[key]["rules"]:
             granted |= expand(rule)

@@ -34,17 +34,49 @@ SCHEMA = VERSION_ENTRY["schema"]["openAPIV3Schema"]
 # What a structural schema node may say (apiextensions v1), and the CEL functions every supported
 # Kubernetes version (1.25 and later) has in its CEL environment.
 SCHEMA_KEYWORDS = {
-    "type", "description", "properties", "required", "items", "enum", "default", "pattern", "format",
-    "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "x-kubernetes-validations",
-    "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
+    "type",
+    "description",
+    "properties",
+    "required",
+    "items",
+    "enum",
+    "default",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "x-kubernetes-validations",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
 }
 CEL_FUNCTIONS = {"has", "size", "matches", "startsWith", "endsWith", "contains", "all", "exists", "exists_one"}
 API_SPEC_FIELDS = {
-    "vault", "updateMode", "automationAccount", "authentication", "grantVaultAccess", "schedule",
-    "credentialsSecretRef", "managementPolicy", "deletionPolicy", "driftCheckIntervalSeconds", "costModel",
+    "vault",
+    "updateMode",
+    "automationAccount",
+    "authentication",
+    "grantVaultAccess",
+    "schedule",
+    "credentialsSecretRef",
+    "managementPolicy",
+    "deletionPolicy",
+    "driftCheckIntervalSeconds",
+    "costModel",
 }
-API_STATUS_FIELDS = {"observedGeneration", "conditions", "automationAccount", "mappings", "schedules", "agents", "jobs",
-                     "lastRepair"}
+API_STATUS_FIELDS = {
+    "observedGeneration",
+    "conditions",
+    "automationAccount",
+    "mappings",
+    "schedules",
+    "agents",
+    "jobs",
+    "lastRepair",
+}
 
 
 def schema_nodes(node, path="openAPIV3Schema"):
@@ -56,8 +88,12 @@ def schema_nodes(node, path="openAPIV3Schema"):
 
 
 def policy_object(spec, status=None):
-    obj = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": {"name": "vault1", "namespace": "dr"},
-           "spec": spec}
+    obj = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "metadata": {"name": "vault1", "namespace": "dr"},
+        "spec": spec,
+    }
     if status is not None:
         obj["status"] = status
     return obj
@@ -76,8 +112,19 @@ def server(kubectl, crd):
 def dry_run(server, obj, *, verb: str = "create"):
     """Ask the real server to admit `obj` without storing it: (accepted object or None, kubectl's stderr)."""
     args = [verb, "--server-side"] if verb == "apply" else [verb]
-    result = server(*args, "--dry-run=server", "--validate=strict", "-n", NAMESPACE, "-o", "json", "-f", "-",
-                    input=yaml.safe_dump(obj), check=False)
+    result = server(
+        *args,
+        "--dry-run=server",
+        "--validate=strict",
+        "-n",
+        NAMESPACE,
+        "-o",
+        "json",
+        "-f",
+        "-",
+        input=yaml.safe_dump(obj),
+        check=False,
+    )
     return (json.loads(result.stdout) if result.returncode == 0 else None), result.stderr.strip()
 
 
@@ -107,8 +154,14 @@ def test_identity_of_the_api():
     spec = CRD["spec"]
     assert CRD["metadata"]["name"] == f"{PLURAL}.{GROUP}"
     assert (spec["group"], spec["scope"]) == (GROUP, "Namespaced")
-    assert spec["names"] == {"kind": KIND, "listKind": f"{KIND}List", "plural": PLURAL,
-                             "singular": "mobilityupdatepolicy", "shortNames": ["mup"], "categories": ["asr"]}
+    assert spec["names"] == {
+        "kind": KIND,
+        "listKind": f"{KIND}List",
+        "plural": PLURAL,
+        "singular": "mobilityupdatepolicy",
+        "shortNames": ["mup"],
+        "categories": ["asr"],
+    }
     assert (VERSION_ENTRY["name"], VERSION_ENTRY["served"], VERSION_ENTRY["storage"]) == (VERSION, True, True)
     assert VERSION_ENTRY["subresources"] == {"status": {}}
 
@@ -151,13 +204,22 @@ def test_spec_and_status_name_what_api_md_names():
 
 def test_schema_defaults_are_the_operators_defaults(server):
     """The API server's defaults and parse_spec's must agree, or the stored object would lie."""
-    minimal = policy_object({"vault": {"subscriptionId": "11111111-2222-3333-4444-555555555555",
-                                       "resourceGroup": "rg-dr", "name": "vault1"}, "updateMode": "Automatic"})
+    minimal = policy_object(
+        {
+            "vault": {
+                "subscriptionId": "11111111-2222-3333-4444-555555555555",
+                "resourceGroup": "rg-dr",
+                "name": "vault1",
+            },
+            "updateMode": "Automatic",
+        }
+    )
     stored, refusal = dry_run(server, renamed(minimal, "defaults"))
     assert stored is not None, refusal
     assert stored["spec"] != minimal["spec"], "the server applied no default"
     assert parse_spec(stored["spec"], namespace="dr", name="vault1") == parse_spec(
-        minimal["spec"], namespace="dr", name="vault1")
+        minimal["spec"], namespace="dr", name="vault1"
+    )
 
 
 @pytest.mark.parametrize("path", sorted((FIXTURES / "good").glob("*.yaml")), ids=lambda p: p.stem)
@@ -209,8 +271,17 @@ def converged_policy(server):
     operator writes it (a merge patch of the status subresource)."""
     obj = renamed(policy_object(make_policy().spec), "columns")
     server.apply(obj, "--server-side")
-    server("patch", PLURAL, obj["metadata"]["name"], "-n", NAMESPACE, "--subresource=status", "--type=merge",
-           "-p", json.dumps({"status": sample_status()}))
+    server(
+        "patch",
+        PLURAL,
+        obj["metadata"]["name"],
+        "-n",
+        NAMESPACE,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": sample_status()}),
+    )
     return obj["metadata"]["name"]
 
 
@@ -223,9 +294,9 @@ def test_the_status_the_operator_writes_fits_the_schema(server, converged_policy
 def printed_row(server, name):
     header, row = server("get", "mup", name, "-n", NAMESPACE).stdout.splitlines()
     starts = [match.start() for match in re.finditer(r"(?<=\s{2})\S|^\S", header)]
-    cells = [row[a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
-    names = [header[a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
-    return dict(zip(names, cells))
+    cells = [row[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=False)]
+    names = [header[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=False)]
+    return dict(zip(names, cells, strict=False))
 
 
 @pytest.mark.parametrize(
@@ -254,8 +325,9 @@ def test_printer_columns_through_kubectl_get(server, converged_policy, column, v
 
 def test_printer_columns_are_all_shown(server, converged_policy):
     row = printed_row(server, converged_policy)
-    declared = [entry["name"].upper() for entry in VERSION_ENTRY["additionalPrinterColumns"]
-                if entry.get("priority", 0) == 0]
+    declared = [
+        entry["name"].upper() for entry in VERSION_ENTRY["additionalPrinterColumns"] if entry.get("priority", 0) == 0
+    ]
     assert list(row) == ["NAME", *declared]
 
 

@@ -19,7 +19,7 @@ import copy
 import functools
 import re
 import string
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ LUA_FILE = DOCS / "gitops" / "argocd-health.lua"
 FLUX_FILE = DOCS / "gitops" / "flux-kustomization.yaml"
 CRD_FILE = ROOT / "crds" / "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
 API_VERSION = f"{GROUP}/{VERSION}"
-NOW = datetime(2026, 11, 25, 22, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 22, 0, tzinfo=UTC)
 
 
 def read(name: str) -> str:
@@ -61,7 +61,7 @@ def markdown_table(markdown: str, first_header: str) -> list[list[str]]:
         cells = _cells(line)
         if cells and cells[0] == first_header:
             rows = []
-            for body in lines[index + 2:]:
+            for body in lines[index + 2 :]:
                 if not body.startswith("|"):
                     break
                 rows.append(_cells(body))
@@ -78,8 +78,11 @@ def _cells(line: str) -> list[str]:
 # --- sample objects ------------------------------------------------------------------------------------------
 
 SPEC = {
-    "vault": {"subscriptionId": "3f1c9a52-7d4e-4b8a-9c61-2e5f8d0a4b17", "resourceGroup": "rg-asr-weu",
-              "name": "rsv-weu-prod"},
+    "vault": {
+        "subscriptionId": "3f1c9a52-7d4e-4b8a-9c61-2e5f8d0a4b17",
+        "resourceGroup": "rg-asr-weu",
+        "name": "rsv-weu-prod",
+    },
     "updateMode": "Automatic",
 }
 
@@ -88,8 +91,12 @@ def policy_object(status: dict[str, Any] | None, *, generation: int = 1) -> dict
     body: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": {"name": "rsv-weu-prod", "namespace": "asr-fleet", "generation": generation,
-                     "uid": "cec02e8d-8902-44b0-b31f-beceae0ab4d9"},
+        "metadata": {
+            "name": "rsv-weu-prod",
+            "namespace": "asr-fleet",
+            "generation": generation,
+            "uid": "cec02e8d-8902-44b0-b31f-beceae0ab4d9",
+        },
         "spec": copy.deepcopy(SPEC),
     }
     if status is not None:
@@ -128,8 +135,20 @@ def summary_reasons() -> list[Reason]:
 
 # The globals gopher-lua offers Argo CD's health scripts without useOpenLibs: the base library and `table`
 # (plus package/os, which a health check has no use for). No `string` library, so no `string.format`.
-_BASE = ("assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring", "type",
-         "unpack", "table")
+_BASE = (
+    "assert",
+    "error",
+    "ipairs",
+    "next",
+    "pairs",
+    "pcall",
+    "select",
+    "tonumber",
+    "tostring",
+    "type",
+    "unpack",
+    "table",
+)
 
 
 @functools.cache
@@ -178,8 +197,11 @@ def flux_kustomization() -> dict[str, Any]:
 
 
 def flux_expressions() -> dict[str, str]:
-    entries = [entry for entry in flux_kustomization()["spec"]["healthCheckExprs"]
-               if entry["apiVersion"] == API_VERSION and entry["kind"] == KIND]
+    entries = [
+        entry
+        for entry in flux_kustomization()["spec"]["healthCheckExprs"]
+        if entry["apiVersion"] == API_VERSION and entry["kind"] == KIND
+    ]
     assert len(entries) == 1, entries
     return {key: entries[0][key] for key in ("inProgress", "failed", "current") if key in entries[0]}
 
@@ -199,8 +221,9 @@ class CelError(Exception):
     """Flux reports the object as Unknown (and keeps waiting) when an expression fails to evaluate."""
 
 
-def flux_health(body: dict[str, Any], expressions: dict[str, str] | None = None, *,
-                generation_check: bool = True) -> str:
+def flux_health(
+    body: dict[str, Any], expressions: dict[str, str] | None = None, *, generation_check: bool = True
+) -> str:
     """InProgress, Failed, Current, or Unknown (an expression failed), as Flux's StatusEvaluator decides."""
     expressions = flux_expressions() if expressions is None else expressions
     observed = (body.get("status") or {}).get("observedGeneration")
@@ -218,6 +241,7 @@ def flux_health(body: dict[str, Any], expressions: dict[str, str] | None = None,
 
 
 # --- kstatus -----------------------------------------------------------------------------------------------------
+
 
 def kstatus(body: dict[str, Any]) -> str:
     """kstatus' Compute for a custom resource (generic.go, then the Ready fallback, then Current)."""

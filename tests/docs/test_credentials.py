@@ -56,7 +56,8 @@ def test_cloud_table_endpoints_are_accepted_and_known_to_msal():
         if "leave empty" in arm:
             continue
         settings = credentials.AzureSettings.from_env(
-            {"ASR_AUTOUPDATE_ARM_ENDPOINT": arm.strip("`"), "AZURE_AUTHORITY_HOST": authority.strip("`")})
+            {"ASR_AUTOUPDATE_ARM_ENDPOINT": arm.strip("`"), "AZURE_AUTHORITY_HOST": authority.strip("`")}
+        )
         assert not settings.instance_discovery_disabled, cloud
 
 
@@ -92,7 +93,8 @@ def test_with_both_the_certificate_is_used(monkeypatch):
 
     monkeypatch.setattr(client, "CertificateCredential", Recorded)
     identity = ServicePrincipal.from_secret_data(
-        {"tenantId": b"t", "clientId": b"c", "clientSecret": b"s", "clientCertificate": PEM.encode()})
+        {"tenantId": b"t", "clientId": b"c", "clientSecret": b"s", "clientCertificate": PEM.encode()}
+    )
     credential = client.make_credential(credentials.AzureSettings(), identity)
     assert isinstance(credential, Recorded) and credential.kwargs["certificate_data"] == PEM.strip().encode()
 
@@ -102,8 +104,9 @@ def test_a_certificate_without_its_key_passes_the_secret_check_but_fails_later()
     from asr_autoupdate.azure.client import make_credential
 
     certificate_only = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    identity = ServicePrincipal.from_secret_data({"tenantId": b"t", "clientId": b"c",
-                                                  "clientCertificate": certificate_only.encode()})
+    identity = ServicePrincipal.from_secret_data(
+        {"tenantId": b"t", "clientId": b"c", "clientCertificate": certificate_only.encode()}
+    )
     with pytest.raises(ValueError):
         make_credential(credentials.AzureSettings(), identity)
     assert "InternalError" in DOC
@@ -137,10 +140,14 @@ def test_every_chart_value_named_exists():
 
 
 def test_chart_values_become_the_documented_variables():
-    values = {"azure": {"armEndpoint": "https://management.usgovcloudapi.net",
-                        "authorityHost": "https://login.microsoftonline.us",
-                        "caBundle": {"existingSecret": "corp-ca", "key": "bundle.pem"},
-                        "credentials": {"existingSecret": "asr-operator-sp"}}}
+    values = {
+        "azure": {
+            "armEndpoint": "https://management.usgovcloudapi.net",
+            "authorityHost": "https://login.microsoftonline.us",
+            "caBundle": {"existingSecret": "corp-ca", "key": "bundle.pem"},
+            "credentials": {"existingSecret": "asr-operator-sp"},
+        }
+    }
     operator = container(render(values))
     env = {entry["name"]: entry.get("value") for entry in operator["env"]}
     assert env["ASR_AUTOUPDATE_ARM_ENDPOINT"] == "https://management.usgovcloudapi.net"
@@ -159,27 +166,38 @@ def test_workload_identity_values_label_the_pod_and_annotate_the_service_account
     assert pod["labels"]["azure.workload.identity/use"] == "true"
     annotations = one(manifests, "ServiceAccount")["metadata"]["annotations"]
     assert annotations == {"azure.workload.identity/client-id": client, "azure.workload.identity/tenant-id": tenant}
-    for text in ('azure.workload.identity/use: "true"', "azure.workload.identity/client-id",
-                 "azure.workload.identity/tenant-id"):
+    for text in (
+        'azure.workload.identity/use: "true"',
+        "azure.workload.identity/client-id",
+        "azure.workload.identity/tenant-id",
+    ):
         assert text in DOC
 
 
 def test_rbac_modes_grant_get_on_secrets_only():
     def secret_rules(manifests):
-        return [rule for m in manifests if m["kind"] in ("Role", "ClusterRole") for rule in m["rules"]
-                if "secrets" in rule["resources"]]
+        return [
+            rule
+            for m in manifests
+            if m["kind"] in ("Role", "ClusterRole")
+            for rule in m["rules"]
+            if "secrets" in rule["resources"]
+        ]
 
     assert secret_rules(render()) == []
-    for values in ({"rbac": {"credentialsSecrets": {"namespaces": ["team-a"]}}},
-                   {"rbac": {"credentialsSecrets": {"allNamespaces": True}}},
-                   {"watchNamespaces": ["team-a"]}):
+    for values in (
+        {"rbac": {"credentialsSecrets": {"namespaces": ["team-a"]}}},
+        {"rbac": {"credentialsSecrets": {"allNamespaces": True}}},
+        {"watchNamespaces": ["team-a"]},
+    ):
         rules = secret_rules(render(values))
         assert rules and all(rule["verbs"] == ["get"] for rule in rules), values
 
 
 def test_rbac_message_is_the_codes():
-    from asr_autoupdate import credentials_secret
     import inspect
+
+    from asr_autoupdate import credentials_secret
 
     assert "cannot be read by the operator (RBAC)" in inspect.getsource(credentials_secret)
     assert "cannot be read by the operator (RBAC)" in " ".join(DOC.split())

@@ -46,34 +46,89 @@ EXPECTED = {
 
 # (label, object, Argo CD status, Argo CD message start, Flux, kstatus): the samples the brief names.
 SAMPLES = [
-    ("new object", policy_object(None), "Progressing", "Waiting for the operator to write status", "Unknown",
-     "Current"),
-    ("status without conditions", policy_object({}), "Progressing", "Waiting for the operator", "InProgress",
-     "Current"),
+    (
+        "new object",
+        policy_object(None),
+        "Progressing",
+        "Waiting for the operator to write status",
+        "Unknown",
+        "Current",
+    ),
+    (
+        "status without conditions",
+        policy_object({}),
+        "Progressing",
+        "Waiting for the operator",
+        "InProgress",
+        "Current",
+    ),
     ("reconciling", sample(Reason.PROGRESSING), "Progressing", "Progressing: ", "InProgress", "InProgress"),
-    ("azure busy", sample(Reason.AZURE_UNAVAILABLE), "Progressing", "AzureUnavailable: Azure could not",
-     "InProgress", "InProgress"),
+    (
+        "azure busy",
+        sample(Reason.AZURE_UNAVAILABLE),
+        "Progressing",
+        "AzureUnavailable: Azure could not",
+        "InProgress",
+        "InProgress",
+    ),
     ("operator bug", sample(Reason.INTERNAL_ERROR), "Progressing", "InternalError: ", "InProgress", "InProgress"),
-    ("stalled: permissions", sample(Reason.INSUFFICIENT_PERMISSIONS), "Degraded",
-     "InsufficientPermissions: The operator's identity may not", "Failed", "Failed"),
-    ("stalled: secret", sample(Reason.CREDENTIALS_SECRET_INVALID), "Degraded", "CredentialsSecretInvalid: Secret",
-     "Failed", "Failed"),
-    ("stalled: run as expired", sample(Reason.RUN_AS_CERTIFICATE_EXPIRED), "Degraded",
-     "RunAsCertificateExpired: Certificate AzureRunAsCertificate expired", "Failed", "Failed"),
+    (
+        "stalled: permissions",
+        sample(Reason.INSUFFICIENT_PERMISSIONS),
+        "Degraded",
+        "InsufficientPermissions: The operator's identity may not",
+        "Failed",
+        "Failed",
+    ),
+    (
+        "stalled: secret",
+        sample(Reason.CREDENTIALS_SECRET_INVALID),
+        "Degraded",
+        "CredentialsSecretInvalid: Secret",
+        "Failed",
+        "Failed",
+    ),
+    (
+        "stalled: run as expired",
+        sample(Reason.RUN_AS_CERTIFICATE_EXPIRED),
+        "Degraded",
+        "RunAsCertificateExpired: Certificate AzureRunAsCertificate expired",
+        "Failed",
+        "Failed",
+    ),
     ("stalled: conflict", sample(Reason.POLICY_CONFLICT), "Degraded", "PolicyConflict: Vault", "Failed", "Failed"),
     ("stalled: invalid spec", sample(Reason.INVALID_SPEC), "Degraded", "InvalidSpec: ", "Failed", "Failed"),
-    ("observe mode drift", sample(Reason.DRIFT_DETECTED), "Degraded", "DriftDetected: Observe mode", "Failed",
-     "Failed"),
+    (
+        "observe mode drift",
+        sample(Reason.DRIFT_DETECTED),
+        "Degraded",
+        "DriftDetected: Observe mode",
+        "Failed",
+        "Failed",
+    ),
     ("ready", sample(Reason.CONVERGED), "Healthy", "Converged: ", "Current", "Current"),
-    ("stale generation, was ready", sample(Reason.CONVERGED, generation=3, observed=2), "Progressing",
-     "Waiting for the operator to observe generation 3", "InProgress", "InProgress"),
-    ("stale generation, was stalled", sample(Reason.INSUFFICIENT_PERMISSIONS, generation=3, observed=2),
-     "Progressing", "Waiting for the operator to observe generation 3", "InProgress", "InProgress"),
+    (
+        "stale generation, was ready",
+        sample(Reason.CONVERGED, generation=3, observed=2),
+        "Progressing",
+        "Waiting for the operator to observe generation 3",
+        "InProgress",
+        "InProgress",
+    ),
+    (
+        "stale generation, was stalled",
+        sample(Reason.INSUFFICIENT_PERMISSIONS, generation=3, observed=2),
+        "Progressing",
+        "Waiting for the operator to observe generation 3",
+        "InProgress",
+        "InProgress",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("label", "body", "health", "message", "flux", "kstat"), SAMPLES,
-                         ids=[entry[0] for entry in SAMPLES])
+@pytest.mark.parametrize(
+    ("label", "body", "health", "message", "flux", "kstat"), SAMPLES, ids=[entry[0] for entry in SAMPLES]
+)
 def test_samples(label, body, health, message, flux, kstat):
     result = argocd_health(body)
     assert result["status"] == health
@@ -105,7 +160,7 @@ def test_expressions_alone_catch_a_stale_generation():
 
 def test_reconciling_and_stalled_are_never_true_together():
     # the page says so, and the Lua script's order (Reconciling before Stalled) relies on it
-    for ready, reconciling, stalled in _SUMMARY_STATUS.values():
+    for _ready, reconciling, stalled in _SUMMARY_STATUS.values():
         assert not (reconciling == "True" and stalled == "True")
 
 
@@ -136,7 +191,7 @@ def test_argocd_cm_block_holds_the_lua_file_under_the_right_key():
     assert config_map["kind"] == "ConfigMap" and config_map["metadata"]["name"] == "argocd-cm"
     assert config_map["data"] == {HEALTH_KEY: LUA_FILE.read_text(encoding="utf-8")}
     group, kind = API_VERSION.split("/")[0], "MobilityUpdatePolicy"
-    assert HEALTH_KEY == f"resource.customizations.health.{group}_{kind}"
+    assert f"resource.customizations.health.{group}_{kind}" == HEALTH_KEY
 
 
 def test_doc_embeds_the_flux_file_exactly():

@@ -33,7 +33,8 @@ def flat(text: str) -> str:
 
 def test_reason_table_is_generated_from_the_code():
     assert reasons_table.current_block(DOC) == reasons_table.render(), (
-        "docs/troubleshooting.md's reason table is stale: run `.venv/bin/python -m tests.docs.reasons_table`")
+        "docs/troubleshooting.md's reason table is stale: run `.venv/bin/python -m tests.docs.reasons_table`"
+    )
 
 
 def test_every_reason_has_a_row_with_the_codes_action():
@@ -67,7 +68,8 @@ def test_repair_section_matches_the_code():
     assert f"--overwrite {REPAIR_ANNOTATION}=" in DOC
     crd = yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))
     last_repair = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"][
-        "lastRepair"]["properties"]
+        "lastRepair"
+    ]["properties"]
     assert set(last_repair) == {"token", "time", "result"}
     sample_line = next(line for line in DOC.splitlines() if line.startswith('# {"result"'))
     assert set(json.loads(sample_line[2:])) == set(last_repair)
@@ -77,12 +79,18 @@ def test_repair_section_matches_the_code():
 def test_run_as_section_matches_the_code():
     text = flat(DOC)
     assert f"`{port.RUN_AS_CERTIFICATE}`" in text and f"`{port.RUN_AS_CONNECTION}`" in text
-    assert report.CERTIFICATE_WARNING == timedelta(days=60) and "within 60 days" in text
+    assert timedelta(days=60) == report.CERTIFICATE_WARNING and "within 60 days" in text
     assert f"`<vault name>{ACCOUNT_NAME_SUFFIX}`" in text
     for event in ("IdentityEnabled", "RoleAssigned", "MigratedToManagedIdentity"):
         assert Reason(event) in REASONS and f"`{event}`" in text
-    for reason in ("RunAsAccountNotFound", "RunAsThumbprintMismatch", "RunAsCertificateExpired",
-                   "RunAsAccountUnauthorized", "RunAsCertificateExpiring", "RunAsAccountRetired"):
+    for reason in (
+        "RunAsAccountNotFound",
+        "RunAsThumbprintMismatch",
+        "RunAsCertificateExpired",
+        "RunAsAccountUnauthorized",
+        "RunAsCertificateExpiring",
+        "RunAsAccountRetired",
+    ):
         assert Reason(reason) in REASONS and f"`{reason}`" in text
 
 
@@ -122,8 +130,13 @@ def test_log_section_matches_kopf_and_the_operator():
 
     formatter = make_formatter(LogFormat.JSON)
     record = logging.LogRecord("kopf.objects", logging.ERROR, __file__, 1, "Handler 'converge' failed", None, None)
-    record.k8s_ref = {"apiVersion": "asr.autoupdate.dev/v1alpha1", "kind": "MobilityUpdatePolicy",
-                      "name": "rsv-weu-prod", "uid": "u", "namespace": "asr-fleet"}
+    record.k8s_ref = {
+        "apiVersion": "asr.autoupdate.dev/v1alpha1",
+        "kind": "MobilityUpdatePolicy",
+        "name": "rsv-weu-prod",
+        "uid": "u",
+        "namespace": "asr-fleet",
+    }
     produced = json.loads(formatter.format(record))
     [documented] = [json.loads(line) for line in DOC.splitlines() if line.startswith('{"message"')]
     assert set(produced) == set(documented) == {"message", "timestamp", "object", "severity"}

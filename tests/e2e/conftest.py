@@ -39,8 +39,13 @@ def admin(description) -> AdminClient:
 
 # The person who checks and changes Azure by hand in these tests: a principal of its own (Owner on every
 # subscription, added after each reset), so that the request log tells the operator's calls from the test's.
-PERSON = {"kind": "ServicePrincipal", "displayName": "e2e-person", "objectId": "7e2e0000-0000-4000-8000-00000000e2e0",
-          "clientId": "7e2e0000-0000-4000-8000-0000000c11e0", "clientSecret": "e2e-person-secret"}
+PERSON = {
+    "kind": "ServicePrincipal",
+    "displayName": "e2e-person",
+    "objectId": "7e2e0000-0000-4000-8000-00000000e2e0",
+    "clientId": "7e2e0000-0000-4000-8000-0000000c11e0",
+    "clientSecret": "e2e-person-secret",
+}
 
 
 class Arm:
@@ -51,8 +56,12 @@ class Arm:
         self.endpoint = description["armEndpoint"]
         self.ca = description["caBundle"]
         self.credential = ClientSecretCredential(
-            description["tenantId"], client_id or description["clientId"], client_secret or description["clientSecret"],
-            authority=description["authorityHost"], disable_instance_discovery=True, connection_verify=self.ca,
+            description["tenantId"],
+            client_id or description["clientId"],
+            client_secret or description["clientSecret"],
+            authority=description["authorityHost"],
+            disable_instance_discovery=True,
+            connection_verify=self.ca,
         )
 
     def _options(self) -> dict:
@@ -79,7 +88,8 @@ TEST_AZURE_CONFIG = {"principalPropagationDelaySeconds": 0}
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "azure_config(**settings): emulator settings (admin POST /config) after the reset")
+        "markers", "azure_config(**settings): emulator settings (admin POST /config) after the reset"
+    )
 
 
 @pytest.fixture
@@ -90,8 +100,14 @@ def namespace(request, crd, admin, kubectl) -> str:
     admin.post("config", {**TEST_AZURE_CONFIG, **(marker.kwargs if marker else {})})
     admin.post("principals", PERSON)
     for subscription in admin.state()["subscriptions"]:
-        admin.post("role-assignments", {"principalId": PERSON["objectId"], "role": "Owner",
-                                        "scope": f"/subscriptions/{subscription['subscriptionId']}"})
+        admin.post(
+            "role-assignments",
+            {
+                "principalId": PERSON["objectId"],
+                "role": "Owner",
+                "scope": f"/subscriptions/{subscription['subscriptionId']}",
+            },
+        )
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     return name
@@ -108,8 +124,9 @@ def operator_kubeconfig(namespace, kubectl, core, description, tmp_path) -> path
     manifests = chart_kit.render({"watchNamespaces": [namespace]}, namespace=OPERATOR_NAMESPACE)
     install_chart_identity(kubectl, manifests, OPERATOR_NAMESPACE)
     [account] = [m for m in manifests if m["kind"] == "ServiceAccount"]
-    return service_account_kubeconfig(core, description, OPERATOR_NAMESPACE, account["metadata"]["name"],
-                                      tmp_path / "operator-kubeconfig")
+    return service_account_kubeconfig(
+        core, description, OPERATOR_NAMESPACE, account["metadata"]["name"], tmp_path / "operator-kubeconfig"
+    )
 
 
 @pytest.fixture

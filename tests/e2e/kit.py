@@ -14,8 +14,16 @@ CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 SITE_RECOVERY_RUNBOOK = "MS-SR-Update-MobilityServiceForA2AVirtualMachines"
 WRITE_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
-CONDITION_TYPES = ("Ready", "Reconciling", "Stalled", "AutomationAccountReady", "CredentialsHealthy",
-                   "MappingsConfigured", "ScheduleConfigured", "AgentsCurrent")
+CONDITION_TYPES = (
+    "Ready",
+    "Reconciling",
+    "Stalled",
+    "AutomationAccountReady",
+    "CredentialsHealthy",
+    "MappingsConfigured",
+    "ScheduleConfigured",
+    "AgentsCurrent",
+)
 
 
 def vault_spec(description: dict, index: int = 0) -> dict:
@@ -24,8 +32,10 @@ def vault_spec(description: dict, index: int = 0) -> dict:
 
 
 def vault_id(vault: dict) -> str:
-    return (f"/subscriptions/{vault['subscriptionId']}/resourceGroups/{vault['resourceGroup']}"
-            f"/providers/Microsoft.RecoveryServices/vaults/{vault['name']}")
+    return (
+        f"/subscriptions/{vault['subscriptionId']}/resourceGroups/{vault['resourceGroup']}"
+        f"/providers/Microsoft.RecoveryServices/vaults/{vault['name']}"
+    )
 
 
 def default_account_name(vault: dict) -> str:
@@ -49,16 +59,27 @@ def condition(body: dict, kind: str) -> dict:
     return next((c for c in (body.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
 
 
-def wait_condition(custom, namespace: str, name: str, kind: str, status: str = "True", *, reason: str | None = None,
-                   timeout: float = 60) -> dict:
+def wait_condition(
+    custom,
+    namespace: str,
+    name: str,
+    kind: str,
+    status: str = "True",
+    *,
+    reason: str | None = None,
+    timeout: float = 60,
+) -> dict:
     """Wait until the condition has the status (and reason); answer the whole object."""
 
     def check():
         body = get_policy(custom, namespace, name)
         found = condition(body, kind)
-        if found.get("status") == status and (reason is None or found.get("reason") == reason):
-            if body["status"].get("observedGeneration") == body["metadata"]["generation"]:
-                return body
+        if (
+            found.get("status") == status
+            and (reason is None or found.get("reason") == reason)
+            and body["status"].get("observedGeneration") == body["metadata"]["generation"]
+        ):
+            return body
         return None
 
     return wait_for(check, timeout=timeout, what=f"{namespace}/{name} {kind}={status} {reason or ''}")
@@ -72,7 +93,10 @@ def assert_kstatus(body: dict, *, ready: str, reconciling: str, stalled: str, re
     """The three summary conditions at once, with the one reason and message they share."""
     seen = {kind: condition(body, kind) for kind in ("Ready", "Reconciling", "Stalled")}
     assert (seen["Ready"].get("status"), seen["Reconciling"].get("status"), seen["Stalled"].get("status")) == (
-        ready, reconciling, stalled), pretty(seen)
+        ready,
+        reconciling,
+        stalled,
+    ), pretty(seen)
     assert len({(c.get("reason"), c.get("message")) for c in seen.values()}) == 1, pretty(seen)
     if reason is not None:
         assert seen["Ready"]["reason"] == reason, pretty(seen)
@@ -82,15 +106,26 @@ def events_for(core, namespace: str, name: str) -> list:
     return core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
 
 
-def wait_event(core, namespace: str, name: str, reason: str, *, since: set | None = None, timeout: float = 30,
-               message: str | None = None):
+def wait_event(
+    core,
+    namespace: str,
+    name: str,
+    reason: str,
+    *,
+    since: set | None = None,
+    timeout: float = 30,
+    message: str | None = None,
+):
     """The first Event with `reason` (whose uid is not in `since`, and whose message contains `message`)."""
 
     def check():
         for event in events_for(core, namespace, name):
-            if event.reason == reason and event.metadata.uid not in (since or set()):
-                if message is None or message in (event.message or ""):
-                    return event
+            if (
+                event.reason == reason
+                and event.metadata.uid not in (since or set())
+                and (message is None or message in (event.message or ""))
+            ):
+                return event
         return None
 
     return wait_for(check, timeout=timeout, what=f"an Event {reason} on {namespace}/{name}")
@@ -110,7 +145,8 @@ def pretty(value) -> str:
 def a2a_mappings(arm, vault: dict) -> list:
     """Every A2A mapping of the vault, as the SDK returns them."""
     mappings = arm.site_recovery(vault["subscriptionId"]).replication_protection_container_mappings.list(
-        vault["resourceGroup"], vault["name"])
+        vault["resourceGroup"], vault["name"]
+    )
     return [m for m in mappings if m.properties.provider_specific_details.instance_type == "A2A"]
 
 
@@ -122,8 +158,13 @@ def mapping_parts(mapping) -> tuple[str, str, str, str, str]:
     """(resource group, vault, fabric, container, mapping) of a mapping id, for the SDK's operations."""
     parts = [p for p in mapping.id.split("/") if p]
     keyed = {parts[i].lower(): parts[i + 1] for i in range(0, len(parts) - 1, 2)}
-    return (keyed["resourcegroups"], keyed["vaults"], keyed["replicationfabrics"],
-            keyed["replicationprotectioncontainers"], keyed["replicationprotectioncontainermappings"])
+    return (
+        keyed["resourcegroups"],
+        keyed["vaults"],
+        keyed["replicationfabrics"],
+        keyed["replicationprotectioncontainers"],
+        keyed["replicationprotectioncontainermappings"],
+    )
 
 
 def set_mapping(arm, vault: dict, mapping, *, enabled: bool, account_id: str | None = None) -> None:
@@ -140,7 +181,8 @@ def role_assignments_on_vault(arm, vault: dict, principal_id: str) -> list:
     """Assignments of `principal_id` at the vault's own scope (not inherited ones)."""
     scope = vault_id(vault)
     found = arm.authorization(vault["subscriptionId"]).role_assignments.list_for_scope(
-        scope, filter=f"assignedTo('{principal_id}')")
+        scope, filter=f"assignedTo('{principal_id}')"
+    )
     return [a for a in found if a.scope.lower() == scope.lower()]
 
 
@@ -162,8 +204,10 @@ def operator_object_id(admin) -> str:
 def arm_requests(admin, principal: str | None = None) -> list[dict]:
     """ARM calls in the request log (token requests left out), optionally only those of one principal."""
     return [
-        request for request in admin.requests()
-        if "/oauth2/" not in request["path"] and "openid-configuration" not in request["path"]
+        request
+        for request in admin.requests()
+        if "/oauth2/" not in request["path"]
+        and "openid-configuration" not in request["path"]
         and (principal is None or (request.get("principal") or "").lower() == principal.lower())
     ]
 

@@ -22,8 +22,13 @@ from tests.e2e.kit import (
 
 
 def _secret(namespace: str, name: str, **data: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
-            "type": "Opaque", "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
 
 
 def _assert_stalled_cleanly(core, process, namespace: str, name: str, body: dict, reason: str) -> str:
@@ -42,12 +47,18 @@ def _assert_stalled_cleanly(core, process, namespace: str, name: str, body: dict
 def test_the_api_server_refuses_invalid_policies_with_its_message(description, namespace, kubectl, custom):
     vault = vault_spec(description, 0)
     refused = {
-        "bad-uuid": (policy("bad-uuid", namespace, {**vault, "subscriptionId": "not-a-uuid"}),
-                     "spec.vault.subscriptionId in body should match"),
-        "days-on-day": (policy("days-on-day", namespace, vault, schedule={"frequency": "Day", "weekDays": ["Sunday"]}),
-                        "weekDays is only allowed when frequency is Week"),
-        "week-no-days": (policy("week-no-days", namespace, vault, schedule={"frequency": "Week"}),
-                         "weekDays is required when frequency is Week"),
+        "bad-uuid": (
+            policy("bad-uuid", namespace, {**vault, "subscriptionId": "not-a-uuid"}),
+            "spec.vault.subscriptionId in body should match",
+        ),
+        "days-on-day": (
+            policy("days-on-day", namespace, vault, schedule={"frequency": "Day", "weekDays": ["Sunday"]}),
+            "weekDays is only allowed when frequency is Week",
+        ),
+        "week-no-days": (
+            policy("week-no-days", namespace, vault, schedule={"frequency": "Week"}),
+            "weekDays is required when frequency is Week",
+        ),
         "bad-time": (policy("bad-time", namespace, vault, schedule={"time": "24:00"}), "spec.schedule.time"),
         "unknown-field": (policy("unknown-field", namespace, vault, surprise=True), 'unknown field "spec.surprise"'),
     }
@@ -64,7 +75,8 @@ def test_the_api_server_refuses_invalid_policies_with_its_message(description, n
 
 
 def test_a_vault_that_does_not_exist_stalls_with_vault_not_found(
-        description, namespace, kubectl, custom, core, admin, start_operator):
+    description, namespace, kubectl, custom, core, admin, start_operator
+):
     vault = {**vault_spec(description, 0), "name": "rsv-nowhere"}
     process = start_operator()
     kubectl.apply(policy("lost", namespace, vault))
@@ -74,13 +86,20 @@ def test_a_vault_that_does_not_exist_stalls_with_vault_not_found(
     assert writes(arm_requests(admin)) == []
 
 
-@pytest.mark.parametrize("secret, problem", [
-    pytest.param(None, "does not exist in the policy's namespace", id="missing-secret"),
-    pytest.param({"tenantId": "t", "clientSecret": "s3cr3t-without-client"}, "missing key clientId",
-                 id="secret-lacks-clientId"),
-])
+@pytest.mark.parametrize(
+    "secret, problem",
+    [
+        pytest.param(None, "does not exist in the policy's namespace", id="missing-secret"),
+        pytest.param(
+            {"tenantId": "t", "clientSecret": "s3cr3t-without-client"},
+            "missing key clientId",
+            id="secret-lacks-clientId",
+        ),
+    ],
+)
 def test_an_unusable_credentials_secret_stalls_with_credentials_secret_invalid(
-        secret, problem, description, namespace, kubectl, custom, core, admin, start_operator):
+    secret, problem, description, namespace, kubectl, custom, core, admin, start_operator
+):
     if secret is not None:
         kubectl.apply(_secret(namespace, "azure-sp", **secret))
     process = start_operator()
@@ -93,9 +112,17 @@ def test_an_unusable_credentials_secret_stalls_with_credentials_secret_invalid(
 
 
 def test_a_wrong_client_secret_stalls_with_authentication_failed(
-        description, namespace, kubectl, custom, core, admin, start_operator):
-    kubectl.apply(_secret(namespace, "azure-sp", tenantId=description["tenantId"], clientId=description["clientId"],
-                          clientSecret="definitely-not-the-secret"))
+    description, namespace, kubectl, custom, core, admin, start_operator
+):
+    kubectl.apply(
+        _secret(
+            namespace,
+            "azure-sp",
+            tenantId=description["tenantId"],
+            clientId=description["clientId"],
+            clientSecret="definitely-not-the-secret",
+        )
+    )
     process = start_operator()
     kubectl.apply(policy("tenant", namespace, vault_spec(description, 0), credentialsSecretRef={"name": "azure-sp"}))
     body = wait_condition(custom, namespace, "tenant", "Stalled", "True", reason="AuthenticationFailed")

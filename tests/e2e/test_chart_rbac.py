@@ -51,8 +51,13 @@ def world(rbac_sandbox, crd_file):
     kubectl("apply", "--server-side", "-f", str(crd_file))
     kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=30s")
     client = kubernetes.config.new_client_from_config(config_file=description["kubeconfig"])
-    yield World(description, kubectl, kubernetes.client.CoreV1Api(client), kubernetes.client.CustomObjectsApi(client),
-                AdminClient(description["adminEndpoint"], description["caBundle"]))
+    yield World(
+        description,
+        kubectl,
+        kubernetes.client.CoreV1Api(client),
+        kubernetes.client.CustomObjectsApi(client),
+        AdminClient(description["adminEndpoint"], description["caBundle"]),
+    )
     client.close()
 
 
@@ -124,17 +129,37 @@ def run_trial(world: World, mode: str, tmp_path: pathlib.Path, remove: tuple[str
         manifests = without(manifests, remove)
     install_chart_identity(world.kubectl, manifests, chart_kit.NAMESPACE)
     [account] = chart_kit.of_kind(manifests, "ServiceAccount")
-    kubeconfig = service_account_kubeconfig(world.core, world.description, chart_kit.NAMESPACE,
-                                            account["metadata"]["name"], tmp_path / f"{namespace}.kubeconfig")
+    kubeconfig = service_account_kubeconfig(
+        world.core,
+        world.description,
+        chart_kit.NAMESPACE,
+        account["metadata"]["name"],
+        tmp_path / f"{namespace}.kubeconfig",
+    )
     d = world.description
-    world.kubectl.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                         "metadata": {"name": "azure-sp", "namespace": namespace},
-                         "data": {k: base64.b64encode(v.encode()).decode() for k, v in
-                                  {"tenantId": d["tenantId"], "clientId": d["clientId"],
-                                   "clientSecret": d["clientSecret"]}.items()}})
+    world.kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {"name": "azure-sp", "namespace": namespace},
+            "data": {
+                k: base64.b64encode(v.encode()).decode()
+                for k, v in {
+                    "tenantId": d["tenantId"],
+                    "clientId": d["clientId"],
+                    "clientSecret": d["clientSecret"],
+                }.items()
+            },
+        }
+    )
     scope = ["-A"] if mode == "cluster-wide" else ["-n", namespace]
-    operator = OperatorProcess(pathlib.Path(d["kubeconfig"]).parent, args=[*scope, "--drift-tick", "1"],
-                               log_path=tmp_path / f"{namespace}-operator.log", kubeconfig=kubeconfig)
+    operator = OperatorProcess(
+        pathlib.Path(d["kubeconfig"]).parent,
+        args=[*scope, "--drift-tick", "1"],
+        log_path=tmp_path / f"{namespace}-operator.log",
+        kubeconfig=kubeconfig,
+    )
     operator.start()
     try:
         return _attempt_the_job(world, namespace, operator)
@@ -170,16 +195,19 @@ def _attempt_the_job(world: World, namespace: str, operator: OperatorProcess) ->
             return Trial(False, stage, forbidden())
         return result if isinstance(result, Trial) else None
 
-    world.kubectl.apply(policy("vault", namespace, vault_spec(world.description, 0),
-                               credentialsSecretRef={"name": "azure-sp"}))
+    world.kubectl.apply(
+        policy("vault", namespace, vault_spec(world.description, 0), credentialsSecretRef={"name": "azure-sp"})
+    )
 
     def ready() -> bool | Trial:
         body = world.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "vault")
         stalled = condition(body, "Stalled")
         if stalled.get("status") == "True":  # e.g. the credentials Secret could not be read
             return Trial(False, "converge", [f"Stalled: {stalled.get('reason')}: {stalled.get('message')}"])
-        return (condition(body, "Ready").get("status") == "True"
-                and body["status"].get("observedGeneration") == body["metadata"]["generation"])
+        return (
+            condition(body, "Ready").get("status") == "True"
+            and body["status"].get("observedGeneration") == body["metadata"]["generation"]
+        )
 
     def events_posted() -> bool:
         return any(e.involved_object.name == "vault" for e in world.core.list_namespaced_event(namespace).items)
@@ -217,4 +245,5 @@ def test_every_grant_is_needed(world, tmp_path, mode, grant):
     trial = run_trial(world, mode, tmp_path, remove=grant)
     print(f"without {grant}: stopped at {trial.stage}: {trial.forbidden[:3]}")
     assert not (trial.done and not trial.forbidden), (
-        f"the operator did its whole job without {grant} in {mode} mode: the chart grants more than it needs")
+        f"the operator did its whole job without {grant} in {mode} mode: the chart grants more than it needs"
+    )

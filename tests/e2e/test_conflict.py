@@ -19,10 +19,14 @@ from tests.support import wait_for
 
 
 def test_a_second_policy_for_the_same_vault_waits_until_the_first_is_gone(
-        description, namespace, kubectl, custom, core, arm, start_operator):
+    description, namespace, kubectl, custom, core, arm, start_operator
+):
     vault = vault_spec(description, 0)
-    shouted = {"subscriptionId": vault["subscriptionId"].upper(), "resourceGroup": vault["resourceGroup"].upper(),
-               "name": vault["name"].upper()}
+    shouted = {
+        "subscriptionId": vault["subscriptionId"].upper(),
+        "resourceGroup": vault["resourceGroup"].upper(),
+        "name": vault["name"].upper(),
+    }
     start_operator("--drift-interval-override", "2")
     kubectl.apply(policy("alpha", namespace, vault, schedule={"time": "01:00"}))
     wait_ready(custom, namespace, "alpha")

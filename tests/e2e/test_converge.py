@@ -20,7 +20,6 @@ from tests.e2e.kit import (
     get_policy,
     policy,
     vault_spec,
-    wait_condition,
     wait_ready,
 )
 
@@ -29,7 +28,7 @@ def test_automatic_policy_converges_and_reads_ready(description, namespace, kube
     vault = vault_spec(description, 0)
     start_operator()
     kubectl.apply(policy("weu", namespace, vault, schedule={"time": "02:30"}))
-    kubectl("wait", "--for=condition=Ready", f"mup/weu", "-n", namespace, "--timeout=90s")
+    kubectl("wait", "--for=condition=Ready", "mup/weu", "-n", namespace, "--timeout=90s")
     body = get_policy(custom, namespace, "weu")
     status = body["status"]
 
@@ -41,14 +40,22 @@ def test_automatic_policy_converges_and_reads_ready(description, namespace, kube
     assert status["automationAccount"]["principalId"] == account.identity.principal_id
     assert status["automationAccount"]["createdByPolicy"] is True
 
-    vault_id = (f"/subscriptions/{vault['subscriptionId']}/resourceGroups/{vault['resourceGroup']}"
-                f"/providers/Microsoft.RecoveryServices/vaults/{vault['name']}")
-    assignments = list(arm.authorization(vault["subscriptionId"]).role_assignments.list_for_scope(
-        vault_id, filter=f"assignedTo('{account.identity.principal_id}')"))
+    vault_id = (
+        f"/subscriptions/{vault['subscriptionId']}/resourceGroups/{vault['resourceGroup']}"
+        f"/providers/Microsoft.RecoveryServices/vaults/{vault['name']}"
+    )
+    assignments = list(
+        arm.authorization(vault["subscriptionId"]).role_assignments.list_for_scope(
+            vault_id, filter=f"assignedTo('{account.identity.principal_id}')"
+        )
+    )
     assert [a.role_definition_id.rsplit("/", 1)[-1] for a in assignments] == [CONTRIBUTOR]
 
-    mappings = list(arm.site_recovery(vault["subscriptionId"]).replication_protection_container_mappings.list(
-        vault["resourceGroup"], vault["name"]))
+    mappings = list(
+        arm.site_recovery(vault["subscriptionId"]).replication_protection_container_mappings.list(
+            vault["resourceGroup"], vault["name"]
+        )
+    )
     a2a = [m for m in mappings if m.properties.provider_specific_details.instance_type == "A2A"]
     assert a2a
     for mapping in a2a:
@@ -79,16 +86,38 @@ def test_automatic_policy_converges_and_reads_ready(description, namespace, kube
 
 
 def test_custom_account_and_weekly_schedule_rewrite_site_recovery_schedules_in_place(
-        description, namespace, kubectl, custom, core, admin, arm, start_operator):
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     vault = vault_spec(description, 0)
     subscription = vault["subscriptionId"]
-    admin.post("seed", {"subscriptions": [{"subscriptionId": subscription,
-                                           "resourceGroups": [{"name": "rg-automation", "location": "westeurope"}]}]})
+    admin.post(
+        "seed",
+        {
+            "subscriptions": [
+                {
+                    "subscriptionId": subscription,
+                    "resourceGroups": [{"name": "rg-automation", "location": "westeurope"}],
+                }
+            ]
+        },
+    )
     start_operator()
-    schedule_spec = {"time": "06:15", "timeZone": "Asia/Tokyo", "frequency": "Week", "interval": 2,
-                     "weekDays": ["Saturday", "Sunday"]}
-    kubectl.apply(policy("weekly", namespace, vault, schedule=schedule_spec,
-                         automationAccount={"name": "aa-dr-updates", "resourceGroup": "rg-automation"}))
+    schedule_spec = {
+        "time": "06:15",
+        "timeZone": "Asia/Tokyo",
+        "frequency": "Week",
+        "interval": 2,
+        "weekDays": ["Saturday", "Sunday"],
+    }
+    kubectl.apply(
+        policy(
+            "weekly",
+            namespace,
+            vault,
+            schedule=schedule_spec,
+            automationAccount={"name": "aa-dr-updates", "resourceGroup": "rg-automation"},
+        )
+    )
     body = wait_ready(custom, namespace, "weekly")
     status = body["status"]
 
@@ -104,8 +133,11 @@ def test_custom_account_and_weekly_schedule_rewrite_site_recovery_schedules_in_p
     # Site Recovery made one schedule `<mapping>_<guid>` and one job schedule per mapping; they were rewritten
     # under the same names, and nothing else was created next to them
     assert len(schedules) == len(mappings) == len(job_schedules) == 2
-    rewrites = {r["path"].rsplit("/", 1)[-1]: r for r in arm_requests(admin)
-                if r["method"] == "PUT" and "/schedules/" in r["path"]}
+    rewrites = {
+        r["path"].rsplit("/", 1)[-1]: r
+        for r in arm_requests(admin)
+        if r["method"] == "PUT" and "/schedules/" in r["path"]
+    }
     for mapping in mappings:
         details = mapping.properties.provider_specific_details
         assert details.automation_account_arm_id.lower() == account.id.lower()
@@ -127,7 +159,11 @@ def test_custom_account_and_weekly_schedule_rewrite_site_recovery_schedules_in_p
     for entry in reported:
         assert entry["name"] in schedules
         assert (entry["time"], entry["timeZone"], entry["frequency"], entry["interval"]) == (
-            "06:15", "Asia/Tokyo", "Week", 2)
+            "06:15",
+            "Asia/Tokyo",
+            "Week",
+            2,
+        )
         assert sorted(entry["weekDays"]) == ["Saturday", "Sunday"]
         assert entry["nextRun"]
     assert status["scheduleSummary"] == "06:15 Asia/Tokyo every 2 weeks on Saturday, Sunday"

@@ -47,7 +47,8 @@ def run_as_account(arm, admin, description: dict, index: int, **run_as) -> dict:
     vault = description["vaults"][index]
     automation = arm.automation(vault["subscriptionId"])
     account = automation.automation_account.create_or_update(
-        vault["resourceGroup"], default_account_name(vault),
+        vault["resourceGroup"],
+        default_account_name(vault),
         {"location": vault["location"], "properties": {"sku": {"name": "Basic"}}},
     )
     assert account.identity is None or not account.identity.principal_id
@@ -65,8 +66,11 @@ def wait_mappings_enabled(custom, namespace: str, name: str) -> dict:
     def enabled():
         body = get_policy(custom, namespace, name)
         mappings = (body.get("status") or {}).get("mappings") or {}
-        return body if mappings.get("configured") and mappings["configured"] == mappings["total"] - mappings[
-            "skipped"] else None
+        return (
+            body
+            if mappings.get("configured") and mappings["configured"] == mappings["total"] - mappings["skipped"]
+            else None
+        )
 
     return wait_for(enabled, timeout=30, what=f"{namespace}/{name}: every mapping configured")
 
@@ -78,8 +82,10 @@ def run_update_job(admin, days: float = 1) -> None:
 
 def vault_reads(admin, vault: dict) -> int:
     """GETs of the vault itself: every pass reads it once."""
-    path = (f"/subscriptions/{vault['subscriptionId']}/resourceGroups/{vault['resourceGroup']}"
-            f"/providers/Microsoft.RecoveryServices/vaults/{vault['name']}").lower()
+    path = (
+        f"/subscriptions/{vault['subscriptionId']}/resourceGroups/{vault['resourceGroup']}"
+        f"/providers/Microsoft.RecoveryServices/vaults/{vault['name']}"
+    ).lower()
     return sum(1 for r in admin.requests() if r["method"] == "GET" and r["path"].lower() == path)
 
 
@@ -97,8 +103,9 @@ def assert_credentials(body: dict, status: str, reason: str, *fragments: str) ->
     return found
 
 
-def test_run_as_assets_are_checked_by_the_operator(description, namespace, kubectl, custom, core, admin, arm,
-                                                    start_operator):
+def test_run_as_assets_are_checked_by_the_operator(
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     """Missing certificate asset, missing connection asset, unequal thumbprints: one vault each, no job needed."""
     run_as_account(arm, admin, description, 0, certificate=None)
     run_as_account(arm, admin, description, 1, connection=None)
@@ -108,22 +115,27 @@ def test_run_as_assets_are_checked_by_the_operator(description, namespace, kubec
         kubectl.apply(run_as_policy(name, namespace, description, index))
 
     body = wait_condition(custom, namespace, "no-cert", "CredentialsHealthy", "False", reason="RunAsAccountNotFound")
-    found = assert_credentials(body, "False", "RunAsAccountNotFound", "certificate asset AzureRunAsCertificate", MIGRATE)
+    found = assert_credentials(
+        body, "False", "RunAsAccountNotFound", "certificate asset AzureRunAsCertificate", MIGRATE
+    )
     assert condition(body, "Stalled")["status"] == "True" and condition(body, "Ready")["message"] == found["message"]
 
     body = wait_condition(custom, namespace, "no-conn", "CredentialsHealthy", "False", reason="RunAsAccountNotFound")
     assert_credentials(body, "False", "RunAsAccountNotFound", "connection asset AzureRunAsConnection", MIGRATE)
 
-    body = wait_condition(custom, namespace, "thumbprint", "CredentialsHealthy", "False",
-                          reason="RunAsThumbprintMismatch")
-    assert_credentials(body, "False", "RunAsThumbprintMismatch", "AzureRunAsConnection", "Renew the certificate",
-                       MIGRATE)
+    body = wait_condition(
+        custom, namespace, "thumbprint", "CredentialsHealthy", "False", reason="RunAsThumbprintMismatch"
+    )
+    assert_credentials(
+        body, "False", "RunAsThumbprintMismatch", "AzureRunAsConnection", "Renew the certificate", MIGRATE
+    )
     warnings = {e.reason for e in events_for(core, namespace, "thumbprint") if e.type == "Warning"}
     assert "RunAsThumbprintMismatch" in warnings
 
 
-def test_run_as_principal_and_role_are_judged_by_site_recoverys_job(description, namespace, kubectl, custom, core,
-                                                                    admin, arm, start_operator):
+def test_run_as_principal_and_role_are_judged_by_site_recoverys_job(
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     """No service principal, no role on the vault, and a healthy Run As account: one job run tells them apart;
     the failed jobs show in status.jobs and as one Warning Event each."""
     missing_principal = run_as_account(arm, admin, description, 0, servicePrincipal=False)
@@ -144,11 +156,16 @@ def test_run_as_principal_and_role_are_judged_by_site_recoverys_job(description,
 
     run_update_job(admin)
     body = wait_condition(custom, namespace, "no-sp", "CredentialsHealthy", "False", reason="RunAsAccountNotFound")
-    assert_credentials(body, "False", "RunAsAccountNotFound",
-                       f"application or service principal (ApplicationId {missing_principal['applicationId']})",
-                       MIGRATE)
-    body = wait_condition(custom, namespace, "no-role", "CredentialsHealthy", "False",
-                          reason="RunAsAccountUnauthorized")
+    assert_credentials(
+        body,
+        "False",
+        "RunAsAccountNotFound",
+        f"application or service principal (ApplicationId {missing_principal['applicationId']})",
+        MIGRATE,
+    )
+    body = wait_condition(
+        custom, namespace, "no-role", "CredentialsHealthy", "False", reason="RunAsAccountUnauthorized"
+    )
     assert_credentials(body, "False", "RunAsAccountUnauthorized", "may not access the vault", MIGRATE)
     # the mapping's own health error, with Site Recovery's recommended action
     mappings = condition(body, "MappingsConfigured")
@@ -156,14 +173,22 @@ def test_run_as_principal_and_role_are_judged_by_site_recoverys_job(description,
     assert "RunAsAccountUnauthorized" in mappings["message"] and "Run As accounts are retired" in mappings["message"]
 
     for name in ("no-sp", "no-role"):
-        wait_for(lambda: (get_policy(custom, namespace, name)["status"].get("jobs") or {}).get("lastRun"),
-                 timeout=15, what="status.jobs.lastRun")
+        wait_for(
+            lambda name=name: (get_policy(custom, namespace, name)["status"].get("jobs") or {}).get("lastRun"),
+            timeout=15,
+            what="status.jobs.lastRun",
+        )
         last_run = get_policy(custom, namespace, name)["status"]["jobs"]["lastRun"]
         assert last_run["status"] == "Failed" and last_run["startTime"] and last_run["endTime"], pretty(last_run)
         event = wait_event(core, namespace, name, "UpdateJobFailed", since=before[name])
         assert event.type == "Warning" and last_run["startTime"] in event.message
-    healthy = wait_for(lambda: (lambda b: (b["status"].get("jobs") or {}).get("lastRun") and b)(
-        get_policy(custom, namespace, "healthy")), timeout=15, what="healthy: status.jobs.lastRun")
+    healthy = wait_for(
+        lambda: (lambda b: (b["status"].get("jobs") or {}).get("lastRun") and b)(
+            get_policy(custom, namespace, "healthy")
+        ),
+        timeout=15,
+        what="healthy: status.jobs.lastRun",
+    )
     assert healthy["status"]["jobs"]["lastRun"]["status"] == "Completed"
     assert condition(healthy, "Ready")["status"] == "True"
 
@@ -174,8 +199,9 @@ def test_run_as_principal_and_role_are_judged_by_site_recoverys_job(description,
         assert len(failed) == 1 and (failed[0].count or 1) == 1, [(e.reason, e.count) for e in failed]
 
 
-def test_certificate_expiry_follows_azures_clock(description, namespace, kubectl, custom, core, admin, arm,
-                                                 start_operator):
+def test_certificate_expiry_follows_azures_clock(
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     """A certificate valid for 90 days: healthy; 31 days later Site Recovery warns (still Ready); at day 91 the
     job fails and the account is Stalled as expired. A certificate already within 60 days warns at once."""
     run_as_account(arm, admin, description, 0, certificate={"expiresInDays": 90})
@@ -196,13 +222,15 @@ def test_certificate_expiry_follows_azures_clock(description, namespace, kubectl
 
     run_update_job(admin, days=60)
     body = wait_condition(custom, namespace, "ageing", "CredentialsHealthy", "False", reason="RunAsCertificateExpired")
-    assert_credentials(body, "False", "RunAsCertificateExpired", "so auto-update has stopped", "Renew the certificate",
-                       MIGRATE)
+    assert_credentials(
+        body, "False", "RunAsCertificateExpired", "so auto-update has stopped", "Renew the certificate", MIGRATE
+    )
     assert condition(body, "Stalled")["status"] == "True"
 
 
-def test_identity_asked_for_on_a_run_as_vault_migrates_it(description, namespace, kubectl, custom, core, admin, arm,
-                                                          start_operator):
+def test_identity_asked_for_on_a_run_as_vault_migrates_it(
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     """Identity on, Contributor on the vault, every mapping switched, and a job run that upgrades the agents."""
     vault = vault_spec(description, 0)
     run_as_account(arm, admin, description, 0)
@@ -216,7 +244,8 @@ def test_identity_asked_for_on_a_run_as_vault_migrates_it(description, namespace
     body = wait_ready(custom, namespace, "legacy")
 
     account = arm.automation(vault["subscriptionId"]).automation_account.get(
-        vault["resourceGroup"], default_account_name(vault))
+        vault["resourceGroup"], default_account_name(vault)
+    )
     assert account.identity.type == "SystemAssigned" and account.identity.principal_id
     assert body["status"]["automationAccount"]["principalId"] == account.identity.principal_id
     assert body["status"]["automationAccount"]["createdByPolicy"] is False, "the Run As account was not ours"
@@ -226,8 +255,9 @@ def test_identity_asked_for_on_a_run_as_vault_migrates_it(description, namespace
         details = mapping.properties.provider_specific_details
         assert details.automation_account_authentication_type == "SystemAssignedIdentity"
         assert details.automation_account_arm_id.lower() == account.id.lower()
-    assert {m.properties.provider_specific_details.schedule_name for m in mappings} == schedules_before, \
+    assert {m.properties.provider_specific_details.schedule_name for m in mappings} == schedules_before, (
         "Site Recovery keeps the schedules of the same account"
+    )
     found = assert_credentials(body, "True", "Converged", "has Contributor on the vault")
     assert "Run As" not in found["message"]
     wait_event(core, namespace, "legacy", "IdentityEnabled", since=before)
@@ -243,8 +273,9 @@ def test_identity_asked_for_on_a_run_as_vault_migrates_it(description, namespace
     assert not [m for m in a2a_mappings(arm, vault) if m.properties.health_error_details]
 
 
-def test_repair_reapplies_everything_and_rereads_health(description, namespace, kubectl, custom, core, admin, arm,
-                                                        start_operator):
+def test_repair_reapplies_everything_and_rereads_health(
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     """A job failed while the identity had no role: its health error outlives the fix until a repair sets the
     mappings again; the repair also puts the role again and records status.lastRepair."""
     vault = vault_spec(description, 0)
@@ -273,8 +304,13 @@ def test_repair_reapplies_everything_and_rereads_health(description, namespace, 
 
     admin.delete("requests")
     kubectl("annotate", "mup", "weu", "-n", namespace, f"{REPAIR_ANNOTATION}=after-the-failed-run")
-    body = wait_for(lambda: (lambda b: (b["status"].get("lastRepair") or {}).get("token") == "after-the-failed-run"
-                             and b)(get_policy(custom, namespace, "weu")), timeout=20, what="status.lastRepair")
+    body = wait_for(
+        lambda: (lambda b: (b["status"].get("lastRepair") or {}).get("token") == "after-the-failed-run" and b)(
+            get_policy(custom, namespace, "weu")
+        ),
+        timeout=20,
+        what="status.lastRepair",
+    )
     assert body["status"]["lastRepair"]["result"] == "Converged" and body["status"]["lastRepair"]["time"]
     body = wait_ready(custom, namespace, "weu")
     assert condition(body, "MappingsConfigured")["reason"] == "Converged"

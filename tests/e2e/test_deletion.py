@@ -34,7 +34,9 @@ def _snapshot(arm, vault: dict, principal: str) -> dict:
         "roles": sorted((a.name, role_guid(a)) for a in role_assignments_on_vault(arm, vault, principal)),
         "mappings": sorted(
             (m.name, d.agent_auto_update_status, (d.automation_account_arm_id or "").lower(), d.schedule_name)
-            for m in a2a_mappings(arm, vault) for d in [m.properties.provider_specific_details]),
+            for m in a2a_mappings(arm, vault)
+            for d in [m.properties.provider_specific_details]
+        ),
     }
 
 
@@ -64,16 +66,20 @@ def test_orphan_leaves_azure_as_it_is(description, namespace, kubectl, custom, a
     assert _snapshot(arm, vault, seen["account"]["principalId"]) == seen["before"]
     assert all(status == "Enabled" for _, status, _, _ in seen["before"]["mappings"])
     # every write the operator made was part of converging; the delete added none
-    assert all("/roleAssignments/" in r["path"] or "/automationAccounts/" in r["path"]
-               or "Mappings/" in r["path"] for r in writes_when_ready), describe_requests(writes_when_ready)
+    assert all(
+        "/roleAssignments/" in r["path"] or "/automationAccounts/" in r["path"] or "Mappings/" in r["path"]
+        for r in writes_when_ready
+    ), describe_requests(writes_when_ready)
     assert not [r for r in writes_when_ready if r["method"] == "DELETE"]
     assert sum("Mappings/" in r["path"] for r in writes_when_ready) == 2
 
 
 def test_disable_turns_every_mapping_off_and_keeps_the_account(
-        description, namespace, kubectl, custom, core, admin, arm, start_operator):
-    vault, seen = _converge_then_delete(description, namespace, kubectl, custom, arm, start_operator,
-                                        deletionPolicy="Disable")
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
+    vault, seen = _converge_then_delete(
+        description, namespace, kubectl, custom, arm, start_operator, deletionPolicy="Disable"
+    )
     after = _snapshot(arm, vault, seen["account"]["principalId"])
     assert {status for _, status, _, _ in after["mappings"]} == {"Disabled"}
     assert all(schedule is None for _, _, _, schedule in after["mappings"])
@@ -84,10 +90,12 @@ def test_disable_turns_every_mapping_off_and_keeps_the_account(
     assert list(automation.schedule.list_by_automation_account(vault["resourceGroup"], account)) == []
 
 
-def test_delete_removes_what_the_policy_created(description, namespace, kubectl, custom, core, admin, arm,
-                                                start_operator):
-    vault, seen = _converge_then_delete(description, namespace, kubectl, custom, arm, start_operator,
-                                        deletionPolicy="Delete")
+def test_delete_removes_what_the_policy_created(
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
+    vault, seen = _converge_then_delete(
+        description, namespace, kubectl, custom, arm, start_operator, deletionPolicy="Delete"
+    )
     assert seen["account"]["createdByPolicy"] is True
     assert [guid for _, guid in seen["before"]["roles"]] == [CONTRIBUTOR]
     after = _snapshot(arm, vault, seen["account"]["principalId"])
@@ -96,22 +104,33 @@ def test_delete_removes_what_the_policy_created(description, namespace, kubectl,
     assert after["roles"] == [], "the vault role of its identity must be removed"
     deletes = [r for r in writes(arm_requests(admin, operator_object_id(admin))) if r["method"] == "DELETE"]
     assert sorted(r["path"].split("/providers/")[-1].split("/")[1] for r in deletes) == [
-        "automationAccounts", "roleAssignments"], describe_requests(deletes)
+        "automationAccounts",
+        "roleAssignments",
+    ], describe_requests(deletes)
     wait_event(core, namespace, "doomed", "RoleRevoked")
     deleted = wait_event(core, namespace, "doomed", "AutomationAccountDeleted")
     assert default_account_name(vault) in deleted.message
 
 
 def test_delete_keeps_an_account_the_policy_did_not_create(
-        description, namespace, kubectl, custom, core, admin, arm, start_operator):
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     vault = vault_spec(description, 0)
     automation = arm.automation(vault["subscriptionId"])
-    shared = automation.automation_account.create_or_update(vault["resourceGroup"], "aa-shared-updates", {
-        "location": "westeurope", "identity": {"type": "SystemAssigned"}, "properties": {"sku": {"name": "Basic"}},
-        "tags": {"owner": "platform-team"}})
+    shared = automation.automation_account.create_or_update(
+        vault["resourceGroup"],
+        "aa-shared-updates",
+        {
+            "location": "westeurope",
+            "identity": {"type": "SystemAssigned"},
+            "properties": {"sku": {"name": "Basic"}},
+            "tags": {"owner": "platform-team"},
+        },
+    )
     start_operator()
-    kubectl.apply(policy("borrower", namespace, vault, deletionPolicy="Delete",
-                         automationAccount={"name": "aa-shared-updates"}))
+    kubectl.apply(
+        policy("borrower", namespace, vault, deletionPolicy="Delete", automationAccount={"name": "aa-shared-updates"})
+    )
     body = wait_ready(custom, namespace, "borrower")
     assert body["status"]["automationAccount"]["createdByPolicy"] is False
     assert "AutomationAccountCreated" not in {e.reason for e in events_for(core, namespace, "borrower")}
@@ -119,10 +138,14 @@ def test_delete_keeps_an_account_the_policy_did_not_create(
     kubectl("delete", "mup", "borrower", "-n", namespace, "--timeout=60s")
     _gone(custom, namespace, "borrower")
     assert {m.properties.provider_specific_details.agent_auto_update_status for m in a2a_mappings(arm, vault)} == {
-        "Disabled"}
+        "Disabled"
+    }
     kept = automation.automation_account.get(vault["resourceGroup"], "aa-shared-updates")
     assert kept.id.lower() == shared.id.lower() and kept.tags == {"owner": "platform-team"}
     assert kept.identity.principal_id == shared.identity.principal_id
-    operator_deletes = [r for r in writes(arm_requests(admin, operator_object_id(admin)))
-                        if r["method"] == "DELETE" and "/automationAccounts/" in r["path"]]
+    operator_deletes = [
+        r
+        for r in writes(arm_requests(admin, operator_object_id(admin)))
+        if r["method"] == "DELETE" and "/automationAccounts/" in r["path"]
+    ]
     assert operator_deletes == []

@@ -6,7 +6,7 @@ annotation needs no override at all.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -45,8 +45,12 @@ def converged(description, namespace, kubectl, custom, core, start_operator):
         start_operator(*operator_args)
         kubectl.apply(policy("drift", namespace, vault, schedule={"time": "02:30"}))
         body = wait_ready(custom, namespace, "drift")
-        return {"vault": vault, "body": body, "events": event_uids(core, namespace, "drift"),
-                "account": body["status"]["automationAccount"]}
+        return {
+            "vault": vault,
+            "body": body,
+            "events": event_uids(core, namespace, "drift"),
+            "account": body["status"]["automationAccount"],
+        }
 
     return converge
 
@@ -81,18 +85,48 @@ def test_a_mapping_added_after_ready_gets_the_setting(namespace, custom, core, a
     before = converged(*DRIFT)
     vault, account_id = before["vault"], before["account"]["id"]
     new_mapping = "northeurope-westeurope-72-hour-retention-policy"
-    admin.post("seed", {"vaults": [{**vault, "location": "westeurope", "fabrics": [{
-        "name": "asr-a2a-default-northeurope", "location": "northeurope", "instanceType": "Azure",
-        "containers": [{"name": "asr-a2a-default-northeurope-container", "mappings": [{
-            "name": new_mapping, "target": "asr-a2a-default-westeurope/asr-a2a-default-westeurope-container",
-            "policy": "72-hour-retention-policy", "instanceType": "A2A", "state": "Paired",
-            "agentAutoUpdateStatus": "Disabled"}]}]}]}]})
+    admin.post(
+        "seed",
+        {
+            "vaults": [
+                {
+                    **vault,
+                    "location": "westeurope",
+                    "fabrics": [
+                        {
+                            "name": "asr-a2a-default-northeurope",
+                            "location": "northeurope",
+                            "instanceType": "Azure",
+                            "containers": [
+                                {
+                                    "name": "asr-a2a-default-northeurope-container",
+                                    "mappings": [
+                                        {
+                                            "name": new_mapping,
+                                            "target": "asr-a2a-default-westeurope/asr-a2a-default-westeurope-container",
+                                            "policy": "72-hour-retention-policy",
+                                            "instanceType": "A2A",
+                                            "state": "Paired",
+                                            "agentAutoUpdateStatus": "Disabled",
+                                        }
+                                    ],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        },
+    )
 
     wait_event(core, namespace, "drift", "MappingUpdated", since=before["events"], message=new_mapping)
     mappings = wait_for(lambda: _enabled_with(arm, vault, account_id), timeout=30, what="all mappings enabled")
     assert new_mapping in {m.name for m in mappings} and len(mappings) == 3
-    body = wait_for(lambda: (b := wait_ready(custom, namespace, "drift"))["status"]["mappings"]["configured"] == 3
-                    and b, timeout=30, what="status counting the new mapping")
+    body = wait_for(
+        lambda: (b := wait_ready(custom, namespace, "drift"))["status"]["mappings"]["configured"] == 3 and b,
+        timeout=30,
+        what="status counting the new mapping",
+    )
     assert body["status"]["mappings"]["total"] == 3
     assert {s["mapping"] for s in body["status"]["schedules"]} == {m.name for m in mappings}
     assert {s["time"] for s in body["status"]["schedules"]} == {"02:30"}
@@ -105,11 +139,25 @@ def test_a_schedule_edited_by_hand_is_rewritten(namespace, custom, core, admin, 
     account = default_account_name(vault)
     schedule_name = a2a_mappings(arm, vault)[0].properties.provider_specific_details.schedule_name
     now = datetime.fromisoformat(admin.get("clock")["now"].replace("Z", "+00:00"))
-    start = (now + timedelta(days=1)).astimezone(ZoneInfo("Europe/Amsterdam")).replace(
-        hour=4, minute=45, second=0, microsecond=0)
-    automation.schedule.create_or_update(vault["resourceGroup"], account, schedule_name, {
-        "name": schedule_name, "properties": {"startTime": start.astimezone(timezone.utc).isoformat(),
-                                              "frequency": "Day", "interval": 1, "timeZone": "Europe/Amsterdam"}})
+    start = (
+        (now + timedelta(days=1))
+        .astimezone(ZoneInfo("Europe/Amsterdam"))
+        .replace(hour=4, minute=45, second=0, microsecond=0)
+    )
+    automation.schedule.create_or_update(
+        vault["resourceGroup"],
+        account,
+        schedule_name,
+        {
+            "name": schedule_name,
+            "properties": {
+                "startTime": start.astimezone(UTC).isoformat(),
+                "frequency": "Day",
+                "interval": 1,
+                "timeZone": "Europe/Amsterdam",
+            },
+        },
+    )
     edited = automation.schedule.get(vault["resourceGroup"], account, schedule_name)
     assert edited.start_time.astimezone(ZoneInfo("Europe/Amsterdam")).strftime("%H:%M") == "04:45"
 
@@ -142,7 +190,8 @@ def test_a_removed_role_assignment_is_granted_again(namespace, custom, core, adm
 
 
 def test_a_deleted_automation_account_is_recreated_with_everything_hanging_off_it(
-        namespace, custom, core, admin, arm, converged):
+    namespace, custom, core, admin, arm, converged
+):
     before = converged(*DRIFT)
     vault, old_principal = before["vault"], before["account"]["principalId"]
     automation = arm.automation(vault["subscriptionId"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from tests.e2e.kit import (
@@ -37,7 +37,7 @@ def parse(moment: str) -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def status_of(custom, namespace: str, name: str, section: str, check) -> dict:
@@ -51,12 +51,13 @@ def status_of(custom, namespace: str, name: str, section: str, check) -> dict:
 
 
 def vault_path(vault: dict) -> str:
-    return (f"/subscriptions/{vault['subscriptionId']}/resourceGroups/{vault['resourceGroup']}"
-            f"/providers/Microsoft.RecoveryServices/vaults/{vault['name']}").lower()
+    return (
+        f"/subscriptions/{vault['subscriptionId']}/resourceGroups/{vault['resourceGroup']}"
+        f"/providers/Microsoft.RecoveryServices/vaults/{vault['name']}"
+    ).lower()
 
 
-def test_agents_before_during_and_after_the_update_job(description, namespace, kubectl, custom, admin,
-                                                       start_operator):
+def test_agents_before_during_and_after_the_update_job(description, namespace, kubectl, custom, admin, start_operator):
     vault = vault_spec(description, 0)
     admin.post("config", {"jobDurationSeconds": 600})
     start_operator("--drift-interval-override", "1")
@@ -65,9 +66,16 @@ def test_agents_before_during_and_after_the_update_job(description, namespace, k
 
     # two of four agents behind, one expiring within 30 days; informational: Ready is not held back
     assert body["status"]["agents"] == {
-        "total": 4, "current": 2, "updateRequired": 2, "upgradeInProgress": 0, "expiringSoon": 1,
-        "versions": [{"version": LATEST, "count": 2}, {"version": "9.62.7172.1", "count": 1},
-                     {"version": "9.60.6956.1", "count": 1}],
+        "total": 4,
+        "current": 2,
+        "updateRequired": 2,
+        "upgradeInProgress": 0,
+        "expiringSoon": 1,
+        "versions": [
+            {"version": LATEST, "count": 2},
+            {"version": "9.62.7172.1", "count": 1},
+            {"version": "9.60.6956.1", "count": 1},
+        ],
     }, pretty(body["status"]["agents"])
     agents = condition(body, "AgentsCurrent")
     assert (agents["status"], agents["reason"]) == ("False", "AgentUpdateRequired")
@@ -85,24 +93,34 @@ def test_agents_before_during_and_after_the_update_job(description, namespace, k
     # it ends: every agent on the latest version, nothing expiring, AgentsCurrent
     admin.advance_clock(600)
     after = status_of(custom, namespace, "weu", "agents", lambda agents: agents["updateRequired"] == 0)
-    assert after == {"total": 4, "current": 4, "updateRequired": 0, "upgradeInProgress": 0, "expiringSoon": 0,
-                     "versions": [{"version": LATEST, "count": 4}]}, pretty(after)
+    assert after == {
+        "total": 4,
+        "current": 4,
+        "updateRequired": 0,
+        "upgradeInProgress": 0,
+        "expiringSoon": 0,
+        "versions": [{"version": LATEST, "count": 4}],
+    }, pretty(after)
     body = wait_condition(custom, namespace, "weu", "AgentsCurrent", "True", reason="Converged")
     assert "Every protected item (4)" in condition(body, "AgentsCurrent")["message"]
     assert body["status"]["jobs"]["lastRun"]["status"] == "Completed"
     assert kubectl("get", "mup", "weu", "-n", namespace, "--no-headers").stdout.split()[-2] == "0"
 
 
-def test_job_minutes_and_cost_after_several_days(description, namespace, kubectl, custom, core, admin,
-                                                 start_operator):
+def test_job_minutes_and_cost_after_several_days(description, namespace, kubectl, custom, core, admin, start_operator):
     vault = vault_spec(description, 0)
     admin.post("config", {"jobDurationSeconds": 1800})  # a slow vault: half an hour a run
     start_operator("--drift-interval-override", "1")
     cost_model = {"freeMinutesPerMonth": 30, "pricePerMinute": "2.50", "currency": "EUR"}
     kubectl.apply(policy("weu", namespace, vault, costModel=cost_model))
     body = wait_ready(custom, namespace, "weu")
-    assert body["status"]["jobs"] == {"monthToDateMinutes": 0, "projectedMonthMinutes": 0,
-                                      "freeMinutesPerMonth": 30, "projectedCost": "0.00", "currency": "EUR"}
+    assert body["status"]["jobs"] == {
+        "monthToDateMinutes": 0,
+        "projectedMonthMinutes": 0,
+        "freeMinutesPerMonth": 30,
+        "projectedCost": "0.00",
+        "currency": "EUR",
+    }
     before = event_uids(core, namespace, "weu")
 
     admin.advance_clock(3 * DAY + 3600)  # three nightly runs per mapping, all finished
@@ -113,11 +131,14 @@ def test_job_minutes_and_cost_after_several_days(description, namespace, kubectl
     assert len(runs) >= 6 and len(runs) % 2 == 0 and {job["status"] for job in runs} == {"Completed"}, pretty(runs)
 
     # the operator counts this month (UTC, on its own clock) and projects it to the month's end
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     month_end = (month + timedelta(days=32)).replace(day=1)
-    seconds = sum((parse(job["endTime"]) - max(parse(job["startTime"]), month)).total_seconds()
-                  for job in runs if parse(job["startTime"]) >= month)
+    seconds = sum(
+        (parse(job["endTime"]) - max(parse(job["startTime"]), month)).total_seconds()
+        for job in runs
+        if parse(job["startTime"]) >= month
+    )
     assert jobs["monthToDateMinutes"] == math.ceil(seconds / 60) >= 180, pretty(jobs)
     projected = seconds / 60 / ((now - month) / (month_end - month))
     assert abs(jobs["projectedMonthMinutes"] - math.ceil(projected)) <= 1, pretty(jobs)
@@ -125,13 +146,25 @@ def test_job_minutes_and_cost_after_several_days(description, namespace, kubectl
     assert jobs["projectedCost"] == str((billable * Decimal("2.50")).quantize(Decimal("0.01"), ROUND_HALF_UP))
     assert jobs["currency"] == "EUR" and jobs["freeMinutesPerMonth"] == 30
     latest = max(runs, key=lambda job: job["startTime"])
-    assert jobs["lastRun"] == {"status": "Completed", "startTime": iso(parse(latest["startTime"])),
-                               "endTime": iso(parse(latest["endTime"]))}, pretty(jobs)
+    assert jobs["lastRun"] == {
+        "status": "Completed",
+        "startTime": iso(parse(latest["startTime"])),
+        "endTime": iso(parse(latest["endTime"])),
+    }, pretty(jobs)
 
     # the projection passed the free minutes: one Warning, however many checks and nights follow
-    event = wait_for(lambda: next((e for e in events_for(core, namespace, "weu")
-                                   if e.reason == "JobMinutesOverFreeTier" and e.metadata.uid not in before), None),
-                     timeout=15, what="a JobMinutesOverFreeTier Event")
+    event = wait_for(
+        lambda: next(
+            (
+                e
+                for e in events_for(core, namespace, "weu")
+                if e.reason == "JobMinutesOverFreeTier" and e.metadata.uid not in before
+            ),
+            None,
+        ),
+        timeout=15,
+        what="a JobMinutesOverFreeTier Event",
+    )
     assert event.type == "Warning"
     assert f"{jobs['projectedMonthMinutes']} job minutes" in event.message and "30 free minutes" in event.message
     admin.advance_clock(DAY)
@@ -140,8 +173,9 @@ def test_job_minutes_and_cost_after_several_days(description, namespace, kubectl
     assert len(over) == 1 and (over[0].count or 1) == 1
 
 
-def test_a_steady_state_drift_check_reads_each_part_once(description, namespace, kubectl, custom, admin,
-                                                         start_operator):
+def test_a_steady_state_drift_check_reads_each_part_once(
+    description, namespace, kubectl, custom, admin, start_operator
+):
     """Seven reads a check for a vault in identity mode; the jobs list only after a scheduled run; no writes."""
     vault = vault_spec(description, 0)
     start_operator("--drift-interval-override", "1")
@@ -171,13 +205,25 @@ def test_a_steady_state_drift_check_reads_each_part_once(description, namespace,
             path = request["path"].lower()
             if path == vault_path(vault):
                 return "vault"
-            return path.rstrip("/").rsplit("/", 1)[-1] if "/automationaccounts/" not in path or any(
-                path.endswith(tail) for tail in ("/schedules", "/jobschedules", "/jobs")) else "account"
+            return (
+                path.rstrip("/").rsplit("/", 1)[-1]
+                if "/automationaccounts/" not in path
+                or any(path.endswith(tail) for tail in ("/schedules", "/jobschedules", "/jobs"))
+                else "account"
+            )
+
         assert {r["method"] for r in check} == {"GET"}, "a steady-state check writes nothing"
         return Counter(kind(r) for r in check)
 
-    steady = {"vault": 1, "account": 1, "replicationprotectioncontainermappings": 1,
-              "replicationprotecteditems": 1, "roleassignments": 1, "schedules": 1, "jobschedules": 1}
+    steady = {
+        "vault": 1,
+        "account": 1,
+        "replicationprotectioncontainermappings": 1,
+        "replicationprotecteditems": 1,
+        "roleassignments": 1,
+        "schedules": 1,
+        "jobschedules": 1,
+    }
     # the first check after Ready may list the jobs once more: the jobs were first read before Site Recovery
     # had created the schedules
     for check in checks(3)[1:]:

@@ -17,11 +17,19 @@ from tests.e2e.kit import (
 
 
 def test_reconciling_while_azure_is_unavailable_then_kubectl_wait_sees_ready(
-        description, namespace, kubectl, custom, core, admin, start_operator):
+    description, namespace, kubectl, custom, core, admin, start_operator
+):
     vault = vault_spec(description, 0)
     busy_mapping = "northeurope-westeurope-24-hour-retention-policy"
-    admin.post("faults", {"method": "PATCH", "pathPattern": f"/replicationProtectionContainerMappings/{busy_mapping}$",
-                          "status": 503, "retryAfter": 1})
+    admin.post(
+        "faults",
+        {
+            "method": "PATCH",
+            "pathPattern": f"/replicationProtectionContainerMappings/{busy_mapping}$",
+            "status": 503,
+            "retryAfter": 1,
+        },
+    )
     start_operator()
     kubectl.apply(policy("busy", namespace, vault))
 
@@ -42,7 +50,8 @@ def test_reconciling_while_azure_is_unavailable_then_kubectl_wait_sees_ready(
 
 
 def test_stalled_until_a_person_acts_then_repair_makes_it_ready(
-        description, namespace, kubectl, custom, core, admin, arm, start_operator):
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     vault = vault_spec(description, 0)
     start_operator()
     kubectl.apply(policy("noaccess", namespace, vault, grantVaultAccess=False))
@@ -64,4 +73,5 @@ def test_stalled_until_a_person_acts_then_repair_makes_it_ready(
     assert_kstatus(body, ready="True", reconciling="False", stalled="False", reason="Converged")
     assert body["status"]["lastRepair"]["token"] == "granted-by-hand"
     assert [a.role_definition_id.rsplit("/", 1)[-1] for a in role_assignments_on_vault(arm, vault, principal)] == [
-        CONTRIBUTOR]
+        CONTRIBUTOR
+    ]

@@ -19,12 +19,16 @@ from tests.e2e.kit import (
 
 
 def test_manual_disables_every_paired_a2a_mapping_and_writes_nothing_else(
-        description, namespace, kubectl, custom, core, admin, arm, start_operator):
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     vault = vault_spec(description, 1)  # rsv-eus-prod: 2 A2A Paired mappings and 1 InMageRcm (not A2A)
     subscription = vault["subscriptionId"]
     automation = arm.automation(subscription)
-    existing = automation.automation_account.create_or_update(vault["resourceGroup"], "aa-enabled-by-hand", {
-        "location": "eastus", "identity": {"type": "SystemAssigned"}, "properties": {"sku": {"name": "Basic"}}})
+    existing = automation.automation_account.create_or_update(
+        vault["resourceGroup"],
+        "aa-enabled-by-hand",
+        {"location": "eastus", "identity": {"type": "SystemAssigned"}, "properties": {"sku": {"name": "Basic"}}},
+    )
     site_recovery = arm.site_recovery(subscription).replication_protection_container_mappings
     everything = list(site_recovery.list(vault["resourceGroup"], vault["name"]))
     a2a = [m for m in everything if m.properties.provider_specific_details.instance_type == "A2A"]
@@ -50,14 +54,18 @@ def test_manual_disables_every_paired_a2a_mapping_and_writes_nothing_else(
 
     changed = writes(arm_requests(admin, operator))
     assert changed, "the operator must have disabled the mappings"
-    assert all(r["method"] in ("PATCH", "PUT") and "/replicationProtectionContainerMappings/" in r["path"]
-               for r in changed), describe_requests(changed)
+    assert all(
+        r["method"] in ("PATCH", "PUT") and "/replicationProtectionContainerMappings/" in r["path"] for r in changed
+    ), describe_requests(changed)
     assert sorted(r["path"].rsplit("/", 1)[-1] for r in changed) == sorted(m.name for m in a2a)
 
     status = body["status"]
     assert status["mappings"] == {"total": 3, "configured": 2, "skipped": 1}
-    assert "automationAccount" not in status or status["automationAccount"] is None or \
-        status["automationAccount"]["createdByPolicy"] is False
+    assert (
+        "automationAccount" not in status
+        or status["automationAccount"] is None
+        or status["automationAccount"]["createdByPolicy"] is False
+    )
     assert_kstatus(body, ready="True", reconciling="False", stalled="False", reason="Converged")
     for kind in ("AutomationAccountReady", "CredentialsHealthy", "ScheduleConfigured"):
         assert (condition(body, kind)["status"], condition(body, kind)["reason"]) == ("True", "NotRequired"), kind
@@ -65,5 +73,6 @@ def test_manual_disables_every_paired_a2a_mapping_and_writes_nothing_else(
     updated = sorted(e.message for e in events_for(core, namespace, "manual") if e.reason == "MappingUpdated")
     assert len(updated) == 2 and all(
         message.startswith(f"Set auto-update Disabled on mapping {mapping.name}.")
-        for message, mapping in zip(updated, sorted(a2a, key=lambda m: m.name))), updated
+        for message, mapping in zip(updated, sorted(a2a, key=lambda m: m.name), strict=False)
+    ), updated
     assert "Manual" in kubectl("get", "mup", "manual", "-n", namespace).stdout

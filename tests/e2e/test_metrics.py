@@ -39,8 +39,9 @@ def metrics_port() -> int:
     return free_port()
 
 
-def test_metrics_endpoint_speaks_controller_runtime_and_our_gauges(description, namespace, kubectl, custom, admin,
-                                                                   start_operator, metrics_port):
+def test_metrics_endpoint_speaks_controller_runtime_and_our_gauges(
+    description, namespace, kubectl, custom, admin, start_operator, metrics_port
+):
     weu, eus, sea = (vault_spec(description, index) for index in range(3))
     process = start_operator("--metrics-port", str(metrics_port), "--drift-interval-override", "1")
     assert f"serving Prometheus metrics on 0.0.0.0:{metrics_port}/metrics" in process.log_text()
@@ -58,15 +59,19 @@ def test_metrics_endpoint_speaks_controller_runtime_and_our_gauges(description, 
     admin.post("config", {"jobDurationSeconds": 600})
     admin.advance_clock(86400 + 1200)
     wait_condition(custom, namespace, "weu", "AgentsCurrent", "True")
-    admin.post("faults", {"method": "GET", "pathPattern": "/replicationProtectedItems$", "status": 429,
-                          "retryAfter": 1, "count": 1})
+    admin.post(
+        "faults",
+        {"method": "GET", "pathPattern": "/replicationProtectedItems$", "status": 429, "retryAfter": 1, "count": 1},
+    )
 
     def settled():
         samples = scrape(metrics_port)
-        ready = value(samples, "asr_autoupdate_policies", update_mode="Automatic", management_policy="Manage",
-                      ready="True")
-        minutes = value(samples, "asr_autoupdate_job_minutes_month_to_date", namespace=namespace, policy="weu",
-                        vault=weu["name"])
+        ready = value(
+            samples, "asr_autoupdate_policies", update_mode="Automatic", management_policy="Manage", ready="True"
+        )
+        minutes = value(
+            samples, "asr_autoupdate_job_minutes_month_to_date", namespace=namespace, policy="weu", vault=weu["name"]
+        )
         throttled = value(samples, "asr_autoupdate_azure_throttled_total", subscription=weu["subscriptionId"])
         return samples if ready == 1 and minutes and throttled else None
 
@@ -81,8 +86,9 @@ def test_metrics_endpoint_speaks_controller_runtime_and_our_gauges(description, 
     assert value(samples, "controller_runtime_terminal_reconcile_errors_total", **CONTROLLER) == 0
     assert value(samples, "controller_runtime_reconcile_panics_total", **CONTROLLER) == 0
     count = value(samples, "controller_runtime_reconcile_time_seconds_count", **CONTROLLER)
-    assert count and count == value(samples, "controller_runtime_reconcile_time_seconds_bucket", le="+Inf",
-                                    **CONTROLLER)
+    assert count and count == value(
+        samples, "controller_runtime_reconcile_time_seconds_bucket", le="+Inf", **CONTROLLER
+    )
     assert value(samples, "controller_runtime_reconcile_time_seconds_bucket", le="60.0", **CONTROLLER) is not None
     assert value(samples, "controller_runtime_active_workers", **CONTROLLER) is not None
     assert not [name for name, _ in samples if name.endswith("_created")]
@@ -90,12 +96,17 @@ def test_metrics_endpoint_speaks_controller_runtime_and_our_gauges(description, 
     # policies by mode and readiness
     policies = {labels: count for (name, labels), count in samples.items() if name == "asr_autoupdate_policies"}
     assert sum(policies.values()) == 4
-    assert value(samples, "asr_autoupdate_policies", update_mode="Manual", management_policy="Manage",
-                 ready="True") == 1
-    assert value(samples, "asr_autoupdate_policies", update_mode="Automatic", management_policy="Observe",
-                 ready="False") == 1
-    assert value(samples, "asr_autoupdate_policies", update_mode="Automatic", management_policy="Manage",
-                 ready="False") == 1
+    assert (
+        value(samples, "asr_autoupdate_policies", update_mode="Manual", management_policy="Manage", ready="True") == 1
+    )
+    assert (
+        value(samples, "asr_autoupdate_policies", update_mode="Automatic", management_policy="Observe", ready="False")
+        == 1
+    )
+    assert (
+        value(samples, "asr_autoupdate_policies", update_mode="Automatic", management_policy="Manage", ready="False")
+        == 1
+    )
 
     # agents behind, per policy; weu's were upgraded by the run, eus (Manual) still has two behind
     assert value(samples, "asr_autoupdate_agents_behind", namespace=namespace, policy="weu", vault=weu["name"]) == 0
@@ -111,21 +122,28 @@ def test_metrics_endpoint_speaks_controller_runtime_and_our_gauges(description, 
 
     # Azure requests and throttling by subscription
     for vault in (weu, sea):
-        reads = value(samples, "asr_autoupdate_azure_requests_total", subscription=vault["subscriptionId"],
-                      kind="read")
+        reads = value(samples, "asr_autoupdate_azure_requests_total", subscription=vault["subscriptionId"], kind="read")
         assert reads and reads > 0, vault
     assert value(samples, "asr_autoupdate_azure_requests_total", subscription=weu["subscriptionId"], kind="write") > 0
-    assert value(samples, "asr_autoupdate_azure_requests_total", subscription=sea["subscriptionId"], kind="write") == 0, \
-        "Observe mode never writes"
+    assert (
+        value(samples, "asr_autoupdate_azure_requests_total", subscription=sea["subscriptionId"], kind="write") == 0
+    ), "Observe mode never writes"
     assert value(samples, "asr_autoupdate_azure_throttled_total", subscription=weu["subscriptionId"]) >= 1
     assert value(samples, "asr_autoupdate_azure_throttled_total", subscription=sea["subscriptionId"]) == 0
-    assert value(samples, "asr_autoupdate_azure_remaining_requests", subscription=weu["subscriptionId"],
-                 kind="read") is not None
+    assert (
+        value(samples, "asr_autoupdate_azure_remaining_requests", subscription=weu["subscriptionId"], kind="read")
+        is not None
+    )
 
     # a deleted policy leaves the gauges
     kubectl("delete", "mup", "gone", "-n", namespace, "--wait=true", "--timeout=30s")
-    wait_for(lambda: sum(count for (name, _), count in scrape(metrics_port).items()
-                         if name == "asr_autoupdate_policies") == 3, timeout=15, what="3 policies counted")
+    wait_for(
+        lambda: (
+            sum(count for (name, _), count in scrape(metrics_port).items() if name == "asr_autoupdate_policies") == 3
+        ),
+        timeout=15,
+        what="3 policies counted",
+    )
 
 
 def test_metrics_port_zero_serves_nothing(namespace, kubectl, custom, description, start_operator, metrics_port):

@@ -28,12 +28,16 @@ DRIFT = ("--drift-interval-override", "2")
 
 def _passes(admin, operator: str, vault: dict) -> int:
     """How many passes the operator has made: each one reads the vault first."""
-    return sum(1 for r in arm_requests(admin, operator)
-               if r["method"] == "GET" and r["path"].lower().endswith(f"/vaults/{vault['name']}".lower()))
+    return sum(
+        1
+        for r in arm_requests(admin, operator)
+        if r["method"] == "GET" and r["path"].lower().endswith(f"/vaults/{vault['name']}".lower())
+    )
 
 
-def test_observe_reports_what_differs_and_never_writes(description, namespace, kubectl, custom, core, admin, arm,
-                                                       start_operator):
+def test_observe_reports_what_differs_and_never_writes(
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     vault = vault_spec(description, 0)
     operator = operator_object_id(admin)
     start_operator(*DRIFT)
@@ -42,8 +46,10 @@ def test_observe_reports_what_differs_and_never_writes(description, namespace, k
     body = wait_condition(custom, namespace, "watch", "Stalled", "True", reason="DriftDetected")
     assert_kstatus(body, ready="False", reconciling="False", stalled="True", reason="DriftDetected")
     message = condition(body, "Ready")["message"]
-    assert message.startswith("Observe mode, Azure differs from the spec: create automation account "
-                              "rsv-weu-prod-asr-automationaccount in westeurope"), message
+    assert message.startswith(
+        "Observe mode, Azure differs from the spec: create automation account "
+        "rsv-weu-prod-asr-automationaccount in westeurope"
+    ), message
     assert "spec.managementPolicy: Manage" in message
     assert condition(body, "AutomationAccountReady")["reason"] == "DriftDetected"
 
@@ -53,15 +59,18 @@ def test_observe_reports_what_differs_and_never_writes(description, namespace, k
     assert writes(arm_requests(admin, operator)) == [], describe_requests(writes(arm_requests(admin, operator)))
     assert automation_accounts(arm, vault["subscriptionId"]) == []
     assert {m.properties.provider_specific_details.agent_auto_update_status for m in a2a_mappings(arm, vault)} == {
-        "Disabled"}
+        "Disabled"
+    }
     drift_events = [e for e in events_for(core, namespace, "watch") if e.reason == "DriftDetected"]
     assert len(drift_events) == 1 and drift_events[0].type == "Warning"
-    assert get_policy(custom, namespace, "watch")["status"]["conditions"] == body["status"]["conditions"], \
+    assert get_policy(custom, namespace, "watch")["status"]["conditions"] == body["status"]["conditions"], (
         "an unchanged finding must not churn the conditions"
+    )
 
 
 def test_observe_of_a_matching_vault_is_ready_until_someone_changes_it(
-        description, namespace, kubectl, custom, core, admin, arm, start_operator):
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     vault = vault_spec(description, 0)
     operator = operator_object_id(admin)
     start_operator(*DRIFT)

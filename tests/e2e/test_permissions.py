@@ -23,7 +23,8 @@ from tests.support import wait_for
 
 
 def test_role_assignment_refused_stalls_until_owner_is_restored_and_a_repair_is_asked(
-        description, namespace, kubectl, custom, core, admin, arm, start_operator):
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     vault = vault_spec(description, 0)
     subscription_scope = f"/subscriptions/{vault['subscriptionId']}"
     operator = operator_object_id(admin)
@@ -51,8 +52,11 @@ def test_role_assignment_refused_stalls_until_owner_is_restored_and_a_repair_is_
     kubectl("annotate", "mup", "lowered", "-n", namespace, f"{REPAIR_ANNOTATION}=owner-restored")
     kubectl("wait", "--for=condition=Ready", "mup/lowered", "-n", namespace, "--timeout=30s")
 
-    body = wait_for(lambda: (b := get_policy(custom, namespace, "lowered"))["status"].get("lastRepair") and b,
-                    timeout=10, what="lastRepair")
+    body = wait_for(
+        lambda: (b := get_policy(custom, namespace, "lowered"))["status"].get("lastRepair") and b,
+        timeout=10,
+        what="lastRepair",
+    )
     assert body["status"]["lastRepair"]["token"] == "owner-restored"
     assert body["status"]["lastRepair"]["result"] == "Converged"
     assert_kstatus(body, ready="True", reconciling="False", stalled="False", reason="Converged")

@@ -20,13 +20,18 @@ from tests.e2e.kit import (
 from tests.support import wait_for
 
 
-@pytest.mark.parametrize("slow_call", [
-    pytest.param({"method": "PUT", "pathPattern": r"/automationAccounts/[^/]+$"}, id="during-account-create"),
-    pytest.param({"method": "PATCH", "pathPattern": r"/replicationProtectionContainerMappings/"},
-                 id="during-mapping-update"),
-])
+@pytest.mark.parametrize(
+    "slow_call",
+    [
+        pytest.param({"method": "PUT", "pathPattern": r"/automationAccounts/[^/]+$"}, id="during-account-create"),
+        pytest.param(
+            {"method": "PATCH", "pathPattern": r"/replicationProtectionContainerMappings/"}, id="during-mapping-update"
+        ),
+    ],
+)
 def test_a_restart_mid_pass_converges_without_duplicates(
-        slow_call, description, namespace, kubectl, custom, admin, arm, start_operator):
+    slow_call, description, namespace, kubectl, custom, admin, arm, start_operator
+):
     vault = vault_spec(description, 0)
     admin.post("faults", {**slow_call, "latencySeconds": 3, "count": 1})
     first = start_operator()

@@ -13,19 +13,45 @@ WRONG_SECRET = "wrong-secret-1a2b3c4d5e6f"
 
 
 def _secret(namespace: str, name: str, **data: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
-            "type": "Opaque", "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
 
 
-def test_secrets_never_reach_logs_events_or_status(description, namespace, kubectl, custom, core, admin,
-                                                     start_operator):
+def test_secrets_never_reach_logs_events_or_status(
+    description, namespace, kubectl, custom, core, admin, start_operator
+):
     tenant = admin.post("principals", {"displayName": "tenant-sp", "clientSecret": TENANT_SECRET})
-    admin.post("role-assignments", {"principalId": tenant["objectId"], "role": "Owner",
-                                    "scope": f"/subscriptions/{description['subscriptionId']}"})
-    kubectl.apply(_secret(namespace, "tenant-sp", tenantId=description["tenantId"], clientId=tenant["clientId"],
-                          clientSecret=TENANT_SECRET))
-    kubectl.apply(_secret(namespace, "wrong-sp", tenantId=description["tenantId"], clientId=description["clientId"],
-                          clientSecret=WRONG_SECRET))
+    admin.post(
+        "role-assignments",
+        {
+            "principalId": tenant["objectId"],
+            "role": "Owner",
+            "scope": f"/subscriptions/{description['subscriptionId']}",
+        },
+    )
+    kubectl.apply(
+        _secret(
+            namespace,
+            "tenant-sp",
+            tenantId=description["tenantId"],
+            clientId=tenant["clientId"],
+            clientSecret=TENANT_SECRET,
+        )
+    )
+    kubectl.apply(
+        _secret(
+            namespace,
+            "wrong-sp",
+            tenantId=description["tenantId"],
+            clientId=description["clientId"],
+            clientSecret=WRONG_SECRET,
+        )
+    )
     process = start_operator("--verbose")
     kubectl.apply(policy("own", namespace, vault_spec(description, 0)))
     kubectl.apply(policy("tenant", namespace, vault_spec(description, 1), credentialsSecretRef={"name": "tenant-sp"}))
@@ -37,8 +63,11 @@ def test_secrets_never_reach_logs_events_or_status(description, namespace, kubec
     assert tenant_calls, "the tenant policy must have acted as the Secret's principal"
     assert tenant_body["status"]["automationAccount"]["createdByPolicy"] is True
 
-    secrets = {"the sandbox's clientSecret": description["clientSecret"], "a working Secret's clientSecret":
-               TENANT_SECRET, "a refused Secret's clientSecret": WRONG_SECRET}
+    secrets = {
+        "the sandbox's clientSecret": description["clientSecret"],
+        "a working Secret's clientSecret": TENANT_SECRET,
+        "a refused Secret's clientSecret": WRONG_SECRET,
+    }
     places = {
         "operator log": process.log_text(),
         "Events": json.dumps([e.to_dict() for e in core.list_namespaced_event(namespace).items], default=str),

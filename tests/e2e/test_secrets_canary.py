@@ -19,23 +19,37 @@ from tests.support import wait_for
 
 
 def secret_manifest(name: str, namespace: str, data: dict[str, str]) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
-            "type": "Opaque", "stringData": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "stringData": data,
+    }
 
 
 def test_secret_values_never_leak(description, namespace, kubectl, custom, admin, start_operator):
     canary = f"canary-{uuid.uuid4().hex}"
     wrong = f"canary-wrong-{uuid.uuid4().hex}"
-    principal = admin.post("principals", {"kind": "ServicePrincipal", "displayName": "dr-team-deployer",
-                                          "clientSecret": canary})
+    principal = admin.post(
+        "principals", {"kind": "ServicePrincipal", "displayName": "dr-team-deployer", "clientSecret": canary}
+    )
     subscription = description["vaults"][0]["subscriptionId"]
-    admin.post("role-assignments", {"principalId": principal["objectId"], "role": "Owner",
-                                    "scope": f"/subscriptions/{subscription}"})
+    admin.post(
+        "role-assignments",
+        {"principalId": principal["objectId"], "role": "Owner", "scope": f"/subscriptions/{subscription}"},
+    )
     tenant = description["tenantId"]
-    kubectl.apply(secret_manifest("azure-sp", namespace, {"tenantId": tenant, "clientId": principal["clientId"],
-                                                          "clientSecret": canary}))
-    kubectl.apply(secret_manifest("wrong-sp", namespace, {"tenantId": tenant, "clientId": principal["clientId"],
-                                                          "clientSecret": wrong}))
+    kubectl.apply(
+        secret_manifest(
+            "azure-sp", namespace, {"tenantId": tenant, "clientId": principal["clientId"], "clientSecret": canary}
+        )
+    )
+    kubectl.apply(
+        secret_manifest(
+            "wrong-sp", namespace, {"tenantId": tenant, "clientId": principal["clientId"], "clientSecret": wrong}
+        )
+    )
     kubectl.apply(secret_manifest("half-sp", namespace, {"tenantId": tenant, "clientSecret": canary}))
 
     metrics_port = free_port()
@@ -46,8 +60,9 @@ def test_secret_values_never_leak(description, namespace, kubectl, custom, admin
     kubectl.apply(policy("half-secret", namespace, sea, credentialsSecretRef={"name": "half-sp"}))
 
     wait_ready(custom, namespace, "with-secret")
-    assert {r["principal"] for r in arm_requests(admin) if weu["name"] in r["path"]} == {principal["objectId"]}, \
+    assert {r["principal"] for r in arm_requests(admin) if weu["name"] in r["path"]} == {principal["objectId"]}, (
         "the policy's own identity did the work"
+    )
     body = wait_condition(custom, namespace, "wrong-secret", "Stalled", "True", reason="AuthenticationFailed")
     assert "TokenRequestFailed" in condition(body, "Ready")["message"]
     body = wait_condition(custom, namespace, "half-secret", "Stalled", "True", reason="CredentialsSecretInvalid")
@@ -72,8 +87,9 @@ def test_secret_values_never_leak(description, namespace, kubectl, custom, admin
     for label, value in list(secrets.items()):
         secrets[f"{label} (base64)"] = base64.b64encode(value.encode()).decode()
     places = {"log": log, "Events": events, "status": policies, "kubectl describe": described, "metrics": metrics}
-    leaks = [f"{label} in {place}" for label, value in secrets.items() for place, text in places.items()
-             if value in text]
+    leaks = [
+        f"{label} in {place}" for label, value in secrets.items() for place, text in places.items() if value in text
+    ]
     assert not leaks, leaks
     assert "Bearer ey" not in log and '"access_token"' not in log, "no token in the log"
     for item in json.loads(events)["items"]:

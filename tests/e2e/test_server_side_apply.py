@@ -90,4 +90,4 @@ def test_a_second_applier_takes_a_field_only_by_force(description, namespace, ku
     rival["spec"]["schedule"] = {**rival["spec"].get("schedule", {}), "time": "05:45"}
     refused = kubectl.apply([rival], "--server-side", f"--field-manager={FLUX}", check=False)
     assert refused.returncode != 0 and "conflict" in refused.stderr.lower(), refused.stderr
-    assert '.spec.schedule.time' in refused.stderr and ".status" not in refused.stderr, refused.stderr
+    assert ".spec.schedule.time" in refused.stderr and ".status" not in refused.stderr, refused.stderr

@@ -22,27 +22,39 @@ def _at(request: dict) -> datetime:
     return datetime.fromisoformat(request["time"])
 
 
-def test_a_429_storm_ends_ready_without_a_crash(description, namespace, kubectl, custom, core, admin, arm,
-                                               start_operator):
+def test_a_429_storm_ends_ready_without_a_crash(
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
     vault = vault_spec(description, 0)
     operator = operator_object_id(admin)
-    fault = admin.post("faults", {"pathPattern": r"/providers/Microsoft\.(Automation|RecoveryServices|Authorization)/",
-                                  "status": 429, "retryAfter": 1, "count": STORM})
+    fault = admin.post(
+        "faults",
+        {
+            "pathPattern": r"/providers/Microsoft\.(Automation|RecoveryServices|Authorization)/",
+            "status": 429,
+            "retryAfter": 1,
+            "count": STORM,
+        },
+    )
     process = start_operator()
     kubectl.apply(policy("stormy", namespace, vault))
     body = wait_ready(custom, namespace, "stormy", timeout=90)
 
     assert_kstatus(body, ready="True", reconciling="False", stalled="False", reason="Converged")
     assert {m.properties.provider_specific_details.agent_auto_update_status for m in a2a_mappings(arm, vault)} == {
-        "Enabled"}
+        "Enabled"
+    }
     throttled = [r for r in arm_requests(admin, operator) if r["fault"] == fault["id"]]
     assert len(throttled) == STORM and {r["status"] for r in throttled} == {429}
     assert admin.get("faults")["faults"] == [], "the storm must be spent"
     # every throttled call was asked again, not before its Retry-After had passed, and then answered
     answered = [r for r in arm_requests(admin, operator) if r["fault"] is None]
     for request in throttled:
-        again = [r for r in answered if (r["method"], r["path"]) == (request["method"], request["path"])
-                 and _at(r) > _at(request)]
+        again = [
+            r
+            for r in answered
+            if (r["method"], r["path"]) == (request["method"], request["path"]) and _at(r) > _at(request)
+        ]
         assert again and again[0]["status"] not in (429, None), request
         assert (_at(again[0]) - _at(request)).total_seconds() >= 0.9, (request, again[0])
     log = process.log_text()

@@ -34,8 +34,9 @@ def missing_prerequisites() -> str | None:
     problems = [f"`{tool}` is not on PATH" for tool in TOOLS if shutil.which(tool) is None]
     if shutil.which("docker"):
         try:
-            info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                                  capture_output=True, text=True, timeout=30)
+            info = subprocess.run(
+                ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=30
+            )
             if info.returncode != 0:
                 detail = (info.stderr.strip().splitlines() or ["no answer"])[-1]
                 problems.append(f"docker cannot reach an engine ({detail})")
@@ -54,8 +55,9 @@ class Tools:
         self.env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
 
     def run(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300):
-        result = subprocess.run(list(args), input=input, capture_output=True, text=True, env=self.env,
-                                timeout=timeout, cwd=ROOT)
+        result = subprocess.run(
+            list(args), input=input, capture_output=True, text=True, env=self.env, timeout=timeout, cwd=ROOT
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result

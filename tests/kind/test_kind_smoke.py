@@ -17,21 +17,27 @@ import pytest
 from tests.kind.kind_kit import DENIED_NAMESPACE, GRANTED_NAMESPACE, OPERATOR_NAMESPACE, RELEASE, ROOT
 from tests.support import wait_for
 
-
 FINALIZER = "asr.autoupdate.dev/cleanup"
 
 
 def policy(namespace: str, name: str, *, secret: str | None = None) -> dict:
     """A policy of its own vault (two policies of one vault would end in PolicyConflict, hiding the reason)."""
     spec = {
-        "vault": {"subscriptionId": "11111111-2222-3333-4444-555555555555", "resourceGroup": "rg-dr",
-                  "name": f"rsv-{namespace}-{name}"},
+        "vault": {
+            "subscriptionId": "11111111-2222-3333-4444-555555555555",
+            "resourceGroup": "rg-dr",
+            "name": f"rsv-{namespace}-{name}",
+        },
         "updateMode": "Automatic",
     }
     if secret:
         spec["credentialsSecretRef"] = {"name": secret}
-    return {"apiVersion": "asr.autoupdate.dev/v1alpha1", "kind": "MobilityUpdatePolicy",
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    return {
+        "apiVersion": "asr.autoupdate.dev/v1alpha1",
+        "kind": "MobilityUpdatePolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
 
 
 def get_json(tools, *args: str) -> dict:
@@ -72,8 +78,12 @@ def test_the_image_carries_no_sandbox(tools, release):
 @pytest.mark.kind
 def test_policy_gets_finalizer_and_a_status_naming_the_problem(tools, release):
     tools.kubectl("apply", "-f", "-", input=json.dumps(policy(GRANTED_NAMESPACE, "own-identity")))
-    found = wait_for(lambda: conditions(tools, GRANTED_NAMESPACE, "own-identity").get("Ready"), timeout=180,
-                     interval=2, what="a Ready condition on the policy")
+    found = wait_for(
+        lambda: conditions(tools, GRANTED_NAMESPACE, "own-identity").get("Ready"),
+        timeout=180,
+        interval=2,
+        what="a Ready condition on the policy",
+    )
     assert found["status"] in ("False", "Unknown")
     assert found["reason"] and found["message"]
     body = get_json(tools, "mup", "own-identity", "-n", GRANTED_NAMESPACE)
@@ -84,10 +94,18 @@ def test_policy_gets_finalizer_and_a_status_naming_the_problem(tools, release):
 @pytest.mark.kind
 def test_secrets_are_read_only_where_the_chart_grants_it(tools, release):
     for namespace in (GRANTED_NAMESPACE, DENIED_NAMESPACE):
-        tools.kubectl("-n", namespace, "create", "secret", "generic", "azure-sp",
-                      "--from-literal=tenantId=00000000-0000-0000-0000-000000000001",
-                      "--from-literal=clientId=00000000-0000-0000-0000-000000000002",
-                      "--from-literal=clientSecret=not-a-secret", check=False)
+        tools.kubectl(
+            "-n",
+            namespace,
+            "create",
+            "secret",
+            "generic",
+            "azure-sp",
+            "--from-literal=tenantId=00000000-0000-0000-0000-000000000001",
+            "--from-literal=clientId=00000000-0000-0000-0000-000000000002",
+            "--from-literal=clientSecret=not-a-secret",
+            check=False,
+        )
         tools.kubectl("apply", "-f", "-", input=json.dumps(policy(namespace, "with-secret", secret="azure-sp")))
 
     def reasons(namespace: str) -> set[str] | None:
@@ -96,8 +114,9 @@ def test_secrets_are_read_only_where_the_chart_grants_it(tools, release):
 
     denied = wait_for(lambda: reasons(DENIED_NAMESPACE), timeout=180, interval=2, what="status in the denied namespace")
     assert "CredentialsSecretInvalid" in denied
-    granted = wait_for(lambda: reasons(GRANTED_NAMESPACE), timeout=180, interval=2,
-                       what="status in the granted namespace")
+    granted = wait_for(
+        lambda: reasons(GRANTED_NAMESPACE), timeout=180, interval=2, what="status in the granted namespace"
+    )
     assert "CredentialsSecretInvalid" not in granted
 
 
@@ -114,10 +133,16 @@ def test_operator_logs_show_no_forbidden_request(tools, release):
 @pytest.mark.kind
 def test_deleting_a_policy_releases_its_finalizer(tools, release):
     tools.kubectl("apply", "-f", "-", input=json.dumps(policy(GRANTED_NAMESPACE, "short-lived")))
-    wait_for(lambda: FINALIZER in (get_json(tools, "mup", "short-lived", "-n", GRANTED_NAMESPACE)["metadata"]
-                                   .get("finalizers") or []), timeout=120, interval=2, what="the finalizer")
-    tools.kubectl("delete", "mup", "short-lived", "-n", GRANTED_NAMESPACE, "--wait=true", "--timeout=120s",
-                  timeout=180)
+    wait_for(
+        lambda: (
+            FINALIZER
+            in (get_json(tools, "mup", "short-lived", "-n", GRANTED_NAMESPACE)["metadata"].get("finalizers") or [])
+        ),
+        timeout=120,
+        interval=2,
+        what="the finalizer",
+    )
+    tools.kubectl("delete", "mup", "short-lived", "-n", GRANTED_NAMESPACE, "--wait=true", "--timeout=120s", timeout=180)
     gone = tools.kubectl("get", "mup", "short-lived", "-n", GRANTED_NAMESPACE, check=False)
     assert gone.returncode != 0 and "NotFound" in gone.stderr
 
@@ -133,8 +158,11 @@ def test_the_smoke_policies_are_valid_against_the_crd(kubectl, crd):
     fixture."""
     for namespace in (GRANTED_NAMESPACE, DENIED_NAMESPACE):
         kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-    for namespace, name, secret in ((GRANTED_NAMESPACE, "own-identity", None), (GRANTED_NAMESPACE, "short-lived", None),
-                                    (GRANTED_NAMESPACE, "with-secret", "azure-sp"),
-                                    (DENIED_NAMESPACE, "with-secret", "azure-sp")):
+    for namespace, name, secret in (
+        (GRANTED_NAMESPACE, "own-identity", None),
+        (GRANTED_NAMESPACE, "short-lived", None),
+        (GRANTED_NAMESPACE, "with-secret", "azure-sp"),
+        (DENIED_NAMESPACE, "with-secret", "azure-sp"),
+    ):
         obj = policy(namespace, name, secret=secret)
         kubectl("create", "--dry-run=server", "--validate=strict", "-f", "-", input=json.dumps(obj))

@@ -21,14 +21,22 @@ from tests.support import wait_for
 KUBE_VERSION = "v1.36.3"
 
 REQUIRED_KEYS = {
-    "kubeconfig", "armEndpoint", "authorityHost", "caBundle", "tenantId", "clientId", "clientSecret",
-    "subscriptionId", "adminEndpoint", "vaults",
+    "kubeconfig",
+    "armEndpoint",
+    "authorityHost",
+    "caBundle",
+    "tenantId",
+    "clientId",
+    "clientSecret",
+    "subscriptionId",
+    "adminEndpoint",
+    "vaults",
 }
 
 
 def test_sandbox_json_describes_azure_the_control_plane_and_a_believable_estate(sandbox):
     description = sandbox.description
-    assert REQUIRED_KEYS <= set(description)
+    assert set(description) >= REQUIRED_KEYS
     assert description["armEndpoint"].startswith("https://127.0.0.1:")
     assert description["adminEndpoint"] == description["armEndpoint"] + "/_sandbox"
     vaults = description["vaults"]
@@ -61,13 +69,18 @@ def test_files_holding_the_secret_are_private(sandbox):
 def test_operator_env_reaches_azure_through_azure_identity(sandbox):
     env = read_env_file(sandbox.state_dir / "operator.env")
     credential = ClientSecretCredential(
-        env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"],
-        authority=env["AZURE_AUTHORITY_HOST"], disable_instance_discovery=True,
+        env["AZURE_TENANT_ID"],
+        env["AZURE_CLIENT_ID"],
+        env["AZURE_CLIENT_SECRET"],
+        authority=env["AZURE_AUTHORITY_HOST"],
+        disable_instance_discovery=True,
         connection_verify=env["ASR_AUTOUPDATE_CA_BUNDLE"],
     )
     vault = sandbox.description["vaults"][0]
     client = RecoveryServicesClient(
-        credential, vault["subscriptionId"], base_url=env["ASR_AUTOUPDATE_ARM_ENDPOINT"],
+        credential,
+        vault["subscriptionId"],
+        base_url=env["ASR_AUTOUPDATE_ARM_ENDPOINT"],
         connection_verify=env["ASR_AUTOUPDATE_CA_BUNDLE"],
     )
     found = client.vaults.get(vault["resourceGroup"], vault["name"])

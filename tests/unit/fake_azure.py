@@ -14,7 +14,7 @@ import dataclasses
 import itertools
 import zoneinfo
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from asr_autoupdate.api.regions import region_time_zone
 from asr_autoupdate.azure import port
@@ -236,7 +236,7 @@ class FakeAzure:
             self.clock.astimezone(zoneinfo.ZoneInfo(zone_name)).date(), datetime.min.time()
         ).replace(tzinfo=zoneinfo.ZoneInfo(zone_name))
         name = f"{mapping_name}_{self.guid()}"
-        start = local_midnight.astimezone(timezone.utc)
+        start = local_midnight.astimezone(UTC)
         self.schedules[_key(account.id)][name.lower()] = port.Schedule(
             name=name,
             start_time=start,

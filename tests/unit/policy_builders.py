@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from asr_autoupdate.api import POLICY_TAG
@@ -18,7 +18,7 @@ from asr_autoupdate.api.spec import PolicySpec, parse_spec
 from asr_autoupdate.azure import port
 from asr_autoupdate.reconcile.model import Observation, PolicyInput
 
-NOW = datetime(2024, 6, 10, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 VAULT = port.VaultRef(SUBSCRIPTION, "rg-dr", "vault1")
 ACCOUNT = port.AccountRef(SUBSCRIPTION, "rg-dr", "vault1-asr-automationaccount")
@@ -102,11 +102,11 @@ def schedule(name: str = SCHEDULE, **fields: Any) -> port.Schedule:
     """Daily at 00:00 Europe/Amsterdam (22:00 UTC in summer)."""
     values = dict(
         name=name,
-        start_time=datetime(2024, 6, 9, 22, 0, tzinfo=timezone.utc),
+        start_time=datetime(2024, 6, 9, 22, 0, tzinfo=UTC),
         frequency="Day",
         interval=1,
         time_zone="Europe/Amsterdam",
-        next_run=datetime(2024, 6, 10, 22, 0, tzinfo=timezone.utc),
+        next_run=datetime(2024, 6, 10, 22, 0, tzinfo=UTC),
     )
     values.update(fields)
     return port.Schedule(**values)

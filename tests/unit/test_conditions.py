@@ -1,15 +1,16 @@
 """metav1.Condition building: lastTransitionTime moves only when the status flips."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from asr_autoupdate.api.conditions import ConditionType, Status, condition, find, timestamp
 
-EARLIER = datetime(2024, 6, 1, 8, 0, tzinfo=timezone.utc)
-NOW = datetime(2024, 6, 10, 12, 0, 30, 123456, tzinfo=timezone.utc)
-BEFORE = [{"type": "Ready", "status": "True", "reason": "Converged", "message": "m",
-           "lastTransitionTime": timestamp(EARLIER)}]
+EARLIER = datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
+NOW = datetime(2024, 6, 10, 12, 0, 30, 123456, tzinfo=UTC)
+BEFORE = [
+    {"type": "Ready", "status": "True", "reason": "Converged", "message": "m", "lastTransitionTime": timestamp(EARLIER)}
+]
 
 
 @pytest.mark.parametrize(
@@ -23,8 +24,12 @@ BEFORE = [{"type": "Ready", "status": "True", "reason": "Converged", "message": 
 def test_last_transition_time(status, previous, expected_time):
     built = condition(ConditionType.READY, status, "Converged", "m", generation=3, now=NOW, previous=previous)
     assert built == {
-        "type": "Ready", "status": str(status), "reason": "Converged", "message": "m",
-        "observedGeneration": 3, "lastTransitionTime": expected_time,
+        "type": "Ready",
+        "status": str(status),
+        "reason": "Converged",
+        "message": "m",
+        "observedGeneration": 3,
+        "lastTransitionTime": expected_time,
     }
 
 
@@ -35,6 +40,12 @@ def test_find():
 
 def test_eight_condition_types():
     assert [str(kind) for kind in ConditionType] == [
-        "Ready", "Reconciling", "Stalled", "AutomationAccountReady", "CredentialsHealthy", "MappingsConfigured",
-        "ScheduleConfigured", "AgentsCurrent",
+        "Ready",
+        "Reconciling",
+        "Stalled",
+        "AutomationAccountReady",
+        "CredentialsHealthy",
+        "MappingsConfigured",
+        "ScheduleConfigured",
+        "AgentsCurrent",
     ]

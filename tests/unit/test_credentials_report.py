@@ -24,8 +24,7 @@ def certificate(thumbprint="ABC123", expiry=NOW + timedelta(days=200)):
 
 
 def connection(thumbprint="abc123", connection_type="AzureServicePrincipal"):
-    fields = {"ApplicationId": APPLICATION, "TenantId": "t", "CertificateThumbprint": thumbprint,
-              "SubscriptionId": "s"}
+    fields = {"ApplicationId": APPLICATION, "TenantId": "t", "CertificateThumbprint": thumbprint, "SubscriptionId": "s"}
     return port.Connection(port.RUN_AS_CONNECTION, connection_type, fields)
 
 
@@ -33,25 +32,40 @@ def health(code, message, action="Do what Site Recovery says", level="Error", ca
     return port.HealthError(code, message, action, level, causes)
 
 
-NOT_FOUND = health("RunAsAccountNotFound", "Run As account is not found. Either one of these was deleted or not "
-                   "created - Azure Active Directory Application, Service Principal, Role, ...",
-                   causes="Azure Active Directory Application / Service Principal")
-UNAUTHORIZED = health("RunAsAccountUnauthorized",
-                      "The Run As account does not have the permission to access the recovery services resource.")
+NOT_FOUND = health(
+    "RunAsAccountNotFound",
+    "Run As account is not found. Either one of these was deleted or not "
+    "created - Azure Active Directory Application, Service Principal, Role, ...",
+    causes="Azure Active Directory Application / Service Principal",
+)
+UNAUTHORIZED = health(
+    "RunAsAccountUnauthorized",
+    "The Run As account does not have the permission to access the recovery services resource.",
+)
 EXPIRED = health("RunAsCertificateExpired", "The Azure Run as Certificate used by the automation account has expired.")
-EXPIRING = health("RunAsCertificateExpiring",
-                  "The Azure Run as Certificate used by the automation account is about to expire.", level="Warning")
+EXPIRING = health(
+    "RunAsCertificateExpiring",
+    "The Azure Run as Certificate used by the automation account is about to expire.",
+    level="Warning",
+)
 # the real service's codes may differ from the emulator's: its portal messages decide too
 EXPIRED_OTHER_CODE = health("151200", EXPIRED.message)
-MI_UNAUTHORIZED = health("ManagedIdentityUnauthorized", "The managed identity of the automation account does not "
-                         "have the permission to access the recovery services resource.",
-                         "Assign the Contributor role on the Recovery Services vault")
+MI_UNAUTHORIZED = health(
+    "ManagedIdentityUnauthorized",
+    "The managed identity of the automation account does not "
+    "have the permission to access the recovery services resource.",
+    "Assign the Contributor role on the Recovery Services vault",
+)
 
 
 def run_as(*errors, **changes):
-    values = dict(role_assignments=(), run_as_certificate=certificate(), run_as_connection=connection(),
-                  automation_account=account(principal_id=None),
-                  mappings=(mapping(authentication_type="RunAsAccount", health_errors=tuple(errors)),))
+    values = dict(
+        role_assignments=(),
+        run_as_certificate=certificate(),
+        run_as_connection=connection(),
+        automation_account=account(principal_id=None),
+        mappings=(mapping(authentication_type="RunAsAccount", health_errors=tuple(errors)),),
+    )
     values.update(changes)
     return converged(**values)
 
@@ -63,27 +77,76 @@ def conditions(outcome):
 CASES = [
     # id, observation, CredentialsHealthy (status, reason), MappingsConfigured reason, Ready, message fragments
     ("healthy-but-retired", run_as(), ("True", "RunAsAccountRetired"), "Converged", "True", [MIGRATE]),
-    ("connection-of-another-type", run_as(run_as_connection=connection(connection_type="Certificate")),
-     ("False", "RunAsAccountNotFound"), "Converged", "False", ["of type AzureServicePrincipal", MIGRATE]),
-    ("principal-missing-says-site-recovery", run_as(NOT_FOUND), ("False", "RunAsAccountNotFound"),
-     "MappingHealthError", "False", [f"service principal (ApplicationId {APPLICATION})", MIGRATE]),
-    ("role-missing-says-site-recovery", run_as(UNAUTHORIZED), ("False", "RunAsAccountUnauthorized"),
-     "MappingHealthError", "False", ["may not access the vault", MIGRATE]),
-    ("expired-on-azures-clock", run_as(EXPIRED), ("False", "RunAsCertificateExpired"), "MappingHealthError",
-     "False", ["expired on 2024-12-27", "Renew the certificate", MIGRATE]),
-    ("expired-by-message", run_as(EXPIRED_OTHER_CODE), ("False", "RunAsCertificateExpired"), "MappingHealthError",
-     "False", []),
-    ("expiring-on-azures-clock-is-a-warning", run_as(EXPIRING), ("True", "RunAsCertificateExpiring"), "Converged",
-     "True", ["2024-12-27", MIGRATE]),
-    ("assets-first-then-site-recovery", run_as(NOT_FOUND, run_as_certificate=None),
-     ("False", "RunAsAccountNotFound"), "MappingHealthError", "False", ["certificate asset AzureRunAsCertificate"]),
-    ("thumbprints-before-expiry", run_as(EXPIRED, run_as_connection=connection("0000")),
-     ("False", "RunAsThumbprintMismatch"), "MappingHealthError", "False", []),
+    (
+        "connection-of-another-type",
+        run_as(run_as_connection=connection(connection_type="Certificate")),
+        ("False", "RunAsAccountNotFound"),
+        "Converged",
+        "False",
+        ["of type AzureServicePrincipal", MIGRATE],
+    ),
+    (
+        "principal-missing-says-site-recovery",
+        run_as(NOT_FOUND),
+        ("False", "RunAsAccountNotFound"),
+        "MappingHealthError",
+        "False",
+        [f"service principal (ApplicationId {APPLICATION})", MIGRATE],
+    ),
+    (
+        "role-missing-says-site-recovery",
+        run_as(UNAUTHORIZED),
+        ("False", "RunAsAccountUnauthorized"),
+        "MappingHealthError",
+        "False",
+        ["may not access the vault", MIGRATE],
+    ),
+    (
+        "expired-on-azures-clock",
+        run_as(EXPIRED),
+        ("False", "RunAsCertificateExpired"),
+        "MappingHealthError",
+        "False",
+        ["expired on 2024-12-27", "Renew the certificate", MIGRATE],
+    ),
+    (
+        "expired-by-message",
+        run_as(EXPIRED_OTHER_CODE),
+        ("False", "RunAsCertificateExpired"),
+        "MappingHealthError",
+        "False",
+        [],
+    ),
+    (
+        "expiring-on-azures-clock-is-a-warning",
+        run_as(EXPIRING),
+        ("True", "RunAsCertificateExpiring"),
+        "Converged",
+        "True",
+        ["2024-12-27", MIGRATE],
+    ),
+    (
+        "assets-first-then-site-recovery",
+        run_as(NOT_FOUND, run_as_certificate=None),
+        ("False", "RunAsAccountNotFound"),
+        "MappingHealthError",
+        "False",
+        ["certificate asset AzureRunAsCertificate"],
+    ),
+    (
+        "thumbprints-before-expiry",
+        run_as(EXPIRED, run_as_connection=connection("0000")),
+        ("False", "RunAsThumbprintMismatch"),
+        "MappingHealthError",
+        "False",
+        [],
+    ),
 ]
 
 
-@pytest.mark.parametrize("observation, credentials, mappings, ready, fragments",
-                         [pytest.param(*case[1:], id=case[0]) for case in CASES])
+@pytest.mark.parametrize(
+    "observation, credentials, mappings, ready, fragments", [pytest.param(*case[1:], id=case[0]) for case in CASES]
+)
 def test_run_as_verdicts(observation, credentials, mappings, ready, fragments):
     outcome = report(make_policy(**RUN_AS), make_spec(**RUN_AS), observation, [], [], NOW)
     found = conditions(outcome)
@@ -112,8 +175,14 @@ def test_a_mapping_health_error_carries_the_recommended_action():
 
 
 def jobs_status(status="Completed", start="2024-06-09T22:00:00Z", projected=10, free=500):
-    return {"monthToDateMinutes": 3, "projectedMonthMinutes": projected, "freeMinutesPerMonth": free,
-            "projectedCost": "0.00", "currency": "INR", "lastRun": {"status": status, "startTime": start}}
+    return {
+        "monthToDateMinutes": 3,
+        "projectedMonthMinutes": projected,
+        "freeMinutesPerMonth": free,
+        "projectedCost": "0.00",
+        "currency": "INR",
+        "lastRun": {"status": status, "startTime": start},
+    }
 
 
 def job(status, start):
@@ -123,8 +192,11 @@ def job(status, start):
 def job_events(before, jobs, **spec):
     status = {"jobs": before} if before is not None else {}
     outcome = report(make_policy(status=status, **spec), make_spec(**spec), converged(jobs=jobs), [], [], NOW)
-    return [(event.type, event.reason, event.message) for event in outcome.events
-            if event.reason in ("UpdateJobFailed", "JobMinutesOverFreeTier")]
+    return [
+        (event.type, event.reason, event.message)
+        for event in outcome.events
+        if event.reason in ("UpdateJobFailed", "JobMinutesOverFreeTier")
+    ]
 
 
 FAILED_AT = NOW - timedelta(hours=14)  # 2024-06-09T22:00:00Z
@@ -141,8 +213,9 @@ def test_a_failed_update_job_is_one_warning():
 def test_passing_the_free_minutes_is_one_warning():
     many = tuple(job("Completed", NOW - timedelta(days=day, hours=1)) for day in range(1, 9))
     spec = {"costModel": {"freeMinutesPerMonth": 5, "pricePerMinute": "1.00", "currency": "EUR"}}
-    events = job_events(jobs_status(status="Completed", start="2024-06-09T11:00:00Z", projected=3, free=5), many,
-                        **spec)
+    events = job_events(
+        jobs_status(status="Completed", start="2024-06-09T11:00:00Z", projected=3, free=5), many, **spec
+    )
     assert [(kind, reason) for kind, reason, _ in events] == [("Warning", "JobMinutesOverFreeTier")]
     assert "more than the 5 free minutes" in events[0][2] and "EUR" in events[0][2]
     over = jobs_status(status="Completed", start="2024-06-09T11:00:00Z", projected=30, free=5)
@@ -160,10 +233,16 @@ def test_identity_on_a_run_as_vault_plans_the_migration():
     assert len(migrations) == 1 and migrations[0].authentication_type == "SystemAssignedIdentity"
     outcome = report(make_policy(), make_spec(), converged(), [], [ActionResult(migrations[0], changed=True)], NOW)
     assert [(e.type, e.reason, e.message) for e in outcome.events] == [
-        ("Normal", "MigratedToManagedIdentity", "Moved mapping m1 from the retired Run As account to the "
-         "system-assigned identity of automation account vault1-asr-automationaccount.")]
-    plain = plan(make_spec(), converged(mappings=(mapping(auto_update="Disabled", authentication_type="RunAsAccount"),)),
-                 NOW)
+        (
+            "Normal",
+            "MigratedToManagedIdentity",
+            "Moved mapping m1 from the retired Run As account to the "
+            "system-assigned identity of automation account vault1-asr-automationaccount.",
+        )
+    ]
+    plain = plan(
+        make_spec(), converged(mappings=(mapping(auto_update="Disabled", authentication_type="RunAsAccount"),)), NOW
+    )
     assert [type(action) for action in plain] == [UpdateMapping], "a disabled mapping is simply enabled"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,8 +16,15 @@ from asr_autoupdate.reconcile.model import Part
 from tests.unit.fake_azure import FakeAzure
 from tests.unit.policy_builders import ACCOUNT, NOW, VAULT, make_policy, protected_item
 
-STEADY = ["get_vault", "get_automation_account", "list_mappings", "list_protected_items", "list_role_assignments",
-          "list_schedules", "list_job_schedules"]
+STEADY = [
+    "get_vault",
+    "get_automation_account",
+    "list_mappings",
+    "list_protected_items",
+    "list_role_assignments",
+    "list_schedules",
+    "list_job_schedules",
+]
 INTERVAL = 3600
 
 
@@ -61,8 +68,14 @@ def run_schedules(azure: FakeAzure, finished: datetime) -> None:
     """Site Recovery's nightly runs: a finished job per schedule, and each schedule's next run moves a day."""
     for key, schedule in list(schedules(azure).items()):
         azure.jobs[ACCOUNT.id.lower().strip("/")].append(
-            port.Job(f"job-{key}", port.SITE_RECOVERY_RUNBOOK, "Completed", schedule.next_run,
-                     schedule.next_run + timedelta(minutes=1)))
+            port.Job(
+                f"job-{key}",
+                port.SITE_RECOVERY_RUNBOOK,
+                "Completed",
+                schedule.next_run,
+                schedule.next_run + timedelta(minutes=1),
+            )
+        )
         schedules(azure)[key] = dataclasses.replace(schedule, next_run=schedule.next_run + timedelta(days=1))
 
 
@@ -93,7 +106,8 @@ async def test_jobs_are_listed_once_after_a_scheduled_run(azure):
 async def test_a_running_job_is_listed_again_until_it_ends(azure):
     passes = await converged(azure)
     azure.jobs[ACCOUNT.id.lower().strip("/")].append(
-        port.Job("running", port.SITE_RECOVERY_RUNBOOK, "Running", NOW + timedelta(hours=1), None))
+        port.Job("running", port.SITE_RECOVERY_RUNBOOK, "Running", NOW + timedelta(hours=1), None)
+    )
     run_schedules(azure, NOW)  # moves the marks: the running job is seen
     assert "list_jobs" in await passes.run(NOW + timedelta(seconds=2 * INTERVAL))
     assert "list_jobs" in await passes.run(NOW + timedelta(seconds=3 * INTERVAL)), "it was still running"
@@ -101,7 +115,7 @@ async def test_a_running_job_is_listed_again_until_it_ends(azure):
 
 async def test_a_new_month_lists_the_jobs_again(azure):
     passes = await converged(azure)
-    assert "list_jobs" in await passes.run(datetime(2024, 7, 1, 0, 30, tzinfo=timezone.utc))
+    assert "list_jobs" in await passes.run(datetime(2024, 7, 1, 0, 30, tzinfo=UTC))
 
 
 async def test_other_passes_within_the_interval_reuse_protected_items_and_jobs(azure):

@@ -58,9 +58,13 @@ def test_controller_runtime_names_exist_from_the_start(metrics):
     found = samples(metrics)
     for result in ("success", "error", "requeue", "requeue_after"):
         assert value(found, "controller_runtime_reconcile_total", controller=CONTROLLER, result=result) == 0
-    for name in ("controller_runtime_reconcile_errors_total", "controller_runtime_terminal_reconcile_errors_total",
-                 "controller_runtime_reconcile_panics_total", "controller_runtime_reconcile_time_seconds_count",
-                 "controller_runtime_active_workers"):
+    for name in (
+        "controller_runtime_reconcile_errors_total",
+        "controller_runtime_terminal_reconcile_errors_total",
+        "controller_runtime_reconcile_panics_total",
+        "controller_runtime_reconcile_time_seconds_count",
+        "controller_runtime_active_workers",
+    ):
         assert value(found, name, controller=CONTROLLER) == 0, name
     assert not [name for name, _ in found if name.endswith("_created")]
 
@@ -74,8 +78,10 @@ def test_passes_are_counted_and_timed(metrics):
         assert value(samples(metrics), "controller_runtime_active_workers", controller=CONTROLLER) == 1
     found = samples(metrics)
     assert value(found, "controller_runtime_active_workers", controller=CONTROLLER) == 0
-    totals = {result: value(found, "controller_runtime_reconcile_total", controller=CONTROLLER, result=result)
-              for result in ("success", "error", "requeue", "requeue_after")}
+    totals = {
+        result: value(found, "controller_runtime_reconcile_total", controller=CONTROLLER, result=result)
+        for result in ("success", "error", "requeue", "requeue_after")
+    }
     assert totals == {"success": 1, "error": 2, "requeue": 0, "requeue_after": 1}
     assert value(found, "controller_runtime_reconcile_errors_total", controller=CONTROLLER) == 2
     assert value(found, "controller_runtime_terminal_reconcile_errors_total", controller=CONTROLLER) == 1
@@ -91,8 +97,13 @@ def ready(status: str) -> dict:
 
 SPEC = {"vault": {"name": "rsv-weu-prod"}, "updateMode": "Automatic"}
 AGENTS = {"total": 4, "current": 2, "updateRequired": 2, "upgradeInProgress": 0, "expiringSoon": 1, "versions": []}
-JOBS = {"monthToDateMinutes": 12, "projectedMonthMinutes": 40, "freeMinutesPerMonth": 30, "projectedCost": "1.40",
-        "currency": "EUR"}
+JOBS = {
+    "monthToDateMinutes": 12,
+    "projectedMonthMinutes": 40,
+    "freeMinutesPerMonth": 30,
+    "projectedCost": "1.40",
+    "currency": "EUR",
+}
 
 
 def test_policy_gauges_follow_what_passes_wrote(metrics):
@@ -102,10 +113,14 @@ def test_policy_gauges_follow_what_passes_wrote(metrics):
     found = samples(metrics)
     policies = {labels: count for (name, labels), count in found.items() if name == "asr_autoupdate_policies"}
     assert len(policies) == 12 and sum(policies.values()) == 3, "every mode and readiness, zeros included"
-    assert value(found, "asr_autoupdate_policies", update_mode="Automatic", management_policy="Manage", ready="True") == 1
+    assert (
+        value(found, "asr_autoupdate_policies", update_mode="Automatic", management_policy="Manage", ready="True") == 1
+    )
     assert value(found, "asr_autoupdate_policies", update_mode="Manual", management_policy="Manage", ready="False") == 1
-    assert value(found, "asr_autoupdate_policies", update_mode="Automatic", management_policy="Observe",
-                 ready="Unknown") == 1
+    assert (
+        value(found, "asr_autoupdate_policies", update_mode="Automatic", management_policy="Observe", ready="Unknown")
+        == 1
+    )
     labels = {"namespace": "dr", "policy": "weu", "vault": "rsv-weu-prod"}
     assert value(found, "asr_autoupdate_agents_behind", **labels) == 2
     assert value(found, "asr_autoupdate_protected_items", **labels) == 4
@@ -121,18 +136,31 @@ def test_policy_gauges_follow_what_passes_wrote(metrics):
     metrics.update_policy("dr", "weu", SPEC, {**ready("False"), "agents": None, "jobs": None})
     found = samples(metrics)
     assert value(found, "asr_autoupdate_agents_behind", **labels) is None
-    assert value(found, "asr_autoupdate_policies", update_mode="Automatic", management_policy="Manage",
-                 ready="False") == 1
+    assert (
+        value(found, "asr_autoupdate_policies", update_mode="Automatic", management_policy="Manage", ready="False") == 1
+    )
 
     metrics.forget_policy("dr", "weu")
     metrics.forget_policy("dr", "never-seen")
-    policies = {labels: count for (name, labels), count in samples(metrics).items() if name == "asr_autoupdate_policies"}
+    policies = {
+        labels: count for (name, labels), count in samples(metrics).items() if name == "asr_autoupdate_policies"
+    }
     assert sum(policies.values()) == 2
 
 
 def test_azure_requests_and_throttling_by_subscription(metrics, stats):
-    stats[SUBSCRIPTION] = BudgetStats(SUBSCRIPTION, requests=12, failures=1, reads=10, writes=2, throttled=3,
-                                      waits=4, rejected=1, remaining_reads=240, remaining_writes=None)
+    stats[SUBSCRIPTION] = BudgetStats(
+        SUBSCRIPTION,
+        requests=12,
+        failures=1,
+        reads=10,
+        writes=2,
+        throttled=3,
+        waits=4,
+        rejected=1,
+        remaining_reads=240,
+        remaining_writes=None,
+    )
     found = samples(metrics)
     assert value(found, "asr_autoupdate_azure_requests_total", subscription=SUBSCRIPTION, kind="read") == 10
     assert value(found, "asr_autoupdate_azure_requests_total", subscription=SUBSCRIPTION, kind="write") == 2

@@ -1,7 +1,7 @@
 """plan() and plan_cleanup() as tables: one row per situation, the reason in its id."""
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -50,7 +50,7 @@ def failed(part, error=None):
 
 
 def utc(*parts):
-    return datetime(*parts, tzinfo=timezone.utc)
+    return datetime(*parts, tzinfo=UTC)
 
 
 PLAN_CASES = [
@@ -58,87 +58,249 @@ PLAN_CASES = [
     ("converged-nothing-to-do", {}, converged(), False, []),
     ("vault-missing-nothing-to-do", {}, converged(vault=None), False, []),
     ("account-missing-create-it", {}, converged(automation_account=None), False, [CREATE]),
-    ("account-missing-run-as-cannot-be-created", {"authentication": "RunAsAccount"},
-     converged(automation_account=None), False, []),
-    ("account-unreadable-wait", {},
-     converged(automation_account=None, failures=failed(Part.AUTOMATION_ACCOUNT)), False, []),
-    ("identity-off-enable-it", {}, converged(automation_account=account(principal_id=None)), False,
-     [ENABLE_IDENTITY]),
-    ("account-in-other-region-touch-nothing", {}, converged(automation_account=account(location="northeurope")),
-     False, []),
-    ("account-in-other-region-no-identity-touch-nothing", {},
-     converged(automation_account=account(location="northeurope", principal_id=None)), False, []),
-    ("account-region-display-name-is-same-region", {}, converged(automation_account=account(location="West Europe")),
-     False, []),
+    (
+        "account-missing-run-as-cannot-be-created",
+        {"authentication": "RunAsAccount"},
+        converged(automation_account=None),
+        False,
+        [],
+    ),
+    (
+        "account-unreadable-wait",
+        {},
+        converged(automation_account=None, failures=failed(Part.AUTOMATION_ACCOUNT)),
+        False,
+        [],
+    ),
+    ("identity-off-enable-it", {}, converged(automation_account=account(principal_id=None)), False, [ENABLE_IDENTITY]),
+    (
+        "account-in-other-region-touch-nothing",
+        {},
+        converged(automation_account=account(location="northeurope")),
+        False,
+        [],
+    ),
+    (
+        "account-in-other-region-no-identity-touch-nothing",
+        {},
+        converged(automation_account=account(location="northeurope", principal_id=None)),
+        False,
+        [],
+    ),
+    (
+        "account-region-display-name-is-same-region",
+        {},
+        converged(automation_account=account(location="West Europe")),
+        False,
+        [],
+    ),
     ("no-role-grant-contributor", {}, converged(role_assignments=()), False, [GRANT]),
     ("no-role-grant-disabled", {"grantVaultAccess": False}, converged(role_assignments=()), False, []),
-    ("owner-on-subscription-is-enough", {}, converged(role_assignments=(role(port.OWNER_ROLE, SUBSCRIPTION_SCOPE),)),
-     False, []),
+    (
+        "owner-on-subscription-is-enough",
+        {},
+        converged(role_assignments=(role(port.OWNER_ROLE, SUBSCRIPTION_SCOPE),)),
+        False,
+        [],
+    ),
     ("reader-is-not-enough", {}, converged(role_assignments=(role(READER),)), False, [GRANT]),
     ("roles-unreadable-wait", {}, converged(role_assignments=(), failures=failed(Part.ROLE_ASSIGNMENTS)), False, []),
     ("mapping-disabled-enable-it", {}, converged(mappings=(mapping(auto_update="Disabled"),)), False, [enable("m1")]),
-    ("mapping-on-other-account-move-it", {}, converged(mappings=(mapping(automation_account_id=OTHER_ACCOUNT),)),
-     False, [enable("m1")]),
-    ("mapping-account-id-case-differs-is-same", {},
-     converged(mappings=(mapping(automation_account_id=ACCOUNT.id.upper()),)), False, []),
-    ("mapping-run-as-auth-switch-to-identity", {},
-     converged(mappings=(mapping(authentication_type="RunAsAccount"),)), False, [enable("m1")]),
-    ("mapping-not-paired-skipped", {},
-     converged(mappings=(mapping(), mapping("m2", state="Unpaired", auto_update="Disabled"))), False, []),
-    ("mapping-not-a2a-skipped", {},
-     converged(mappings=(mapping(), mapping("m2", instance_type="InMageRcm", auto_update="Disabled"))), False, []),
-    ("new-mapping-appears-enable-it", {},
-     converged(mappings=(mapping(), mapping("m2", auto_update="Disabled", schedule_name=None, job_schedule_name=None))),
-     False, [enable("m2")]),
+    (
+        "mapping-on-other-account-move-it",
+        {},
+        converged(mappings=(mapping(automation_account_id=OTHER_ACCOUNT),)),
+        False,
+        [enable("m1")],
+    ),
+    (
+        "mapping-account-id-case-differs-is-same",
+        {},
+        converged(mappings=(mapping(automation_account_id=ACCOUNT.id.upper()),)),
+        False,
+        [],
+    ),
+    (
+        "mapping-run-as-auth-switch-to-identity",
+        {},
+        converged(mappings=(mapping(authentication_type="RunAsAccount"),)),
+        False,
+        [enable("m1")],
+    ),
+    (
+        "mapping-not-paired-skipped",
+        {},
+        converged(mappings=(mapping(), mapping("m2", state="Unpaired", auto_update="Disabled"))),
+        False,
+        [],
+    ),
+    (
+        "mapping-not-a2a-skipped",
+        {},
+        converged(mappings=(mapping(), mapping("m2", instance_type="InMageRcm", auto_update="Disabled"))),
+        False,
+        [],
+    ),
+    (
+        "new-mapping-appears-enable-it",
+        {},
+        converged(
+            mappings=(mapping(), mapping("m2", auto_update="Disabled", schedule_name=None, job_schedule_name=None))
+        ),
+        False,
+        [enable("m2")],
+    ),
     ("mappings-unreadable-wait", {}, converged(mappings=(), failures=failed(Part.MAPPINGS)), False, []),
-    ("schedule-time-differs-rewrite", {"schedule": {"time": "06:30"}}, converged(), False,
-     [rewrite("06:30 Europe/Amsterdam")]),
-    ("schedule-zone-differs-rewrite", {}, converged(schedules=(schedule(time_zone="UTC", start_time=utc(2024, 6, 9)),)),
-     False, [rewrite("00:00 Europe/Amsterdam")]),
-    ("schedule-frequency-differs-rewrite", {}, converged(schedules=(schedule(frequency="Hour"),)), False,
-     [rewrite("00:00 Europe/Amsterdam")]),
-    ("schedule-interval-differs-rewrite", {}, converged(schedules=(schedule(interval=2),)), False,
-     [rewrite("00:00 Europe/Amsterdam")]),
-    ("schedule-week-days-differ-rewrite", {"schedule": WEEKLY_SUNDAY},
-     converged(schedules=(schedule(frequency="Week", week_days=("Saturday",)),)), False,
-     [rewrite("00:00 Europe/Amsterdam on Sunday")]),
-    ("schedule-week-days-match", {"schedule": WEEKLY_SUNDAY},
-     converged(schedules=(schedule(frequency="Week", week_days=("sunday",)),)), False, []),
-    ("schedule-explicit-zone-rewrite", {"schedule": {"timeZone": "Asia/Kolkata"}}, converged(), False,
-     [rewrite("00:00 Asia/Kolkata")]),
-    ("schedule-of-unconfigured-mapping-waits", {"schedule": {"time": "06:30"}},
-     converged(mappings=(mapping(auto_update="Disabled"),)), False, [enable("m1")]),
+    (
+        "schedule-time-differs-rewrite",
+        {"schedule": {"time": "06:30"}},
+        converged(),
+        False,
+        [rewrite("06:30 Europe/Amsterdam")],
+    ),
+    (
+        "schedule-zone-differs-rewrite",
+        {},
+        converged(schedules=(schedule(time_zone="UTC", start_time=utc(2024, 6, 9)),)),
+        False,
+        [rewrite("00:00 Europe/Amsterdam")],
+    ),
+    (
+        "schedule-frequency-differs-rewrite",
+        {},
+        converged(schedules=(schedule(frequency="Hour"),)),
+        False,
+        [rewrite("00:00 Europe/Amsterdam")],
+    ),
+    (
+        "schedule-interval-differs-rewrite",
+        {},
+        converged(schedules=(schedule(interval=2),)),
+        False,
+        [rewrite("00:00 Europe/Amsterdam")],
+    ),
+    (
+        "schedule-week-days-differ-rewrite",
+        {"schedule": WEEKLY_SUNDAY},
+        converged(schedules=(schedule(frequency="Week", week_days=("Saturday",)),)),
+        False,
+        [rewrite("00:00 Europe/Amsterdam on Sunday")],
+    ),
+    (
+        "schedule-week-days-match",
+        {"schedule": WEEKLY_SUNDAY},
+        converged(schedules=(schedule(frequency="Week", week_days=("sunday",)),)),
+        False,
+        [],
+    ),
+    (
+        "schedule-explicit-zone-rewrite",
+        {"schedule": {"timeZone": "Asia/Kolkata"}},
+        converged(),
+        False,
+        [rewrite("00:00 Asia/Kolkata")],
+    ),
+    (
+        "schedule-of-unconfigured-mapping-waits",
+        {"schedule": {"time": "06:30"}},
+        converged(mappings=(mapping(auto_update="Disabled"),)),
+        False,
+        [enable("m1")],
+    ),
     ("schedule-missing-never-created", {"schedule": {"time": "06:30"}}, converged(schedules=()), False, []),
-    ("schedules-unreadable-wait", {"schedule": {"time": "06:30"}},
-     converged(schedules=(), failures=failed(Part.SCHEDULES)), False, []),
-    ("region-unknown-no-zone-no-rewrite", {"schedule": {"time": "06:30"}},
-     converged(vault=vault("moon"), automation_account=account(location="moon")), False, []),
-    ("region-unknown-explicit-zone-rewrite", {"schedule": {"time": "06:30", "timeZone": "UTC"}},
-     converged(vault=vault("moon"), automation_account=account(location="moon")), False, [rewrite("06:30 UTC")]),
-    ("shared-schedule-rewritten-once", {"schedule": {"time": "06:30"}},
-     converged(mappings=(mapping(), mapping("m2", schedule_name="m1_a85ea38f"))), False,
-     [rewrite("06:30 Europe/Amsterdam")]),
+    (
+        "schedules-unreadable-wait",
+        {"schedule": {"time": "06:30"}},
+        converged(schedules=(), failures=failed(Part.SCHEDULES)),
+        False,
+        [],
+    ),
+    (
+        "region-unknown-no-zone-no-rewrite",
+        {"schedule": {"time": "06:30"}},
+        converged(vault=vault("moon"), automation_account=account(location="moon")),
+        False,
+        [],
+    ),
+    (
+        "region-unknown-explicit-zone-rewrite",
+        {"schedule": {"time": "06:30", "timeZone": "UTC"}},
+        converged(vault=vault("moon"), automation_account=account(location="moon")),
+        False,
+        [rewrite("06:30 UTC")],
+    ),
+    (
+        "shared-schedule-rewritten-once",
+        {"schedule": {"time": "06:30"}},
+        converged(mappings=(mapping(), mapping("m2", schedule_name="m1_a85ea38f"))),
+        False,
+        [rewrite("06:30 Europe/Amsterdam")],
+    ),
     ("manual-disables-enabled-mapping", {"updateMode": "Manual"}, converged(), False, [disable("m1")]),
-    ("manual-leaves-disabled-mapping", {"updateMode": "Manual"},
-     converged(mappings=(mapping(auto_update="Disabled"),)), False, []),
-    ("manual-disables-unknown-status", {"updateMode": "Manual"}, converged(mappings=(mapping(auto_update=None),)),
-     False, [disable("m1")]),
-    ("manual-never-creates-an-account", {"updateMode": "Manual"}, converged(automation_account=None), False,
-     [disable("m1")]),
-    ("manual-ignores-schedule", {"updateMode": "Manual", "schedule": {"time": "06:30"}},
-     converged(mappings=(mapping(auto_update="Disabled"),)), False, []),
+    (
+        "manual-leaves-disabled-mapping",
+        {"updateMode": "Manual"},
+        converged(mappings=(mapping(auto_update="Disabled"),)),
+        False,
+        [],
+    ),
+    (
+        "manual-disables-unknown-status",
+        {"updateMode": "Manual"},
+        converged(mappings=(mapping(auto_update=None),)),
+        False,
+        [disable("m1")],
+    ),
+    (
+        "manual-never-creates-an-account",
+        {"updateMode": "Manual"},
+        converged(automation_account=None),
+        False,
+        [disable("m1")],
+    ),
+    (
+        "manual-ignores-schedule",
+        {"updateMode": "Manual", "schedule": {"time": "06:30"}},
+        converged(mappings=(mapping(auto_update="Disabled"),)),
+        False,
+        [],
+    ),
     ("repair-reapplies-role-and-mappings", {}, converged(), True, [GRANT, enable("m1")]),
-    ("repair-manual-reapplies-disable", {"updateMode": "Manual"},
-     converged(mappings=(mapping(auto_update="Disabled"),)), True, [disable("m1")]),
-    ("health-error-not-repatched-every-pass", {},
-     converged(mappings=(mapping(health_errors=(port.HealthError("E1", "broken", "Fix it"),)),)), False, []),
-    ("health-error-repatched-on-repair", {},
-     converged(mappings=(mapping(health_errors=(port.HealthError("E1", "broken", "Fix it"),)),)), True,
-     [GRANT, enable("m1")]),
-    ("observe-mode-plans-the-same", {"managementPolicy": "Observe"}, converged(automation_account=None), False,
-     [CREATE]),
-    ("run-as-keeps-mappings-without-identity-or-role", {"authentication": "RunAsAccount"},
-     converged(automation_account=account(principal_id=None), role_assignments=()), False, [enable("m1")]),
+    (
+        "repair-manual-reapplies-disable",
+        {"updateMode": "Manual"},
+        converged(mappings=(mapping(auto_update="Disabled"),)),
+        True,
+        [disable("m1")],
+    ),
+    (
+        "health-error-not-repatched-every-pass",
+        {},
+        converged(mappings=(mapping(health_errors=(port.HealthError("E1", "broken", "Fix it"),)),)),
+        False,
+        [],
+    ),
+    (
+        "health-error-repatched-on-repair",
+        {},
+        converged(mappings=(mapping(health_errors=(port.HealthError("E1", "broken", "Fix it"),)),)),
+        True,
+        [GRANT, enable("m1")],
+    ),
+    (
+        "observe-mode-plans-the-same",
+        {"managementPolicy": "Observe"},
+        converged(automation_account=None),
+        False,
+        [CREATE],
+    ),
+    (
+        "run-as-keeps-mappings-without-identity-or-role",
+        {"authentication": "RunAsAccount"},
+        converged(automation_account=account(principal_id=None), role_assignments=()),
+        False,
+        [enable("m1")],
+    ),
 ]
 
 
@@ -160,13 +322,19 @@ def test_mapping_update_names_the_account_and_authentication():
     [update] = plan(make_spec(), converged(mappings=(mapping(auto_update="Disabled"),)), NOW)
     assert isinstance(update, UpdateMapping)
     assert (update.enabled, update.automation_account_id, update.authentication_type) == (
-        True, ACCOUNT.id, "SystemAssignedIdentity")
+        True,
+        ACCOUNT.id,
+        "SystemAssignedIdentity",
+    )
 
 
 def test_manual_keeps_the_account_link():
     [update] = plan(make_spec(updateMode="Manual"), converged(), NOW)
     assert (update.enabled, update.automation_account_id, update.authentication_type) == (
-        False, mapping().automation_account_id, "SystemAssignedIdentity")
+        False,
+        mapping().automation_account_id,
+        "SystemAssignedIdentity",
+    )
 
 
 @pytest.mark.parametrize(
@@ -174,8 +342,10 @@ def test_manual_keeps_the_account_link():
     [
         pytest.param({"time": "06:30"}, id="daily"),
         pytest.param({"time": "14:04", "interval": 3}, id="inside-lead-time"),
-        pytest.param({"time": "23:15", "timeZone": "America/New_York", "frequency": "Week",
-                      "weekDays": ["Friday", "Tuesday"]}, id="weekly-elsewhere"),
+        pytest.param(
+            {"time": "23:15", "timeZone": "America/New_York", "frequency": "Week", "weekDays": ["Friday", "Tuesday"]},
+            id="weekly-elsewhere",
+        ),
     ],
 )
 def test_rewrite_keeps_the_name_and_starts_at_the_next_local_time(settings):
@@ -214,17 +384,39 @@ CLEANUP_CASES = [
     ("disable-turns-mappings-off", {"deletionPolicy": "Disable"}, converged(), [disable("m1")]),
     ("disable-done", {"deletionPolicy": "Disable"}, converged(mappings=ALL_DISABLED), []),
     ("delete-disables-first", {"deletionPolicy": "Delete"}, converged(), [disable("m1")]),
-    ("delete-then-removes-role-and-account", {"deletionPolicy": "Delete"}, converged(mappings=ALL_DISABLED),
-     [REVOKE, DELETE]),
-    ("delete-keeps-an-account-it-did-not-create", {"deletionPolicy": "Delete"},
-     converged(mappings=ALL_DISABLED, automation_account=NOT_OURS), []),
-    ("delete-keeps-inherited-and-owner-roles", {"deletionPolicy": "Delete"},
-     converged(mappings=ALL_DISABLED, role_assignments=(role(port.CONTRIBUTOR_ROLE, SUBSCRIPTION_SCOPE),
-                                                        role(port.OWNER_ROLE))), [DELETE]),
-    ("delete-account-already-gone", {"deletionPolicy": "Delete"},
-     converged(mappings=ALL_DISABLED, automation_account=None), []),
-    ("delete-vault-gone-still-removes-account", {"deletionPolicy": "Delete"},
-     converged(vault=None, mappings=(), role_assignments=()), [DELETE]),
+    (
+        "delete-then-removes-role-and-account",
+        {"deletionPolicy": "Delete"},
+        converged(mappings=ALL_DISABLED),
+        [REVOKE, DELETE],
+    ),
+    (
+        "delete-keeps-an-account-it-did-not-create",
+        {"deletionPolicy": "Delete"},
+        converged(mappings=ALL_DISABLED, automation_account=NOT_OURS),
+        [],
+    ),
+    (
+        "delete-keeps-inherited-and-owner-roles",
+        {"deletionPolicy": "Delete"},
+        converged(
+            mappings=ALL_DISABLED,
+            role_assignments=(role(port.CONTRIBUTOR_ROLE, SUBSCRIPTION_SCOPE), role(port.OWNER_ROLE)),
+        ),
+        [DELETE],
+    ),
+    (
+        "delete-account-already-gone",
+        {"deletionPolicy": "Delete"},
+        converged(mappings=ALL_DISABLED, automation_account=None),
+        [],
+    ),
+    (
+        "delete-vault-gone-still-removes-account",
+        {"deletionPolicy": "Delete"},
+        converged(vault=None, mappings=(), role_assignments=()),
+        [DELETE],
+    ),
 ]
 
 

@@ -58,7 +58,10 @@ async def test_new_policy_converges_in_one_pass(azure):
     assert created.tags == {POLICY_TAG: "dr/vault1"} and created.principal_id
     [assignment] = azure.role_assignments
     assert (assignment.scope, assignment.principal_id, assignment.role_guid) == (
-        VAULT.id, created.principal_id, port.CONTRIBUTOR_ROLE)
+        VAULT.id,
+        created.principal_id,
+        port.CONTRIBUTOR_ROLE,
+    )
     for mapping in a2a(azure):
         assert (mapping.auto_update, mapping.authentication_type) == ("Enabled", "SystemAssignedIdentity")
         assert port.same_id(mapping.automation_account_id, ACCOUNT.id)
@@ -69,7 +72,11 @@ async def test_new_policy_converges_in_one_pass(azure):
     assert all(s.start_time == NOW.replace(hour=4, minute=30) + timedelta(days=1) for s in schedules)
     assert [m.schedule_name for m in a2a(azure)] == [s.name for s in schedules], "Site Recovery's names are kept"
     assert Counter(e.reason for e in outcome.events) == {
-        "AutomationAccountCreated": 1, "RoleAssigned": 1, "MappingUpdated": 2, "ScheduleRewritten": 2}
+        "AutomationAccountCreated": 1,
+        "RoleAssigned": 1,
+        "MappingUpdated": 2,
+        "ScheduleRewritten": 2,
+    }
     assert outcome.status["mappings"] == {"total": 3, "configured": 2, "skipped": 1}
     assert outcome.status["automationAccount"]["createdByPolicy"] is True
     assert outcome.status["scheduleSummary"] == "06:30 Europe/Amsterdam"
@@ -211,9 +218,11 @@ async def test_run_as_account_keeps_its_mappings_configured(azure):
     azure.add_account(ACCOUNT, "westeurope", principal_id=None)
     key = ACCOUNT.id.lower().strip("/")
     azure.certificates[(key, port.RUN_AS_CERTIFICATE)] = port.Certificate(
-        port.RUN_AS_CERTIFICATE, "AB12", NOW + timedelta(days=30))
+        port.RUN_AS_CERTIFICATE, "AB12", NOW + timedelta(days=30)
+    )
     azure.connections[(key, port.RUN_AS_CONNECTION)] = port.Connection(
-        port.RUN_AS_CONNECTION, "AzureServicePrincipal", {"CertificateThumbprint": "ab12"})
+        port.RUN_AS_CONNECTION, "AzureServicePrincipal", {"CertificateThumbprint": "ab12"}
+    )
     outcome = await reconcile(azure, make_policy(authentication="RunAsAccount"), NOW)
     assert_converged(outcome)
     assert conditions(outcome)["CredentialsHealthy"] == ("True", "RunAsCertificateExpiring")
@@ -251,7 +260,11 @@ async def test_delete_removes_what_the_policy_created(azure):
     assert azure.accounts == {} and azure.role_assignments == []
     assert azure.writes == ["update_mapping", "update_mapping", "delete_role_assignment", "delete_automation_account"]
     assert [event.reason for event in outcome.events] == [
-        "MappingUpdated", "MappingUpdated", "RoleRevoked", "AutomationAccountDeleted"]
+        "MappingUpdated",
+        "MappingUpdated",
+        "RoleRevoked",
+        "AutomationAccountDeleted",
+    ]
 
 
 async def test_delete_keeps_an_account_it_did_not_create(azure):

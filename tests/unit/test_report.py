@@ -1,7 +1,7 @@
 """report() as tables: every reason on its condition, and the kstatus summary and retry it leads to."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -40,8 +40,13 @@ CONFLICT = ConflictError("exists", status=409, code="Conflict")
 UNAUTHENTICATED = AuthenticationError("AADSTS7000215: Invalid client secret", status=401, code="invalid_client")
 PRINCIPAL_NOT_FOUND = TransientError("replication delay", status=400, code="PrincipalNotFound")
 RUN_AS_REFUSAL = "The Run As account does not have the permission to access the recovery services resource."
-AREAS = (C.AUTOMATION_ACCOUNT_READY, C.CREDENTIALS_HEALTHY, C.MAPPINGS_CONFIGURED, C.SCHEDULE_CONFIGURED,
-         C.AGENTS_CURRENT)
+AREAS = (
+    C.AUTOMATION_ACCOUNT_READY,
+    C.CREDENTIALS_HEALTHY,
+    C.MAPPINGS_CONFIGURED,
+    C.SCHEDULE_CONFIGURED,
+    C.AGENTS_CURRENT,
+)
 
 
 def certificate(thumbprint="ABC123", expiry=NOW + timedelta(days=200)):
@@ -54,8 +59,12 @@ def connection(thumbprint="abc123"):
 
 
 def run_as(**changes):
-    values = dict(role_assignments=(), run_as_certificate=certificate(), run_as_connection=connection(),
-                  mappings=(mapping(authentication_type="RunAsAccount"),))
+    values = dict(
+        role_assignments=(),
+        run_as_certificate=certificate(),
+        run_as_connection=connection(),
+        mappings=(mapping(authentication_type="RunAsAccount"),),
+    )
     values.update(changes)
     return converged(**values)
 
@@ -89,120 +98,495 @@ def read_failure(part, error, **changes):
 
 # id, spec overrides, observation, (remaining, results), {area: (status, reason)}, summary reason, kstatus, retry
 CASES = [
-    ("converged", {}, converged(), ([], []),
-     {area: ("True", "Converged") for area in AREAS}, "Converged", "ready", None),
-    ("vault-not-found", {}, converged(vault=None), ([], []),
-     {area: ("Unknown", "VaultNotFound") for area in AREAS}, "VaultNotFound", "stalled", "person"),
-    ("vault-throttled", {}, read_failure(Part.VAULT, THROTTLED, vault=None), ([], []),
-     {area: ("Unknown", "AzureUnavailable") for area in AREAS}, "AzureUnavailable", "reconciling", "transient"),
-    ("vault-forbidden", {}, read_failure(Part.VAULT, FORBIDDEN, vault=None), ([], []),
-     {C.MAPPINGS_CONFIGURED: ("Unknown", "InsufficientPermissions")}, "InsufficientPermissions", "stalled", "person"),
-    ("sign-in-failed", {}, read_failure(Part.VAULT, UNAUTHENTICATED, vault=None), ([], []),
-     {C.AUTOMATION_ACCOUNT_READY: ("Unknown", "AuthenticationFailed")}, "AuthenticationFailed", "stalled", "person"),
-    ("account-create-forbidden", {}, NO_ACCOUNT, failing({}, NO_ACCOUNT, FORBIDDEN),
-     {C.AUTOMATION_ACCOUNT_READY: ("False", "InsufficientPermissions"), C.CREDENTIALS_HEALTHY: ("Unknown", "Waiting"),
-      C.SCHEDULE_CONFIGURED: ("Unknown", "Waiting")}, "InsufficientPermissions", "stalled", "person"),
-    ("account-create-conflict", {}, NO_ACCOUNT, failing({}, NO_ACCOUNT, CONFLICT),
-     {C.AUTOMATION_ACCOUNT_READY: ("False", "AutomationAccountConflict")}, "AutomationAccountConflict", "stalled",
-     "person"),
-    ("account-create-throttled", {}, NO_ACCOUNT, failing({}, NO_ACCOUNT, THROTTLED),
-     {C.AUTOMATION_ACCOUNT_READY: ("False", "AzureUnavailable")}, "AzureUnavailable", "reconciling", "transient"),
-    ("account-in-other-region", {}, converged(automation_account=account(location="northeurope")), ([], []),
-     {C.AUTOMATION_ACCOUNT_READY: ("False", "AutomationAccountConflict"),
-      C.CREDENTIALS_HEALTHY: ("Unknown", "Waiting")},
-     "AutomationAccountConflict", "stalled", "person"),
-    ("account-being-created", {}, NO_ACCOUNT, still_planned({}, NO_ACCOUNT),
-     {C.AUTOMATION_ACCOUNT_READY: ("False", "Progressing")}, "Progressing", "reconciling", "transient"),
-    ("account-unreadable", {}, read_failure(Part.AUTOMATION_ACCOUNT, UNAVAILABLE, automation_account=None), ([], []),
-     {C.AUTOMATION_ACCOUNT_READY: ("Unknown", "AzureUnavailable")}, "AzureUnavailable", "reconciling", "transient"),
-    ("observe-account-missing", OBSERVE, NO_ACCOUNT, still_planned(OBSERVE, NO_ACCOUNT),
-     {C.AUTOMATION_ACCOUNT_READY: ("False", "DriftDetected")}, "DriftDetected", "stalled", None),
-    ("identity-not-authorized", {"grantVaultAccess": False}, converged(role_assignments=()), ([], []),
-     {C.CREDENTIALS_HEALTHY: ("False", "IdentityNotAuthorized")}, "IdentityNotAuthorized", "stalled", "person"),
-    ("role-grant-forbidden", {}, converged(role_assignments=()),
-     failing({}, converged(role_assignments=()), FORBIDDEN),
-     {C.CREDENTIALS_HEALTHY: ("False", "InsufficientPermissions")}, "InsufficientPermissions", "stalled", "person"),
-    ("role-grant-principal-not-replicated", {}, converged(role_assignments=()),
-     failing({}, converged(role_assignments=()), PRINCIPAL_NOT_FOUND),
-     {C.CREDENTIALS_HEALTHY: ("False", "AzureUnavailable")}, "AzureUnavailable", "reconciling", "transient"),
-    ("roles-unreadable", {}, read_failure(Part.ROLE_ASSIGNMENTS, UNAVAILABLE, role_assignments=()), ([], []),
-     {C.CREDENTIALS_HEALTHY: ("Unknown", "AzureUnavailable")}, "AzureUnavailable", "reconciling", "transient"),
-    ("mapping-update-refused", {}, DISABLED, failing({}, DISABLED, REFUSED),
-     {C.MAPPINGS_CONFIGURED: ("False", "MappingUpdateFailed")}, "MappingUpdateFailed", "stalled", "person"),
-    ("mapping-update-still-running", {}, DISABLED, pending({}, DISABLED),
-     {C.MAPPINGS_CONFIGURED: ("False", "Progressing")}, "Progressing", "reconciling", "transient"),
-    ("mapping-health-error", {}, converged(mappings=(mapping(health_errors=(HEALTH,)),)), ([], []),
-     {C.MAPPINGS_CONFIGURED: ("False", "MappingHealthError")}, "MappingHealthError", "stalled", "person"),
-    ("mappings-unreadable", {}, read_failure(Part.MAPPINGS, UNAVAILABLE, mappings=()), ([], []),
-     {C.MAPPINGS_CONFIGURED: ("Unknown", "AzureUnavailable")}, "AzureUnavailable", "reconciling", "transient"),
-    ("mappings-read-refused", {}, read_failure(Part.MAPPINGS, REFUSED, mappings=()), ([], []),
-     {C.MAPPINGS_CONFIGURED: ("Unknown", "AzureRequestFailed")}, "AzureRequestFailed", "stalled", "person"),
-    ("no-mappings-yet", {}, converged(mappings=(), schedules=(), job_schedules=()), ([], []),
-     {C.MAPPINGS_CONFIGURED: ("True", "Converged"), C.SCHEDULE_CONFIGURED: ("True", "Converged")}, "Converged",
-     "ready", None),
-    ("observe-mapping-drift", OBSERVE, DISABLED, still_planned(OBSERVE, DISABLED),
-     {C.MAPPINGS_CONFIGURED: ("False", "DriftDetected")}, "DriftDetected", "stalled", None),
-    ("schedule-missing", {}, converged(schedules=()), ([], []),
-     {C.SCHEDULE_CONFIGURED: ("False", "ScheduleNotFound")}, "ScheduleNotFound", "stalled", "person"),
-    ("job-schedule-missing", {}, converged(job_schedules=()), ([], []),
-     {C.SCHEDULE_CONFIGURED: ("False", "ScheduleNotFound")}, "ScheduleNotFound", "stalled", "person"),
-    ("schedule-disabled", {}, converged(schedules=(schedule(is_enabled=False),)), ([], []),
-     {C.SCHEDULE_CONFIGURED: ("False", "ScheduleDisabled")}, "ScheduleDisabled", "stalled", "person"),
-    ("schedule-not-created-yet", {}, converged(mappings=(mapping(schedule_name=None, job_schedule_name=None),)),
-     ([], []), {C.SCHEDULE_CONFIGURED: ("False", "Progressing")}, "Progressing", "reconciling", "transient"),
-    ("schedule-rewrite-refused", {"schedule": {"time": "06:30"}}, converged(),
-     failing({"schedule": {"time": "06:30"}}, converged(), REFUSED),
-     {C.SCHEDULE_CONFIGURED: ("False", "AzureRequestFailed")}, "AzureRequestFailed", "stalled", "person"),
-    ("schedule-being-rewritten", {"schedule": {"time": "06:30"}}, converged(),
-     still_planned({"schedule": {"time": "06:30"}}, converged()),
-     {C.SCHEDULE_CONFIGURED: ("False", "Progressing")}, "Progressing", "reconciling", "transient"),
-    ("schedules-unreadable", {}, read_failure(Part.JOB_SCHEDULES, THROTTLED), ([], []),
-     {C.SCHEDULE_CONFIGURED: ("Unknown", "AzureUnavailable")}, "AzureUnavailable", "reconciling", "transient"),
-    ("region-without-known-zone", {}, converged(vault=vault("moon"), automation_account=account(location="moon")),
-     ([], []), {C.SCHEDULE_CONFIGURED: ("False", "InvalidSpec")}, "InvalidSpec", "stalled", "invalid"),
-    ("run-as-healthy-but-retired", RUN_AS, run_as(), ([], []),
-     {C.CREDENTIALS_HEALTHY: ("True", "RunAsAccountRetired"), C.MAPPINGS_CONFIGURED: ("True", "Converged")},
-     "Converged", "ready", None),
-    ("run-as-certificate-missing", RUN_AS, run_as(run_as_certificate=None), ([], []),
-     {C.CREDENTIALS_HEALTHY: ("False", "RunAsAccountNotFound")}, "RunAsAccountNotFound", "stalled", "person"),
-    ("run-as-connection-missing", RUN_AS, run_as(run_as_connection=None), ([], []),
-     {C.CREDENTIALS_HEALTHY: ("False", "RunAsAccountNotFound")}, "RunAsAccountNotFound", "stalled", "person"),
-    ("run-as-thumbprints-differ", RUN_AS, run_as(run_as_connection=connection("DEF456")), ([], []),
-     {C.CREDENTIALS_HEALTHY: ("False", "RunAsThumbprintMismatch")}, "RunAsThumbprintMismatch", "stalled", "person"),
-    ("run-as-certificate-expired", RUN_AS, run_as(run_as_certificate=certificate(expiry=NOW - timedelta(days=1))),
-     ([], []), {C.CREDENTIALS_HEALTHY: ("False", "RunAsCertificateExpired")}, "RunAsCertificateExpired", "stalled",
-     "person"),
-    ("run-as-certificate-expiring", RUN_AS, run_as(run_as_certificate=certificate(expiry=NOW + timedelta(days=59))),
-     ([], []), {C.CREDENTIALS_HEALTHY: ("True", "RunAsCertificateExpiring")}, "Converged", "ready", None),
-    ("run-as-unauthorized", RUN_AS,
-     run_as(mappings=(mapping(authentication_type="RunAsAccount",
-                              health_errors=(port.HealthError("E1", RUN_AS_REFUSAL),)),)), ([], []),
-     {C.CREDENTIALS_HEALTHY: ("False", "RunAsAccountUnauthorized"),
-      C.MAPPINGS_CONFIGURED: ("False", "MappingHealthError")},
-     "RunAsAccountUnauthorized", "stalled", "person"),
-    ("run-as-certificate-unreadable", RUN_AS, run_as(failures={Part.RUN_AS_CERTIFICATE: FORBIDDEN},
-                                                     run_as_certificate=None), ([], []),
-     {C.CREDENTIALS_HEALTHY: ("Unknown", "InsufficientPermissions")}, "InsufficientPermissions", "stalled", "person"),
-    ("run-as-account-missing", RUN_AS, run_as(automation_account=None), ([], []),
-     {C.AUTOMATION_ACCOUNT_READY: ("False", "RunAsAccountNotFound"), C.CREDENTIALS_HEALTHY: ("Unknown", "Waiting")},
-     "RunAsAccountNotFound", "stalled", "person"),
-    ("agents-behind-do-not-gate-ready", {},
-     converged(protected_items=(protected_item(update_required=True), protected_item("vm2"))), ([], []),
-     {C.AGENTS_CURRENT: ("False", "AgentUpdateRequired")}, "Converged", "ready", None),
-    ("agents-unreadable-forbidden-do-not-gate", {}, read_failure(Part.PROTECTED_ITEMS, FORBIDDEN, protected_items=()),
-     ([], []), {C.AGENTS_CURRENT: ("Unknown", "InsufficientPermissions")}, "Converged", "ready", None),
-    ("agents-unreadable-throttled-retry-early", {}, read_failure(Part.PROTECTED_ITEMS, THROTTLED, protected_items=()),
-     ([], []), {C.AGENTS_CURRENT: ("Unknown", "AzureUnavailable")}, "Converged", "ready", "transient"),
-    ("jobs-unreadable-retry-early", {}, read_failure(Part.JOBS, UNAVAILABLE), ([], []),
-     {C.AGENTS_CURRENT: ("True", "Converged")}, "Converged", "ready", "transient"),
-    ("manual-converged", MANUAL, converged(mappings=(mapping(auto_update="Disabled"),)), ([], []),
-     {C.AUTOMATION_ACCOUNT_READY: ("True", "NotRequired"), C.CREDENTIALS_HEALTHY: ("True", "NotRequired"),
-      C.MAPPINGS_CONFIGURED: ("True", "Converged"), C.SCHEDULE_CONFIGURED: ("True", "NotRequired")},
-     "Converged", "ready", None),
-    ("manual-disabling", MANUAL, converged(), still_planned(MANUAL, converged()),
-     {C.MAPPINGS_CONFIGURED: ("False", "Progressing")}, "Progressing", "reconciling", "transient"),
-    ("token-refused-on-a-write", {}, DISABLED, failing({}, DISABLED, UNAUTHENTICATED),
-     {C.MAPPINGS_CONFIGURED: ("False", "AuthenticationFailed")}, "AuthenticationFailed", "stalled", "person"),
+    (
+        "converged",
+        {},
+        converged(),
+        ([], []),
+        {area: ("True", "Converged") for area in AREAS},
+        "Converged",
+        "ready",
+        None,
+    ),
+    (
+        "vault-not-found",
+        {},
+        converged(vault=None),
+        ([], []),
+        {area: ("Unknown", "VaultNotFound") for area in AREAS},
+        "VaultNotFound",
+        "stalled",
+        "person",
+    ),
+    (
+        "vault-throttled",
+        {},
+        read_failure(Part.VAULT, THROTTLED, vault=None),
+        ([], []),
+        {area: ("Unknown", "AzureUnavailable") for area in AREAS},
+        "AzureUnavailable",
+        "reconciling",
+        "transient",
+    ),
+    (
+        "vault-forbidden",
+        {},
+        read_failure(Part.VAULT, FORBIDDEN, vault=None),
+        ([], []),
+        {C.MAPPINGS_CONFIGURED: ("Unknown", "InsufficientPermissions")},
+        "InsufficientPermissions",
+        "stalled",
+        "person",
+    ),
+    (
+        "sign-in-failed",
+        {},
+        read_failure(Part.VAULT, UNAUTHENTICATED, vault=None),
+        ([], []),
+        {C.AUTOMATION_ACCOUNT_READY: ("Unknown", "AuthenticationFailed")},
+        "AuthenticationFailed",
+        "stalled",
+        "person",
+    ),
+    (
+        "account-create-forbidden",
+        {},
+        NO_ACCOUNT,
+        failing({}, NO_ACCOUNT, FORBIDDEN),
+        {
+            C.AUTOMATION_ACCOUNT_READY: ("False", "InsufficientPermissions"),
+            C.CREDENTIALS_HEALTHY: ("Unknown", "Waiting"),
+            C.SCHEDULE_CONFIGURED: ("Unknown", "Waiting"),
+        },
+        "InsufficientPermissions",
+        "stalled",
+        "person",
+    ),
+    (
+        "account-create-conflict",
+        {},
+        NO_ACCOUNT,
+        failing({}, NO_ACCOUNT, CONFLICT),
+        {C.AUTOMATION_ACCOUNT_READY: ("False", "AutomationAccountConflict")},
+        "AutomationAccountConflict",
+        "stalled",
+        "person",
+    ),
+    (
+        "account-create-throttled",
+        {},
+        NO_ACCOUNT,
+        failing({}, NO_ACCOUNT, THROTTLED),
+        {C.AUTOMATION_ACCOUNT_READY: ("False", "AzureUnavailable")},
+        "AzureUnavailable",
+        "reconciling",
+        "transient",
+    ),
+    (
+        "account-in-other-region",
+        {},
+        converged(automation_account=account(location="northeurope")),
+        ([], []),
+        {
+            C.AUTOMATION_ACCOUNT_READY: ("False", "AutomationAccountConflict"),
+            C.CREDENTIALS_HEALTHY: ("Unknown", "Waiting"),
+        },
+        "AutomationAccountConflict",
+        "stalled",
+        "person",
+    ),
+    (
+        "account-being-created",
+        {},
+        NO_ACCOUNT,
+        still_planned({}, NO_ACCOUNT),
+        {C.AUTOMATION_ACCOUNT_READY: ("False", "Progressing")},
+        "Progressing",
+        "reconciling",
+        "transient",
+    ),
+    (
+        "account-unreadable",
+        {},
+        read_failure(Part.AUTOMATION_ACCOUNT, UNAVAILABLE, automation_account=None),
+        ([], []),
+        {C.AUTOMATION_ACCOUNT_READY: ("Unknown", "AzureUnavailable")},
+        "AzureUnavailable",
+        "reconciling",
+        "transient",
+    ),
+    (
+        "observe-account-missing",
+        OBSERVE,
+        NO_ACCOUNT,
+        still_planned(OBSERVE, NO_ACCOUNT),
+        {C.AUTOMATION_ACCOUNT_READY: ("False", "DriftDetected")},
+        "DriftDetected",
+        "stalled",
+        None,
+    ),
+    (
+        "identity-not-authorized",
+        {"grantVaultAccess": False},
+        converged(role_assignments=()),
+        ([], []),
+        {C.CREDENTIALS_HEALTHY: ("False", "IdentityNotAuthorized")},
+        "IdentityNotAuthorized",
+        "stalled",
+        "person",
+    ),
+    (
+        "role-grant-forbidden",
+        {},
+        converged(role_assignments=()),
+        failing({}, converged(role_assignments=()), FORBIDDEN),
+        {C.CREDENTIALS_HEALTHY: ("False", "InsufficientPermissions")},
+        "InsufficientPermissions",
+        "stalled",
+        "person",
+    ),
+    (
+        "role-grant-principal-not-replicated",
+        {},
+        converged(role_assignments=()),
+        failing({}, converged(role_assignments=()), PRINCIPAL_NOT_FOUND),
+        {C.CREDENTIALS_HEALTHY: ("False", "AzureUnavailable")},
+        "AzureUnavailable",
+        "reconciling",
+        "transient",
+    ),
+    (
+        "roles-unreadable",
+        {},
+        read_failure(Part.ROLE_ASSIGNMENTS, UNAVAILABLE, role_assignments=()),
+        ([], []),
+        {C.CREDENTIALS_HEALTHY: ("Unknown", "AzureUnavailable")},
+        "AzureUnavailable",
+        "reconciling",
+        "transient",
+    ),
+    (
+        "mapping-update-refused",
+        {},
+        DISABLED,
+        failing({}, DISABLED, REFUSED),
+        {C.MAPPINGS_CONFIGURED: ("False", "MappingUpdateFailed")},
+        "MappingUpdateFailed",
+        "stalled",
+        "person",
+    ),
+    (
+        "mapping-update-still-running",
+        {},
+        DISABLED,
+        pending({}, DISABLED),
+        {C.MAPPINGS_CONFIGURED: ("False", "Progressing")},
+        "Progressing",
+        "reconciling",
+        "transient",
+    ),
+    (
+        "mapping-health-error",
+        {},
+        converged(mappings=(mapping(health_errors=(HEALTH,)),)),
+        ([], []),
+        {C.MAPPINGS_CONFIGURED: ("False", "MappingHealthError")},
+        "MappingHealthError",
+        "stalled",
+        "person",
+    ),
+    (
+        "mappings-unreadable",
+        {},
+        read_failure(Part.MAPPINGS, UNAVAILABLE, mappings=()),
+        ([], []),
+        {C.MAPPINGS_CONFIGURED: ("Unknown", "AzureUnavailable")},
+        "AzureUnavailable",
+        "reconciling",
+        "transient",
+    ),
+    (
+        "mappings-read-refused",
+        {},
+        read_failure(Part.MAPPINGS, REFUSED, mappings=()),
+        ([], []),
+        {C.MAPPINGS_CONFIGURED: ("Unknown", "AzureRequestFailed")},
+        "AzureRequestFailed",
+        "stalled",
+        "person",
+    ),
+    (
+        "no-mappings-yet",
+        {},
+        converged(mappings=(), schedules=(), job_schedules=()),
+        ([], []),
+        {C.MAPPINGS_CONFIGURED: ("True", "Converged"), C.SCHEDULE_CONFIGURED: ("True", "Converged")},
+        "Converged",
+        "ready",
+        None,
+    ),
+    (
+        "observe-mapping-drift",
+        OBSERVE,
+        DISABLED,
+        still_planned(OBSERVE, DISABLED),
+        {C.MAPPINGS_CONFIGURED: ("False", "DriftDetected")},
+        "DriftDetected",
+        "stalled",
+        None,
+    ),
+    (
+        "schedule-missing",
+        {},
+        converged(schedules=()),
+        ([], []),
+        {C.SCHEDULE_CONFIGURED: ("False", "ScheduleNotFound")},
+        "ScheduleNotFound",
+        "stalled",
+        "person",
+    ),
+    (
+        "job-schedule-missing",
+        {},
+        converged(job_schedules=()),
+        ([], []),
+        {C.SCHEDULE_CONFIGURED: ("False", "ScheduleNotFound")},
+        "ScheduleNotFound",
+        "stalled",
+        "person",
+    ),
+    (
+        "schedule-disabled",
+        {},
+        converged(schedules=(schedule(is_enabled=False),)),
+        ([], []),
+        {C.SCHEDULE_CONFIGURED: ("False", "ScheduleDisabled")},
+        "ScheduleDisabled",
+        "stalled",
+        "person",
+    ),
+    (
+        "schedule-not-created-yet",
+        {},
+        converged(mappings=(mapping(schedule_name=None, job_schedule_name=None),)),
+        ([], []),
+        {C.SCHEDULE_CONFIGURED: ("False", "Progressing")},
+        "Progressing",
+        "reconciling",
+        "transient",
+    ),
+    (
+        "schedule-rewrite-refused",
+        {"schedule": {"time": "06:30"}},
+        converged(),
+        failing({"schedule": {"time": "06:30"}}, converged(), REFUSED),
+        {C.SCHEDULE_CONFIGURED: ("False", "AzureRequestFailed")},
+        "AzureRequestFailed",
+        "stalled",
+        "person",
+    ),
+    (
+        "schedule-being-rewritten",
+        {"schedule": {"time": "06:30"}},
+        converged(),
+        still_planned({"schedule": {"time": "06:30"}}, converged()),
+        {C.SCHEDULE_CONFIGURED: ("False", "Progressing")},
+        "Progressing",
+        "reconciling",
+        "transient",
+    ),
+    (
+        "schedules-unreadable",
+        {},
+        read_failure(Part.JOB_SCHEDULES, THROTTLED),
+        ([], []),
+        {C.SCHEDULE_CONFIGURED: ("Unknown", "AzureUnavailable")},
+        "AzureUnavailable",
+        "reconciling",
+        "transient",
+    ),
+    (
+        "region-without-known-zone",
+        {},
+        converged(vault=vault("moon"), automation_account=account(location="moon")),
+        ([], []),
+        {C.SCHEDULE_CONFIGURED: ("False", "InvalidSpec")},
+        "InvalidSpec",
+        "stalled",
+        "invalid",
+    ),
+    (
+        "run-as-healthy-but-retired",
+        RUN_AS,
+        run_as(),
+        ([], []),
+        {C.CREDENTIALS_HEALTHY: ("True", "RunAsAccountRetired"), C.MAPPINGS_CONFIGURED: ("True", "Converged")},
+        "Converged",
+        "ready",
+        None,
+    ),
+    (
+        "run-as-certificate-missing",
+        RUN_AS,
+        run_as(run_as_certificate=None),
+        ([], []),
+        {C.CREDENTIALS_HEALTHY: ("False", "RunAsAccountNotFound")},
+        "RunAsAccountNotFound",
+        "stalled",
+        "person",
+    ),
+    (
+        "run-as-connection-missing",
+        RUN_AS,
+        run_as(run_as_connection=None),
+        ([], []),
+        {C.CREDENTIALS_HEALTHY: ("False", "RunAsAccountNotFound")},
+        "RunAsAccountNotFound",
+        "stalled",
+        "person",
+    ),
+    (
+        "run-as-thumbprints-differ",
+        RUN_AS,
+        run_as(run_as_connection=connection("DEF456")),
+        ([], []),
+        {C.CREDENTIALS_HEALTHY: ("False", "RunAsThumbprintMismatch")},
+        "RunAsThumbprintMismatch",
+        "stalled",
+        "person",
+    ),
+    (
+        "run-as-certificate-expired",
+        RUN_AS,
+        run_as(run_as_certificate=certificate(expiry=NOW - timedelta(days=1))),
+        ([], []),
+        {C.CREDENTIALS_HEALTHY: ("False", "RunAsCertificateExpired")},
+        "RunAsCertificateExpired",
+        "stalled",
+        "person",
+    ),
+    (
+        "run-as-certificate-expiring",
+        RUN_AS,
+        run_as(run_as_certificate=certificate(expiry=NOW + timedelta(days=59))),
+        ([], []),
+        {C.CREDENTIALS_HEALTHY: ("True", "RunAsCertificateExpiring")},
+        "Converged",
+        "ready",
+        None,
+    ),
+    (
+        "run-as-unauthorized",
+        RUN_AS,
+        run_as(
+            mappings=(
+                mapping(authentication_type="RunAsAccount", health_errors=(port.HealthError("E1", RUN_AS_REFUSAL),)),
+            )
+        ),
+        ([], []),
+        {
+            C.CREDENTIALS_HEALTHY: ("False", "RunAsAccountUnauthorized"),
+            C.MAPPINGS_CONFIGURED: ("False", "MappingHealthError"),
+        },
+        "RunAsAccountUnauthorized",
+        "stalled",
+        "person",
+    ),
+    (
+        "run-as-certificate-unreadable",
+        RUN_AS,
+        run_as(failures={Part.RUN_AS_CERTIFICATE: FORBIDDEN}, run_as_certificate=None),
+        ([], []),
+        {C.CREDENTIALS_HEALTHY: ("Unknown", "InsufficientPermissions")},
+        "InsufficientPermissions",
+        "stalled",
+        "person",
+    ),
+    (
+        "run-as-account-missing",
+        RUN_AS,
+        run_as(automation_account=None),
+        ([], []),
+        {C.AUTOMATION_ACCOUNT_READY: ("False", "RunAsAccountNotFound"), C.CREDENTIALS_HEALTHY: ("Unknown", "Waiting")},
+        "RunAsAccountNotFound",
+        "stalled",
+        "person",
+    ),
+    (
+        "agents-behind-do-not-gate-ready",
+        {},
+        converged(protected_items=(protected_item(update_required=True), protected_item("vm2"))),
+        ([], []),
+        {C.AGENTS_CURRENT: ("False", "AgentUpdateRequired")},
+        "Converged",
+        "ready",
+        None,
+    ),
+    (
+        "agents-unreadable-forbidden-do-not-gate",
+        {},
+        read_failure(Part.PROTECTED_ITEMS, FORBIDDEN, protected_items=()),
+        ([], []),
+        {C.AGENTS_CURRENT: ("Unknown", "InsufficientPermissions")},
+        "Converged",
+        "ready",
+        None,
+    ),
+    (
+        "agents-unreadable-throttled-retry-early",
+        {},
+        read_failure(Part.PROTECTED_ITEMS, THROTTLED, protected_items=()),
+        ([], []),
+        {C.AGENTS_CURRENT: ("Unknown", "AzureUnavailable")},
+        "Converged",
+        "ready",
+        "transient",
+    ),
+    (
+        "jobs-unreadable-retry-early",
+        {},
+        read_failure(Part.JOBS, UNAVAILABLE),
+        ([], []),
+        {C.AGENTS_CURRENT: ("True", "Converged")},
+        "Converged",
+        "ready",
+        "transient",
+    ),
+    (
+        "manual-converged",
+        MANUAL,
+        converged(mappings=(mapping(auto_update="Disabled"),)),
+        ([], []),
+        {
+            C.AUTOMATION_ACCOUNT_READY: ("True", "NotRequired"),
+            C.CREDENTIALS_HEALTHY: ("True", "NotRequired"),
+            C.MAPPINGS_CONFIGURED: ("True", "Converged"),
+            C.SCHEDULE_CONFIGURED: ("True", "NotRequired"),
+        },
+        "Converged",
+        "ready",
+        None,
+    ),
+    (
+        "manual-disabling",
+        MANUAL,
+        converged(),
+        still_planned(MANUAL, converged()),
+        {C.MAPPINGS_CONFIGURED: ("False", "Progressing")},
+        "Progressing",
+        "reconciling",
+        "transient",
+    ),
+    (
+        "token-refused-on-a-write",
+        {},
+        DISABLED,
+        failing({}, DISABLED, UNAUTHENTICATED),
+        {C.MAPPINGS_CONFIGURED: ("False", "AuthenticationFailed")},
+        "AuthenticationFailed",
+        "stalled",
+        "person",
+    ),
 ]
 KSTATUS = {
     "ready": ("True", "False", "False"),
@@ -241,12 +625,27 @@ def test_report(overrides, observation, work, areas, summary, kstatus, retry):
 @pytest.mark.parametrize(
     "reason, fields, kstatus, retry",
     [
-        pytest.param("InvalidSpec", {"problem": "spec.schedule.timeZone: 'Mars/Base' is not a known IANA time zone"},
-                     ("False", "False", "True"), "invalid", id="invalid-spec"),
-        pytest.param("PolicyConflict", {"vault": "vault1", "owner": "other/policy"}, ("False", "False", "True"),
-                     "person", id="policy-conflict"),
-        pytest.param("CredentialsSecretInvalid", {"secret": "azure-sp", "problem": "lacks the key clientId"},
-                     ("False", "False", "True"), "person", id="credentials-secret-invalid"),
+        pytest.param(
+            "InvalidSpec",
+            {"problem": "spec.schedule.timeZone: 'Mars/Base' is not a known IANA time zone"},
+            ("False", "False", "True"),
+            "invalid",
+            id="invalid-spec",
+        ),
+        pytest.param(
+            "PolicyConflict",
+            {"vault": "vault1", "owner": "other/policy"},
+            ("False", "False", "True"),
+            "person",
+            id="policy-conflict",
+        ),
+        pytest.param(
+            "CredentialsSecretInvalid",
+            {"secret": "azure-sp", "problem": "lacks the key clientId"},
+            ("False", "False", "True"),
+            "person",
+            id="credentials-secret-invalid",
+        ),
         pytest.param("InternalError", {}, ("Unknown", "True", "False"), "internal", id="internal-error"),
     ],
 )
@@ -270,30 +669,41 @@ def test_transient_retry_honours_retry_after():
 
 
 def test_converged_rechecks_after_the_drift_interval():
-    outcome = report(make_policy(driftCheckIntervalSeconds=900), make_spec(driftCheckIntervalSeconds=900),
-                     converged(), [], [], NOW)
+    outcome = report(
+        make_policy(driftCheckIntervalSeconds=900), make_spec(driftCheckIntervalSeconds=900), converged(), [], [], NOW
+    )
     assert (outcome.retry, outcome.recheck_after) == (None, 900)
 
 
 def test_messages_name_what_to_do():
-    health = conditions_of(report(make_policy(), make_spec(), converged(mappings=(mapping(health_errors=(HEALTH,)),)),
-                                  [], [], NOW).status)
+    health = conditions_of(
+        report(make_policy(), make_spec(), converged(mappings=(mapping(health_errors=(HEALTH,)),)), [], [], NOW).status
+    )
     assert "Check the automation account, then retry" in health["MappingsConfigured"]["message"]
-    region = conditions_of(report(make_policy(), make_spec(),
-                                  converged(automation_account=account(location="northeurope")), [], [], NOW).status)
+    region = conditions_of(
+        report(
+            make_policy(), make_spec(), converged(automation_account=account(location="northeurope")), [], [], NOW
+        ).status
+    )
     assert "northeurope, not in the vault's region westeurope" in region["Ready"]["message"]
-    drift = conditions_of(report(make_policy(**OBSERVE), make_spec(**OBSERVE), NO_ACCOUNT,
-                                 *still_planned(OBSERVE, NO_ACCOUNT), NOW).status)
+    drift = conditions_of(
+        report(
+            make_policy(**OBSERVE), make_spec(**OBSERVE), NO_ACCOUNT, *still_planned(OBSERVE, NO_ACCOUNT), NOW
+        ).status
+    )
     assert "create automation account vault1-asr-automationaccount in westeurope" in drift["Ready"]["message"]
     differing = converged(role_assignments=(), mappings=(mapping(auto_update="Disabled"),))
-    observed = conditions_of(report(make_policy(**OBSERVE), make_spec(**OBSERVE), differing,
-                                    *still_planned(OBSERVE, differing), NOW).status)
+    observed = conditions_of(
+        report(make_policy(**OBSERVE), make_spec(**OBSERVE), differing, *still_planned(OBSERVE, differing), NOW).status
+    )
     assert observed["Ready"]["message"].startswith(
         "Observe mode, Azure differs from the spec: grant Contributor on the vault to the automation account's "
-        "identity principal-1; set auto-update Enabled on mapping m1.")
+        "identity principal-1; set auto-update Enabled on mapping m1."
+    )
     assert observed["MappingsConfigured"]["message"].startswith(
-        "Observe mode, Azure differs from the spec: set auto-update Enabled on mapping m1.")
-    expired = run_as(run_as_certificate=certificate(expiry=datetime(2024, 5, 1, tzinfo=timezone.utc)))
+        "Observe mode, Azure differs from the spec: set auto-update Enabled on mapping m1."
+    )
+    expired = run_as(run_as_certificate=certificate(expiry=datetime(2024, 5, 1, tzinfo=UTC)))
     run_as_status = conditions_of(report(make_policy(**RUN_AS), make_spec(**RUN_AS), expired, [], [], NOW).status)
     assert "expired on 2024-05-01" in run_as_status["CredentialsHealthy"]["message"]
     assert "SystemAssignedIdentity" in run_as_status["CredentialsHealthy"]["message"]
@@ -341,47 +751,100 @@ def test_status_sections():
             protected_item("vm4", agent_version=None),
         ),
         jobs=(
-            port.Job("j1", port.SITE_RECOVERY_RUNBOOK, "Completed", datetime(2024, 6, 1, 22, 0, tzinfo=timezone.utc),
-                     datetime(2024, 6, 1, 22, 1, 30, tzinfo=timezone.utc)),
-            port.Job("j2", port.SITE_RECOVERY_RUNBOOK, "Failed", datetime(2024, 6, 9, 22, 0, tzinfo=timezone.utc),
-                     datetime(2024, 6, 9, 22, 0, 45, tzinfo=timezone.utc)),
+            port.Job(
+                "j1",
+                port.SITE_RECOVERY_RUNBOOK,
+                "Completed",
+                datetime(2024, 6, 1, 22, 0, tzinfo=UTC),
+                datetime(2024, 6, 1, 22, 1, 30, tzinfo=UTC),
+            ),
+            port.Job(
+                "j2",
+                port.SITE_RECOVERY_RUNBOOK,
+                "Failed",
+                datetime(2024, 6, 9, 22, 0, tzinfo=UTC),
+                datetime(2024, 6, 9, 22, 0, 45, tzinfo=UTC),
+            ),
         ),
     )
-    status = report(make_policy(), make_spec(costModel={"freeMinutesPerMonth": 0, "pricePerMinute": "0.5"}),
-                    observation, [], [], NOW).status
+    status = report(
+        make_policy(),
+        make_spec(costModel={"freeMinutesPerMonth": 0, "pricePerMinute": "0.5"}),
+        observation,
+        [],
+        [],
+        NOW,
+    ).status
     assert status["automationAccount"]["createdByPolicy"] is False
     assert status["mappings"] == {"total": 3, "configured": 1, "skipped": 1}
     assert status["agents"] == {
-        "total": 4, "current": 3, "updateRequired": 1, "upgradeInProgress": 1, "expiringSoon": 1,
-        "versions": [{"version": "9.62.1.0", "count": 2}, {"version": "9.60.0.0", "count": 1},
-                     {"version": "unknown", "count": 1}],
+        "total": 4,
+        "current": 3,
+        "updateRequired": 1,
+        "upgradeInProgress": 1,
+        "expiringSoon": 1,
+        "versions": [
+            {"version": "9.62.1.0", "count": 2},
+            {"version": "9.60.0.0", "count": 1},
+            {"version": "unknown", "count": 1},
+        ],
     }
     # 135 s in 9.5 days of a 30-day June: 3 minutes so far, 8 projected (ceil of 2.25 * 30 / 9.5)
     assert status["jobs"] == {
-        "monthToDateMinutes": 3, "projectedMonthMinutes": 8, "freeMinutesPerMonth": 0, "projectedCost": "4.00",
+        "monthToDateMinutes": 3,
+        "projectedMonthMinutes": 8,
+        "freeMinutesPerMonth": 0,
+        "projectedCost": "4.00",
         "currency": "INR",
         "lastRun": {"status": "Failed", "startTime": "2024-06-09T22:00:00Z", "endTime": "2024-06-09T22:00:45Z"},
     }
-    assert status["schedules"] == [{"name": "m1_a85ea38f", "mapping": "m1", "time": "00:00",
-                                    "timeZone": "Europe/Amsterdam", "frequency": "Day", "interval": 1,
-                                    "nextRun": "2024-06-10T22:00:00Z"}]
+    assert status["schedules"] == [
+        {
+            "name": "m1_a85ea38f",
+            "mapping": "m1",
+            "time": "00:00",
+            "timeZone": "Europe/Amsterdam",
+            "frequency": "Day",
+            "interval": 1,
+            "nextRun": "2024-06-10T22:00:00Z",
+        }
+    ]
     assert status["scheduleSummary"] == "00:00 Europe/Amsterdam"
 
 
 @pytest.mark.parametrize(
     "overrides, observation, absent, removed",
     [
-        pytest.param({}, converged(vault=None), (), ("mappings", "agents", "schedules", "scheduleSummary"),
-                     id="vault-gone-clears-its-sections"),
-        pytest.param({}, converged(automation_account=None), (), ("automationAccount", "jobs"),
-                     id="account-gone-clears-its-sections"),
-        pytest.param({}, read_failure(Part.MAPPINGS, UNAVAILABLE), ("mappings", "schedules"), (),
-                     id="unread-mappings-keep-the-last-value"),
+        pytest.param(
+            {},
+            converged(vault=None),
+            (),
+            ("mappings", "agents", "schedules", "scheduleSummary"),
+            id="vault-gone-clears-its-sections",
+        ),
+        pytest.param(
+            {},
+            converged(automation_account=None),
+            (),
+            ("automationAccount", "jobs"),
+            id="account-gone-clears-its-sections",
+        ),
+        pytest.param(
+            {},
+            read_failure(Part.MAPPINGS, UNAVAILABLE),
+            ("mappings", "schedules"),
+            (),
+            id="unread-mappings-keep-the-last-value",
+        ),
         pytest.param({}, read_failure(Part.PROTECTED_ITEMS, UNAVAILABLE), ("agents",), (), id="unread-agents"),
         pytest.param({}, read_failure(Part.JOBS, UNAVAILABLE), ("jobs",), (), id="unread-jobs"),
-        pytest.param({}, read_failure(Part.VAULT, UNAVAILABLE, vault=None),
-                     ("mappings", "agents", "schedules", "scheduleSummary", "automationAccount", "jobs"), (),
-                     id="unread-vault-keeps-everything"),
+        pytest.param(
+            {},
+            read_failure(Part.VAULT, UNAVAILABLE, vault=None),
+            ("mappings", "agents", "schedules", "scheduleSummary", "automationAccount", "jobs"),
+            (),
+            id="unread-vault-keeps-everything",
+        ),
         pytest.param(MANUAL, converged(), (), ("schedules", "scheduleSummary"), id="manual-has-no-schedule"),
     ],
 )

@@ -3,7 +3,6 @@
 from decimal import Decimal
 
 import pytest
-from tests.unit.policy_builders import SUBSCRIPTION, make_spec, spec_dict
 
 from asr_autoupdate.api.spec import (
     Authentication,
@@ -15,6 +14,7 @@ from asr_autoupdate.api.spec import (
     default_account_name,
     parse_spec,
 )
+from tests.unit.policy_builders import SUBSCRIPTION, make_spec, spec_dict
 
 
 def test_defaults_follow_the_contract():
@@ -43,8 +43,13 @@ def test_explicit_values_win():
         automationAccount={"name": "shared-account", "resourceGroup": "rg-automation"},
         authentication="RunAsAccount",
         grantVaultAccess=False,
-        schedule={"time": "06:30", "timeZone": "Asia/Kolkata", "frequency": "Week", "interval": 2,
-                  "weekDays": ["Sunday", "Monday"]},
+        schedule={
+            "time": "06:30",
+            "timeZone": "Asia/Kolkata",
+            "frequency": "Week",
+            "interval": 2,
+            "weekDays": ["Sunday", "Monday"],
+        },
         credentialsSecretRef={"name": "azure-sp"},
         managementPolicy="Observe",
         deletionPolicy="Delete",
@@ -82,20 +87,29 @@ def test_default_account_name_respects_azures_limit(vault_name, expected):
     "overrides, problem",
     [
         pytest.param({"vault": None}, "spec.vault: required", id="vault-missing"),
-        pytest.param({"vault": {"subscriptionId": SUBSCRIPTION, "name": "v"}}, "spec.vault.resourceGroup: required",
-                     id="vault-rg-missing"),
+        pytest.param(
+            {"vault": {"subscriptionId": SUBSCRIPTION, "name": "v"}},
+            "spec.vault.resourceGroup: required",
+            id="vault-rg-missing",
+        ),
         pytest.param({"updateMode": None}, "spec.updateMode: required", id="mode-missing"),
         pytest.param({"updateMode": "Sometimes"}, "'Sometimes' is not one of Automatic | Manual", id="mode-unknown"),
-        pytest.param({"schedule": {"timeZone": "Mars/Olympus_Mons"}}, "not a known IANA time zone",
-                     id="time-zone-unknown"),
+        pytest.param(
+            {"schedule": {"timeZone": "Mars/Olympus_Mons"}}, "not a known IANA time zone", id="time-zone-unknown"
+        ),
         pytest.param({"schedule": {"timeZone": "../etc/passwd"}}, "not a known IANA time zone", id="time-zone-path"),
         pytest.param({"schedule": {"time": "24:00"}}, "spec.schedule.time", id="time-out-of-range"),
-        pytest.param({"schedule": {"frequency": "Week"}}, "weekDays: required when frequency is Week",
-                     id="week-without-days"),
-        pytest.param({"schedule": {"weekDays": ["Sunday"]}}, "only allowed when frequency is Week",
-                     id="days-with-day-frequency"),
-        pytest.param({"schedule": {"frequency": "Week", "weekDays": ["Caturday"]}}, "'Caturday' is not one of",
-                     id="unknown-week-day"),
+        pytest.param(
+            {"schedule": {"frequency": "Week"}}, "weekDays: required when frequency is Week", id="week-without-days"
+        ),
+        pytest.param(
+            {"schedule": {"weekDays": ["Sunday"]}}, "only allowed when frequency is Week", id="days-with-day-frequency"
+        ),
+        pytest.param(
+            {"schedule": {"frequency": "Week", "weekDays": ["Caturday"]}},
+            "'Caturday' is not one of",
+            id="unknown-week-day",
+        ),
         pytest.param({"schedule": {"interval": 101}}, "between 1 and 100", id="interval-too-large"),
         pytest.param({"schedule": {"interval": "2"}}, "must be an integer", id="interval-not-integer"),
         pytest.param({"driftCheckIntervalSeconds": 299}, "at least 300", id="drift-check-too-often"),

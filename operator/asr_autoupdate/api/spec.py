@@ -196,7 +196,7 @@ def _week_days(week_days: object, frequency: Frequency) -> tuple[str, ...]:
 def _cost_model(cost_model: Mapping[str, Any]) -> CostModel:
     price = _text(cost_model, "pricePerMinute", "spec.costModel", "0.14")
     if not _DECIMAL.match(price):
-        raise InvalidSpec(f"spec.costModel.pricePerMinute: {price!r} is not a decimal number such as \"0.14\"")
+        raise InvalidSpec(f'spec.costModel.pricePerMinute: {price!r} is not a decimal number such as "0.14"')
     return CostModel(
         free_minutes_per_month=_integer(cost_model, "freeMinutesPerMonth", "spec.costModel", 500, minimum=0),
         price_per_minute=Decimal(price),

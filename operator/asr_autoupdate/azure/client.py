@@ -28,12 +28,14 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import (
     AzureError as SdkAzureError,
+)
+from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
     ServiceRequestError,
@@ -154,8 +156,10 @@ def make_credential(settings: AzureSettings, identity: ServicePrincipal | None =
         return ClientSecretCredential(identity.tenant_id, identity.client_id, identity.client_secret or "", **options)
 
     sources: list[Any] = [EnvironmentCredential(**options)]
-    if os.environ.get("AZURE_FEDERATED_TOKEN_FILE") and os.environ.get("AZURE_CLIENT_ID") and os.environ.get(
-        "AZURE_TENANT_ID"
+    if (
+        os.environ.get("AZURE_FEDERATED_TOKEN_FILE")
+        and os.environ.get("AZURE_CLIENT_ID")
+        and os.environ.get("AZURE_TENANT_ID")
     ):
         sources.append(WorkloadIdentityCredential(**options))
     managed_identity_options: dict[str, Any] = {}
@@ -310,8 +314,8 @@ def parse_time(value: Any) -> datetime | None:
         except ValueError:
             return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    parsed = parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    parsed = parsed.astimezone(UTC)
     if parsed.year <= 1:
         return None  # .NET's DateTime.MinValue: "never"
     return parsed
@@ -320,8 +324,8 @@ def parse_time(value: Any) -> datetime | None:
 def format_time(value: datetime) -> str:
     """UTC, second precision, 'Z': the form the SDK itself sends."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _bool(value: Any) -> bool:
@@ -433,9 +437,7 @@ def parse_arm_id(resource_id: str) -> dict[str, str]:
 def subscription_of_scope(scope: str) -> str:
     subscription = parse_arm_id(scope).get("subscriptions")
     if not subscription:
-        raise errors.InvalidRequestError(
-            f"scope {scope} names no subscription", code="InvalidScope"
-        )
+        raise errors.InvalidRequestError(f"scope {scope} names no subscription", code="InvalidScope")
     return subscription
 
 
@@ -457,8 +459,13 @@ def _odata_literal(value: str) -> str:
 class _SubscriptionClients:
     """The four SDK clients for one subscription, sharing one credential and one budget registry."""
 
-    def __init__(self, credential: AsyncTokenCredential, subscription_id: str, settings: AzureSettings,
-                 budgets: throttle.BudgetRegistry):
+    def __init__(
+        self,
+        credential: AsyncTokenCredential,
+        subscription_id: str,
+        settings: AzureSettings,
+        budgets: throttle.BudgetRegistry,
+    ):
         def options() -> dict[str, Any]:
             # policy objects are chained into one pipeline each: every client needs its own instances
             kwargs: dict[str, Any] = {
@@ -488,7 +495,7 @@ class _SubscriptionClients:
         for client in (self.automation, self.vaults, self.site_recovery, self.authorization):
             try:
                 await client.close()
-            except Exception:  # noqa: BLE001 - closing must not stop the others from closing
+            except Exception:
                 log.debug("closing an SDK client failed", exc_info=True)
 
 
@@ -527,7 +534,7 @@ class AzureClient:
         if self._owns_credential:
             try:
                 await self._credential.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("closing the credential failed", exc_info=True)
 
     def _for(self, subscription_id: str) -> _SubscriptionClients:
@@ -571,8 +578,9 @@ class AzureClient:
         if model is None:
             return None
         data = _wire(model)
-        return port.Vault(id=data.get("id") or vault.id, name=data.get("name") or vault.name,
-                          location=data.get("location") or "")
+        return port.Vault(
+            id=data.get("id") or vault.id, name=data.get("name") or vault.name, location=data.get("location") or ""
+        )
 
     # --- automation account ------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ without sleeping. The azure-core pipeline policy that calls `SubscriptionBudget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import email.utils
 import re
@@ -253,14 +254,14 @@ class SubscriptionBudget:
 
     def _note_remaining(self, headers: Mapping[str, str]) -> None:
         lowered = {key.lower(): value for key, value in headers.items()}
-        for kind, name in ((READ, "x-ms-ratelimit-remaining-subscription-reads"),
-                           (WRITE, "x-ms-ratelimit-remaining-subscription-writes")):
+        for kind, name in (
+            (READ, "x-ms-ratelimit-remaining-subscription-reads"),
+            (WRITE, "x-ms-ratelimit-remaining-subscription-writes"),
+        ):
             value = lowered.get(name)
             if value is not None:
-                try:
+                with contextlib.suppress(ValueError):
                     self._remaining[kind] = int(value)
-                except ValueError:
-                    pass
 
     def note_wait(self, seconds: float) -> None:
         self._counts["waits"] += 1

@@ -65,8 +65,9 @@ async def observe(
     account is also read again when the account is), and a slow part when it is `max_age` seconds old
     (default: the spec's drift interval) and may have changed; every other part is taken over.
     """
-    reuse = _Reuse(spec, now, earlier, frozenset(fresh), spec.drift_check_interval_seconds if max_age is None
-                   else max_age)
+    reuse = _Reuse(
+        spec, now, earlier, frozenset(fresh), spec.drift_check_interval_seconds if max_age is None else max_age
+    )
     failures: dict[Part, AzureError] = {}
     read_at: dict[Part, datetime] = {}
 
@@ -212,4 +213,3 @@ class _Reuse:
         if part in earlier.read_at:
             read_at[part] = earlier.read_at[part]
         return getattr(earlier, _FIELDS[part])
-

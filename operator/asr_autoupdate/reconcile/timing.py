@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from asr_autoupdate.api.spec import WEEK_DAYS, Frequency, ScheduleSettings
 from asr_autoupdate.azure.port import Schedule
@@ -20,13 +20,13 @@ LEAD_TIME = timedelta(minutes=5)
 def next_start(settings: ScheduleSettings, time_zone: str, now: datetime) -> datetime:
     """The first run at the spec's local time (on a listed week day for Week) at least 5 minutes after `now`."""
     zone = zoneinfo.ZoneInfo(time_zone)
-    earliest = (now + LEAD_TIME).astimezone(timezone.utc)
+    earliest = (now + LEAD_TIME).astimezone(UTC)
     first_day = earliest.astimezone(zone).date()
     for offset in range(8):
         day = first_day + timedelta(days=offset)
         if settings.frequency is Frequency.WEEK and WEEK_DAYS[day.weekday()] not in settings.week_days:
             continue
-        start = datetime.combine(day, time(settings.hour, settings.minute), tzinfo=zone).astimezone(timezone.utc)
+        start = datetime.combine(day, time(settings.hour, settings.minute), tzinfo=zone).astimezone(UTC)
         if start >= earliest:
             return start
     raise AssertionError("eight consecutive days always contain a listed week day")
@@ -34,7 +34,7 @@ def next_start(settings: ScheduleSettings, time_zone: str, now: datetime) -> dat
 
 def month_start(now: datetime) -> datetime:
     """Automation bills job minutes per calendar month; months are counted in UTC."""
-    return now.astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def month_end(now: datetime) -> datetime:

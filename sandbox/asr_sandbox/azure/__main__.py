@@ -22,9 +22,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-dir", type=pathlib.Path, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--config", default="{}",
-                        help='start-up settings as admin-API JSON, e.g. \'{"lroRetryAfterSeconds": 0}\'; '
-                        "POST /_sandbox/reset returns to these")
+    parser.add_argument(
+        "--config",
+        default="{}",
+        help="start-up settings as admin-API JSON, e.g. '{\"lroRetryAfterSeconds\": 0}'; "
+        "POST /_sandbox/reset returns to these",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = EmulatorSettings().updated(json.loads(args.config))

@@ -27,6 +27,7 @@ from .store import AutomationAccount, Certificate, Connection, RoleAssignment, V
 if TYPE_CHECKING:
     from .world import World
 
+
 class AdminError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -45,8 +46,12 @@ def register(app: web.Application, world: World) -> None:
             except (ArmError, ValueError, KeyError, TypeError) as error:
                 message = error.message if isinstance(error, ArmError) else f"{type(error).__name__}: {error}"
                 return web.json_response({"error": message}, status=400)
-            return web.json_response(answer, status=201 if method == "POST" and path.endswith(
-                ("/principals", "/role-assignments", "/faults", "/runas")) else 200)
+            return web.json_response(
+                answer,
+                status=201
+                if method == "POST" and path.endswith(("/principals", "/role-assignments", "/faults", "/runas"))
+                else 200,
+            )
 
         app.router.add_route(method, f"/_sandbox{path}", handle)
 
@@ -102,8 +107,11 @@ def _state(world: World, _request: web.Request, _body: dict[str, Any]) -> dict[s
         "tenantId": state.tenant_id,
         "operatorObjectId": state.operator_object_id,
         "subscriptions": [
-            {"subscriptionId": s.subscription_id, "displayName": s.display_name,
-             "resourceGroups": [{"name": g.name, "location": g.location} for g in s.resource_groups.values()]}
+            {
+                "subscriptionId": s.subscription_id,
+                "displayName": s.display_name,
+                "resourceGroups": [{"name": g.name, "location": g.location} for g in s.resource_groups.values()],
+            }
             for s in state.subscriptions.values()
         ],
         "principals": [principal.public() for principal in state.principals.values()],
@@ -111,8 +119,14 @@ def _state(world: World, _request: web.Request, _body: dict[str, Any]) -> dict[s
         "automationAccounts": [_account(account) for account in state.accounts.values()],
         "vaults": [_vault(vault) for vault in state.vaults.values()],
         "operations": [
-            {"name": op.name, "vaultId": op.vault_id, "mappingId": op.mapping_id, "status": op.status,
-             "error": op.error, "polls": op.polls}
+            {
+                "name": op.name,
+                "vaultId": op.vault_id,
+                "mappingId": op.mapping_id,
+                "status": op.status,
+                "error": op.error,
+                "polls": op.polls,
+            }
             for op in state.operations.values()
         ],
         "faults": world.faults.public(),
@@ -128,7 +142,9 @@ def _assignment(assignment: RoleAssignment) -> dict[str, Any]:
 def _account(account: AutomationAccount) -> dict[str, Any]:
     jobs = sorted(account.jobs.values(), key=lambda job: job.start)
     return {
-        "id": account.id, "name": account.name, "location": account.location,
+        "id": account.id,
+        "name": account.name,
+        "location": account.location,
         "identity": {"type": account.identity_type or "None", "principalId": account.principal_id},
         "runbooks": [runbook.name for runbook in account.runbooks.values()],
         "schedules": [schedule_body(account, schedule) for schedule in account.schedules.values()],
@@ -136,9 +152,15 @@ def _account(account: AutomationAccount) -> dict[str, Any]:
         "certificates": [certificate_body(account, c) for c in account.certificates.values()],
         "connections": [connection_body(account, c) for c in account.connections.values()],
         "jobs": [
-            {"jobId": job.job_id, "runbook": job.runbook_name, "status": job.status, "startTime": iso(job.start),
-             "endTime": iso(job.end) if job.status != "Running" else None, "exception": job.outcome.exception
-             if job.status != "Running" else None, "startedBy": job.started_by}
+            {
+                "jobId": job.job_id,
+                "runbook": job.runbook_name,
+                "status": job.status,
+                "startTime": iso(job.start),
+                "endTime": iso(job.end) if job.status != "Running" else None,
+                "exception": job.outcome.exception if job.status != "Running" else None,
+                "startedBy": job.started_by,
+            }
             for job in jobs
         ],
         "jobMinutes": round(sum(job.minutes for job in jobs if job.status != "Running"), 4),
@@ -147,8 +169,11 @@ def _account(account: AutomationAccount) -> dict[str, Any]:
 
 def _vault(vault: Vault) -> dict[str, Any]:
     return {
-        "id": vault.id, "subscriptionId": vault.subscription_id, "resourceGroup": vault.resource_group,
-        "name": vault.name, "location": vault.location,
+        "id": vault.id,
+        "subscriptionId": vault.subscription_id,
+        "resourceGroup": vault.resource_group,
+        "name": vault.name,
+        "location": vault.location,
         "mappings": [mapping_body(vault, *entry) for entry in vault.mappings()],
         "protectedItems": [item_body(vault, *entry) for entry in vault.items()],
     }
@@ -198,10 +223,13 @@ def _delete_role_assignments(world: World, request: web.Request, body: dict[str,
             raise AdminError(400, "give principalId (and optionally role and scope), or DELETE .../{name}")
         wanted_role = body.get("role")
         doomed = [
-            a for a in state.role_assignments.values()
+            a
+            for a in state.role_assignments.values()
             if a.principal_id.lower() == body["principalId"].lower()
-            and (not wanted_role or wanted_role.lower() in (a.role_definition_id,
-                                                             BUILT_IN_ROLES[a.role_definition_id].name.lower()))
+            and (
+                not wanted_role
+                or wanted_role.lower() in (a.role_definition_id, BUILT_IN_ROLES[a.role_definition_id].name.lower())
+            )
             and (not body.get("scope") or a.scope.lower() == body["scope"].rstrip("/").lower())
         ]
     for assignment in doomed:
@@ -219,29 +247,46 @@ def _run_as(world: World, _request: web.Request, body: dict[str, Any]) -> dict[s
     application_id = str(uuid.uuid4())
     answer: dict[str, Any] = {"applicationId": application_id, "principalId": None, "roleAssignment": None}
     if body.get("servicePrincipal", True):
-        principal = add_principal(state, {"kind": "ServicePrincipal", "clientId": application_id,
-                                          "displayName": f"{account.name}_{secrets.token_hex(8)}",
-                                          "certificateThumbprint": thumbprint})
+        principal = add_principal(
+            state,
+            {
+                "kind": "ServicePrincipal",
+                "clientId": application_id,
+                "displayName": f"{account.name}_{secrets.token_hex(8)}",
+                "certificateThumbprint": thumbprint,
+            },
+        )
         answer["principalId"] = principal.object_id
         role_scope = body.get("roleScope", f"/subscriptions/{account.subscription_id}")
         if role_scope:
-            answer["roleAssignment"] = assign_role(state, principal.object_id, body.get("role", "Contributor"),
-                                                   role_scope, now).name
+            answer["roleAssignment"] = assign_role(
+                state, principal.object_id, body.get("role", "Contributor"), role_scope, now
+            ).name
     certificate_spec = body.get("certificate", {})
     if certificate_spec is not None:
-        expiry = (parse_time(certificate_spec["expiryTime"], "certificate.expiryTime")
-                  if certificate_spec.get("expiryTime")
-                  else now + datetime.timedelta(days=float(certificate_spec.get("expiresInDays", 365))))
-        certificate = Certificate(name=RUN_AS_CERTIFICATE, thumbprint=certificate_spec.get("thumbprint", thumbprint),
-                                  expiry=expiry, created=now, modified=now,
-                                  description="This certificate is used to authenticate with the service principal "
-                                  "that was automatically created for this account.")
+        expiry = (
+            parse_time(certificate_spec["expiryTime"], "certificate.expiryTime")
+            if certificate_spec.get("expiryTime")
+            else now + datetime.timedelta(days=float(certificate_spec.get("expiresInDays", 365)))
+        )
+        certificate = Certificate(
+            name=RUN_AS_CERTIFICATE,
+            thumbprint=certificate_spec.get("thumbprint", thumbprint),
+            expiry=expiry,
+            created=now,
+            modified=now,
+            description="This certificate is used to authenticate with the service principal "
+            "that was automatically created for this account.",
+        )
         account.certificates[RUN_AS_CERTIFICATE.lower()] = certificate
         answer["certificate"] = certificate_body(account, certificate)["properties"]
     connection_spec = body.get("connection", {})
     if connection_spec is not None:
         connection = Connection(
-            name=RUN_AS_CONNECTION, connection_type="AzureServicePrincipal", created=now, modified=now,
+            name=RUN_AS_CONNECTION,
+            connection_type="AzureServicePrincipal",
+            created=now,
+            modified=now,
             field_values={
                 "ApplicationId": connection_spec.get("applicationId", application_id),
                 "TenantId": connection_spec.get("tenantId", state.tenant_id),

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .store import Principal
     from .world import World
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 class ArmError(Exception):

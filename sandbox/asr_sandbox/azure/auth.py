@@ -36,9 +36,17 @@ class TokenIssuer:
     def issue(self, principal: Principal, tenant_id: str, audience: str, lifetime: int) -> str:
         now = int(time.time())
         claims = {
-            "aud": audience, "iss": f"https://sts.windows.net/{tenant_id}/", "iat": now, "nbf": now,
-            "exp": now + lifetime, "oid": principal.object_id, "tid": tenant_id, "sub": principal.object_id,
-            "appid": principal.client_id, "idtyp": "app", "ver": "1.0",
+            "aud": audience,
+            "iss": f"https://sts.windows.net/{tenant_id}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "oid": principal.object_id,
+            "tid": tenant_id,
+            "sub": principal.object_id,
+            "appid": principal.client_id,
+            "idtyp": "app",
+            "ver": "1.0",
         }
         header = {"typ": "JWT", "alg": "RS256", "kid": "asr-sandbox"}
         token = ".".join((_b64(header), _b64(claims), secrets.token_urlsafe(32)))
@@ -54,21 +62,32 @@ def register(app: web.Application, world: World) -> None:
     async def openid_configuration(request: web.Request) -> web.Response:
         tenant = request.match_info["tenant"]
         if tenant.lower() != world.state.tenant_id.lower():
-            return _aad_error(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found. Check to make sure you "
-                              "have the correct tenant ID and are signing into the correct cloud.")
+            return _aad_error(
+                400,
+                "invalid_tenant",
+                90002,
+                f"Tenant '{tenant}' not found. Check to make sure you "
+                "have the correct tenant ID and are signing into the correct cloud.",
+            )
         base = f"https://{request.host}/{world.state.tenant_id}"
-        return web.json_response({
-            "token_endpoint": f"{base}/oauth2/v2.0/token",
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-            "issuer": f"{base}/v2.0",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "tenant_region_scope": "WW",
-        })
+        return web.json_response(
+            {
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "issuer": f"{base}/v2.0",
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "private_key_jwt",
+                    "client_secret_basic",
+                ],
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "tenant_region_scope": "WW",
+            }
+        )
 
     async def token(request: web.Request) -> web.Response:
         tenant = request.match_info["tenant"]
@@ -77,15 +96,25 @@ def register(app: web.Application, world: World) -> None:
         if tenant.lower() != state.tenant_id.lower():
             return _aad_error(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
         if form.get("grant_type") != "client_credentials":
-            return _aad_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type "
-                              f"'{form.get('grant_type')}'; the sandbox issues client_credentials tokens only.")
+            return _aad_error(
+                400,
+                "unsupported_grant_type",
+                70003,
+                "The app requested an unsupported grant type "
+                f"'{form.get('grant_type')}'; the sandbox issues client_credentials tokens only.",
+            )
         client_id = str(form.get("client_id", ""))
         principal = state.principal_by_client_id(client_id)
         if principal is None:
-            return _aad_error(400, "unauthorized_client", 700016, f"Application with identifier '{client_id}' was "
-                              f"not found in the directory '{state.tenant_id}'. This can happen if the application "
-                              "has not been installed by the administrator of the tenant or consented to by any user "
-                              "in the tenant. You may have sent your authentication request to the wrong tenant.")
+            return _aad_error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was "
+                f"not found in the directory '{state.tenant_id}'. This can happen if the application "
+                "has not been installed by the administrator of the tenant or consented to by any user "
+                "in the tenant. You may have sent your authentication request to the wrong tenant.",
+            )
         refusal = _check_credential(principal, form)
         if refusal is not None:
             return refusal
@@ -93,9 +122,14 @@ def register(app: web.Application, world: World) -> None:
         audience = scope.split()[0].removesuffix("/.default") + "/"
         lifetime = world.settings.token_lifetime_seconds
         access_token = world.tokens.issue(principal, state.tenant_id, audience, lifetime)
-        return web.json_response({
-            "token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": access_token,
-        })
+        return web.json_response(
+            {
+                "token_type": "Bearer",
+                "expires_in": lifetime,
+                "ext_expires_in": lifetime,
+                "access_token": access_token,
+            }
+        )
 
     app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
     app.router.add_post("/{tenant}/oauth2/v2.0/token", token)
@@ -105,24 +139,31 @@ def authenticate(world: World, request: web.Request) -> Principal:
     """The principal behind an ARM call's bearer token, or ARM's 401 with a WWW-Authenticate challenge."""
     header = request.headers.get("Authorization", "")
     if not header:
-        raise _unauthenticated(world, request, "AuthenticationFailed",
-                               "Authentication failed. The 'Authorization' header is missing.")
+        raise _unauthenticated(
+            world, request, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
+        )
     scheme, _, token = header.partition(" ")
     resolved = world.tokens.resolve(token.strip()) if scheme.lower() == "bearer" else None
     if resolved is None:
-        raise _unauthenticated(world, request, "InvalidAuthenticationToken",
-                               "The access token is invalid.")
+        raise _unauthenticated(world, request, "InvalidAuthenticationToken", "The access token is invalid.")
     object_id, expires = resolved
     if time.time() >= expires:
-        expired_at = datetime.datetime.fromtimestamp(expires, datetime.timezone.utc).strftime("%m/%d/%Y %H:%M:%S")
-        now_text = datetime.datetime.now(datetime.timezone.utc).strftime("%m/%d/%Y %H:%M:%S")
-        raise _unauthenticated(world, request, "ExpiredAuthenticationToken",
-                               f"The access token expiry UTC time '{expired_at}' is earlier than current UTC time "
-                               f"'{now_text}'.")
+        expired_at = datetime.datetime.fromtimestamp(expires, datetime.UTC).strftime("%m/%d/%Y %H:%M:%S")
+        now_text = datetime.datetime.now(datetime.UTC).strftime("%m/%d/%Y %H:%M:%S")
+        raise _unauthenticated(
+            world,
+            request,
+            "ExpiredAuthenticationToken",
+            f"The access token expiry UTC time '{expired_at}' is earlier than current UTC time '{now_text}'.",
+        )
     principal = world.state.principals.get(object_id.lower())
     if principal is None:
-        raise _unauthenticated(world, request, "InvalidAuthenticationToken",
-                               "The access token is invalid: its principal no longer exists in the directory.")
+        raise _unauthenticated(
+            world,
+            request,
+            "InvalidAuthenticationToken",
+            "The access token is invalid: its principal no longer exists in the directory.",
+        )
     return principal
 
 
@@ -138,19 +179,32 @@ def _check_credential(principal: Principal, form: Any) -> web.Response | None:
     if secret is not None:
         expected = principal.client_secret
         if expected is None or not hmac.compare_digest(str(secret).encode(), expected.encode()):
-            return _aad_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret "
-                              "being sent in the request is the client secret value, not the client secret ID, for "
-                              f"a secret added to app '{principal.client_id}'.")
+            return _aad_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret "
+                "being sent in the request is the client secret value, not the client secret ID, for "
+                f"a secret added to app '{principal.client_id}'.",
+            )
         return None
     if form.get("client_assertion_type") == JWT_BEARER and form.get("client_assertion"):
         header = _jwt_header(str(form["client_assertion"]))
         presented = {_thumbprint_hex(header.get(name)) for name in ("x5t", "x5t#S256")} - {None}
         if not principal.certificate_thumbprints or (presented and not presented & principal.certificate_thumbprints):
-            return _aad_error(401, "invalid_client", 700027, "The certificate with identifier used to sign the "
-                              "client assertion is not registered on application.")
+            return _aad_error(
+                401,
+                "invalid_client",
+                700027,
+                "The certificate with identifier used to sign the client assertion is not registered on application.",
+            )
         return None
-    return _aad_error(401, "invalid_client", 7000218, "The request body must contain the following parameter: "
-                      "'client_assertion' or 'client_secret'.")
+    return _aad_error(
+        401,
+        "invalid_client",
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+    )
 
 
 def _jwt_header(assertion: str) -> dict[str, Any]:
@@ -179,7 +233,7 @@ def _b64(document: dict[str, Any]) -> str:
 
 
 def _aad_error(status: int, error: str, code: int, description: str) -> web.Response:
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     trace_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
     return web.json_response(
         {

@@ -46,41 +46,70 @@ SITE_RECOVERY_CONTRIBUTOR = "6670b86e-a3f7-4917-ac9b-5d6ab1be4567"
 BUILT_IN_ROLES = {
     role.id: role
     for role in (
-        RoleDefinition(OWNER, "Owner", "Grants full access to manage all resources, including the ability to "
-                       "assign roles in Azure RBAC.", ("*",)),
-        RoleDefinition(CONTRIBUTOR, "Contributor", "Grants full access to manage all resources, but does not allow "
-                       "you to assign roles in Azure RBAC, manage assignments in Azure Blueprints, or share image "
-                       "galleries.", ("*",),
-                       ("Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write",
-                        "Microsoft.Authorization/elevateAccess/Action",
-                        "Microsoft.Blueprint/blueprintAssignments/write",
-                        "Microsoft.Blueprint/blueprintAssignments/delete", "Microsoft.Compute/galleries/share/action",
-                        "Microsoft.Purview/consents/write", "Microsoft.Purview/consents/delete",
-                        "Microsoft.Resources/deploymentStacks/manageDenySetting/action",
-                        "Microsoft.Subscription/cancel/action", "Microsoft.Subscription/enable/action")),
-        RoleDefinition(READER, "Reader", "View all resources, but does not allow you to make any changes.",
-                       ("*/read",)),
-        RoleDefinition(USER_ACCESS_ADMINISTRATOR, "User Access Administrator", "Lets you manage user access to "
-                       "Azure resources.", ("*/read", "Microsoft.Authorization/*", "Microsoft.Support/*")),
-        RoleDefinition(SITE_RECOVERY_CONTRIBUTOR, "Site Recovery Contributor", "Lets you manage Site Recovery "
-                       "service except vault creation and role assignment",
-                       ("Microsoft.Authorization/*/read", "Microsoft.Insights/alertRules/*",
-                        "Microsoft.Network/virtualNetworks/read", "Microsoft.RecoveryServices/vaults/read",
-                        "Microsoft.RecoveryServices/vaults/extendedInformation/*",
-                        "Microsoft.RecoveryServices/vaults/replicationAlertSettings/*",
-                        "Microsoft.RecoveryServices/vaults/replicationEvents/read",
-                        "Microsoft.RecoveryServices/vaults/replicationFabrics/*",
-                        "Microsoft.RecoveryServices/vaults/replicationJobs/*",
-                        "Microsoft.RecoveryServices/vaults/replicationPolicies/*",
-                        "Microsoft.RecoveryServices/vaults/replicationRecoveryPlans/*",
-                        "Microsoft.RecoveryServices/vaults/replicationVaultSettings/*",
-                        "Microsoft.RecoveryServices/vaults/replicationProtectedItems/read",
-                        "Microsoft.RecoveryServices/vaults/replicationProtectionContainerMappings/read",
-                        "Microsoft.RecoveryServices/vaults/replicationProtectionContainers/read",
-                        "Microsoft.RecoveryServices/vaults/replicationOperationStatus/read",
-                        "Microsoft.RecoveryServices/vaults/replicationOperationResults/read",
-                        "Microsoft.Resources/deployments/*", "Microsoft.Resources/subscriptions/resourceGroups/read",
-                        "Microsoft.Storage/storageAccounts/read", "Microsoft.Support/*")),
+        RoleDefinition(
+            OWNER,
+            "Owner",
+            "Grants full access to manage all resources, including the ability to assign roles in Azure RBAC.",
+            ("*",),
+        ),
+        RoleDefinition(
+            CONTRIBUTOR,
+            "Contributor",
+            "Grants full access to manage all resources, but does not allow "
+            "you to assign roles in Azure RBAC, manage assignments in Azure Blueprints, or share image "
+            "galleries.",
+            ("*",),
+            (
+                "Microsoft.Authorization/*/Delete",
+                "Microsoft.Authorization/*/Write",
+                "Microsoft.Authorization/elevateAccess/Action",
+                "Microsoft.Blueprint/blueprintAssignments/write",
+                "Microsoft.Blueprint/blueprintAssignments/delete",
+                "Microsoft.Compute/galleries/share/action",
+                "Microsoft.Purview/consents/write",
+                "Microsoft.Purview/consents/delete",
+                "Microsoft.Resources/deploymentStacks/manageDenySetting/action",
+                "Microsoft.Subscription/cancel/action",
+                "Microsoft.Subscription/enable/action",
+            ),
+        ),
+        RoleDefinition(
+            READER, "Reader", "View all resources, but does not allow you to make any changes.", ("*/read",)
+        ),
+        RoleDefinition(
+            USER_ACCESS_ADMINISTRATOR,
+            "User Access Administrator",
+            "Lets you manage user access to Azure resources.",
+            ("*/read", "Microsoft.Authorization/*", "Microsoft.Support/*"),
+        ),
+        RoleDefinition(
+            SITE_RECOVERY_CONTRIBUTOR,
+            "Site Recovery Contributor",
+            "Lets you manage Site Recovery service except vault creation and role assignment",
+            (
+                "Microsoft.Authorization/*/read",
+                "Microsoft.Insights/alertRules/*",
+                "Microsoft.Network/virtualNetworks/read",
+                "Microsoft.RecoveryServices/vaults/read",
+                "Microsoft.RecoveryServices/vaults/extendedInformation/*",
+                "Microsoft.RecoveryServices/vaults/replicationAlertSettings/*",
+                "Microsoft.RecoveryServices/vaults/replicationEvents/read",
+                "Microsoft.RecoveryServices/vaults/replicationFabrics/*",
+                "Microsoft.RecoveryServices/vaults/replicationJobs/*",
+                "Microsoft.RecoveryServices/vaults/replicationPolicies/*",
+                "Microsoft.RecoveryServices/vaults/replicationRecoveryPlans/*",
+                "Microsoft.RecoveryServices/vaults/replicationVaultSettings/*",
+                "Microsoft.RecoveryServices/vaults/replicationProtectedItems/read",
+                "Microsoft.RecoveryServices/vaults/replicationProtectionContainerMappings/read",
+                "Microsoft.RecoveryServices/vaults/replicationProtectionContainers/read",
+                "Microsoft.RecoveryServices/vaults/replicationOperationStatus/read",
+                "Microsoft.RecoveryServices/vaults/replicationOperationResults/read",
+                "Microsoft.Resources/deployments/*",
+                "Microsoft.Resources/subscriptions/resourceGroups/read",
+                "Microsoft.Storage/storageAccounts/read",
+                "Microsoft.Support/*",
+            ),
+        ),
     )
 }
 
@@ -156,8 +185,14 @@ def authorize(state: AzureState, principal: Principal, method: str, path: str) -
 
 
 def new_assignment(
-    world: World, scope: str, name: str, role: RoleDefinition, principal_id: str, principal_type: str,
-    created_by: str | None, description: str | None = None,
+    world: World,
+    scope: str,
+    name: str,
+    role: RoleDefinition,
+    principal_id: str,
+    principal_type: str,
+    created_by: str | None,
+    description: str | None = None,
 ) -> RoleAssignment:
     """Create a role assignment the way ARM validates one (used by the ARM API and the admin API alike)."""
     state = world.state
@@ -185,9 +220,14 @@ def new_assignment(
                 f"{existing.name.replace('-', '')}.",
             )
     assignment = RoleAssignment(
-        name=name, scope=scope.rstrip("/"), role_definition_id=role.id, principal_id=principal.object_id,
-        principal_type=principal_type or _principal_type(principal), created_on=world.clock.now(),
-        created_by=created_by, description=description,
+        name=name,
+        scope=scope.rstrip("/"),
+        role_definition_id=role.id,
+        principal_id=principal.object_id,
+        principal_type=principal_type or _principal_type(principal),
+        created_on=world.clock.now(),
+        created_by=created_by,
+        description=description,
     )
     state.role_assignments[name.lower()] = assignment
     return assignment
@@ -233,25 +273,42 @@ def _create_assignment(call: ArmCall) -> web.Response:
     try:
         uuid.UUID(name)
     except ValueError:
-        raise bad_request(f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.",
-                          "InvalidRoleAssignmentId") from None
+        raise bad_request(
+            f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.",
+            "InvalidRoleAssignmentId",
+        ) from None
     properties = call.body.get("properties") or {}
     role_reference = call.required(properties, "roleDefinitionId")
     principal_id = call.required(properties, "principalId")
     role = role_by_name_or_id(role_reference)
     if role is None:
-        raise bad_request(f"The specified role definition with ID '{role_reference.rsplit('/', 1)[-1]}' does not "
-                          "exist.", "RoleDefinitionDoesNotExist")
+        raise bad_request(
+            f"The specified role definition with ID '{role_reference.rsplit('/', 1)[-1]}' does not exist.",
+            "RoleDefinitionDoesNotExist",
+        )
     existing = call.world.state.role_assignments.get(name.lower())
     if existing is not None:
         if (existing.principal_id.lower(), existing.role_definition_id, existing.scope.lower()) != (
-            principal_id.lower(), role.id, scope.rstrip("/").lower()
+            principal_id.lower(),
+            role.id,
+            scope.rstrip("/").lower(),
         ):
-            raise ArmError(409, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and "
-                           "scope are not allowed to be updated.")
+            raise ArmError(
+                409,
+                "RoleAssignmentUpdateNotPermitted",
+                "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+            )
         return web.json_response(assignment_body(existing), status=201)
-    created = new_assignment(call.world, scope, name, role, principal_id, properties.get("principalType", ""),
-                             call.principal.object_id, properties.get("description"))
+    created = new_assignment(
+        call.world,
+        scope,
+        name,
+        role,
+        principal_id,
+        properties.get("principalType", ""),
+        call.principal.object_id,
+        properties.get("description"),
+    )
     return web.json_response(assignment_body(created), status=201)
 
 
@@ -303,8 +360,11 @@ def _list_assignments(call: ArmCall) -> web.Response:
 def _get_definition(call: ArmCall) -> web.Response:
     role = BUILT_IN_ROLES.get(call.params["role_id"].lower())
     if role is None:
-        raise ArmError(404, "RoleDefinitionDoesNotExist",
-                       f"The specified role definition with ID '{call.params['role_id']}' does not exist.")
+        raise ArmError(
+            404,
+            "RoleDefinitionDoesNotExist",
+            f"The specified role definition with ID '{call.params['role_id']}' does not exist.",
+        )
     return web.json_response(_definition_body(call.params["scope"], role))
 
 
@@ -329,8 +389,14 @@ def _definition_body(scope: str, role: RoleDefinition) -> dict[str, Any]:
             "type": "BuiltInRole",
             "description": role.description,
             "assignableScopes": ["/"],
-            "permissions": [{"actions": list(role.actions), "notActions": list(role.not_actions),
-                             "dataActions": [], "notDataActions": []}],
+            "permissions": [
+                {
+                    "actions": list(role.actions),
+                    "notActions": list(role.not_actions),
+                    "dataActions": [],
+                    "notDataActions": [],
+                }
+            ],
             "createdOn": "2015-02-02T21:55:09.8806423Z",
             "updatedOn": "2024-01-01T00:00:00.0000000Z",
             "createdBy": None,

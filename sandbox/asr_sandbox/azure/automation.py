@@ -28,21 +28,29 @@ RESOURCE_TYPE = "Microsoft.Automation/AutomationAccounts"
 def register(router: Router) -> None:
     """Accounts and their asset collections (schedules and jobs register in `automation_schedules`)."""
     router.add("GET", "/subscriptions/{sub}/providers/Microsoft.Automation/automationAccounts", _list_accounts)
-    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Automation/automationAccounts",
-               _list_accounts)
+    router.add(
+        "GET",
+        "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Automation/automationAccounts",
+        _list_accounts,
+    )
     router.add("PUT", ACCOUNT, _put_account)
     router.add("PATCH", ACCOUNT, _patch_account)
     router.add("GET", ACCOUNT, lambda call: web.json_response(account_body(call, account_of(call))))
     router.add("DELETE", ACCOUNT, _delete_account)
-    register_children(router, {
-        "runbooks": (_put_runbook, _get_runbook, _delete_runbook, _list_runbooks),
-        "certificates": (_put_certificate, _get_certificate, _delete_certificate, _list_certificates),
-        "connections": (_put_connection, _get_connection, _delete_connection, _list_connections),
-    })
+    register_children(
+        router,
+        {
+            "runbooks": (_put_runbook, _get_runbook, _delete_runbook, _list_runbooks),
+            "certificates": (_put_certificate, _get_certificate, _delete_certificate, _list_certificates),
+            "connections": (_put_connection, _get_connection, _delete_connection, _list_connections),
+        },
+    )
 
 
-def register_children(router: Router, collections: dict[str, tuple[Handler, Handler, Handler | None, Handler]],
-                      ) -> None:
+def register_children(
+    router: Router,
+    collections: dict[str, tuple[Handler, Handler, Handler | None, Handler]],
+) -> None:
     """PUT, GET, DELETE (when the service has it) and list for each child collection of an account."""
     for collection, (put, get, delete, list_all) in collections.items():
         router.add("PUT", f"{ACCOUNT}/{collection}/{{name}}", put)
@@ -109,8 +117,15 @@ def _put_account(call: ArmCall) -> web.Response:
     account = state.accounts.get(key)
     created = account is None
     if account is None:
-        account = AutomationAccount(id=account_path(sub, group.name, name), subscription_id=sub,
-                                    resource_group=group.name, name=name, location=location, created=now, modified=now)
+        account = AutomationAccount(
+            id=account_path(sub, group.name, name),
+            subscription_id=sub,
+            resource_group=group.name,
+            name=name,
+            location=location,
+            created=now,
+            modified=now,
+        )
         state.accounts[key] = account
     account.location = location
     account.tags = call.body.get("tags") or {}
@@ -130,8 +145,10 @@ def _patch_account(call: ArmCall) -> web.Response:
         account.tags = call.body["tags"] or {}
     if (properties.get("sku") or {}).get("name"):
         account.sku = properties["sku"]["name"]
-    for wire, attribute in (("publicNetworkAccess", "public_network_access"),
-                            ("disableLocalAuth", "disable_local_auth")):
+    for wire, attribute in (
+        ("publicNetworkAccess", "public_network_access"),
+        ("disableLocalAuth", "disable_local_auth"),
+    ):
         if wire in properties:
             setattr(account, attribute, properties[wire])
     if "identity" in call.body:
@@ -146,7 +163,9 @@ def _set_identity(call: ArmCall, account: AutomationAccount, identity_type: str 
     account.identity_type = None if not identity_type or identity_type == "None" else identity_type
     if account.has_system_identity and account.principal_id is None:
         principal = Principal(
-            object_id=str(uuid.uuid4()), kind="ManagedIdentity", display_name=account.name,
+            object_id=str(uuid.uuid4()),
+            kind="ManagedIdentity",
+            display_name=account.name,
             client_id=str(uuid.uuid4()),
             visible_after=time.monotonic() + call.world.settings.principal_propagation_delay_seconds,
         )
@@ -160,8 +179,9 @@ def _set_identity(call: ArmCall, account: AutomationAccount, identity_type: str 
 def _delete_account(call: ArmCall) -> web.Response:
     state = call.world.state
     state.resource_group(call.params["sub"], call.params["rg"])
-    account = state.accounts.pop(account_path(call.params["sub"], call.params["rg"], call.params["account"]).lower(),
-                                 None)
+    account = state.accounts.pop(
+        account_path(call.params["sub"], call.params["rg"], call.params["account"]).lower(), None
+    )
     if account is None:
         return web.Response(status=204)
     if account.principal_id:
@@ -194,10 +214,16 @@ def _runbook_body(account: AutomationAccount, runbook: Runbook) -> dict[str, Any
         "tags": runbook.tags,
         "etag": None,
         "properties": {
-            "runbookType": runbook.runbook_type, "state": runbook.state, "logVerbose": runbook.log_verbose,
-            "logProgress": runbook.log_progress, "logActivityTrace": 0, "jobCount": 0,
-            "description": runbook.description, "creationTime": iso(runbook.created),
-            "lastModifiedTime": iso(runbook.modified), "provisioningState": "Succeeded",
+            "runbookType": runbook.runbook_type,
+            "state": runbook.state,
+            "logVerbose": runbook.log_verbose,
+            "logProgress": runbook.log_progress,
+            "logActivityTrace": 0,
+            "jobCount": 0,
+            "description": runbook.description,
+            "creationTime": iso(runbook.created),
+            "lastModifiedTime": iso(runbook.modified),
+            "provisioningState": "Succeeded",
         },
     }
 
@@ -209,11 +235,15 @@ def _put_runbook(call: ArmCall) -> web.Response:
     existing = account.runbooks.get(call.params["name"].lower())
     runbook = Runbook(
         name=existing.name if existing else call.params["name"],
-        location=call.body.get("location") or account.location, runbook_type=runbook_type,
+        location=call.body.get("location") or account.location,
+        runbook_type=runbook_type,
         state="Published" if properties.get("publishContentLink") else "New",
-        created=existing.created if existing else now, modified=now,
-        description=properties.get("description") or "", log_progress=bool(properties.get("logProgress")),
-        log_verbose=bool(properties.get("logVerbose")), tags=call.body.get("tags") or {},
+        created=existing.created if existing else now,
+        modified=now,
+        description=properties.get("description") or "",
+        log_progress=bool(properties.get("logProgress")),
+        log_verbose=bool(properties.get("logVerbose")),
+        tags=call.body.get("tags") or {},
     )
     account.runbooks[runbook.name.lower()] = runbook
     return web.json_response(_runbook_body(account, runbook), status=200 if existing else 201)
@@ -252,9 +282,12 @@ def certificate_body(account: AutomationAccount, certificate: Certificate) -> di
         "name": certificate.name,
         "type": f"{RESOURCE_TYPE}/Certificates",
         "properties": {
-            "thumbprint": certificate.thumbprint, "expiryTime": iso(certificate.expiry),
-            "isExportable": certificate.is_exportable, "creationTime": iso(certificate.created),
-            "lastModifiedTime": iso(certificate.modified), "description": certificate.description,
+            "thumbprint": certificate.thumbprint,
+            "expiryTime": iso(certificate.expiry),
+            "isExportable": certificate.is_exportable,
+            "creationTime": iso(certificate.created),
+            "lastModifiedTime": iso(certificate.modified),
+            "description": certificate.description,
         },
     }
 
@@ -266,9 +299,13 @@ def _put_certificate(call: ArmCall) -> web.Response:
     thumbprint, expiry = _certificate_facts(call.required(properties, "base64Value"))
     existing = account.certificates.get(call.params["name"].lower())
     certificate = Certificate(
-        name=existing.name if existing else call.params["name"], thumbprint=thumbprint, expiry=expiry,
-        created=existing.created if existing else now, modified=now,
-        is_exportable=bool(properties.get("isExportable")), description=properties.get("description") or "",
+        name=existing.name if existing else call.params["name"],
+        thumbprint=thumbprint,
+        expiry=expiry,
+        created=existing.created if existing else now,
+        modified=now,
+        is_exportable=bool(properties.get("isExportable")),
+        description=properties.get("description") or "",
     )
     account.certificates[certificate.name.lower()] = certificate
     return web.json_response(certificate_body(account, certificate), status=200 if existing else 201)
@@ -291,8 +328,9 @@ def _certificate_facts(base64_value: str) -> tuple[str, datetime.datetime]:
             continue
         if certificate is not None:
             return certificate.fingerprint(hashes.SHA1()).hex().upper(), certificate.not_valid_after_utc
-    raise bad_request("The certificate is not valid: base64Value must hold a PFX (no password), DER or PEM "
-                      "certificate.")
+    raise bad_request(
+        "The certificate is not valid: base64Value must hold a PFX (no password), DER or PEM certificate."
+    )
 
 
 def _get_certificate(call: ArmCall) -> web.Response:
@@ -337,9 +375,12 @@ def _put_connection(call: ArmCall) -> web.Response:
     connection_type = call.required(properties.get("connectionType") or {}, "name", "properties.connectionType")
     existing = account.connections.get(call.params["name"].lower())
     connection = Connection(
-        name=existing.name if existing else call.params["name"], connection_type=connection_type,
+        name=existing.name if existing else call.params["name"],
+        connection_type=connection_type,
         field_values={str(k): str(v) for k, v in (properties.get("fieldDefinitionValues") or {}).items()},
-        created=existing.created if existing else now, modified=now, description=properties.get("description") or "",
+        created=existing.created if existing else now,
+        modified=now,
+        description=properties.get("description") or "",
     )
     account.connections[connection.name.lower()] = connection
     return web.json_response(connection_body(account, connection), status=200 if existing else 201)

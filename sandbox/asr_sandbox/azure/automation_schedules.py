@@ -18,15 +18,18 @@ from .recurrence import Recurrence, recurrence_of
 from .store import ASR_RUNBOOK, AutomationAccount, Job, JobSchedule, Schedule
 
 MINIMUM_LEAD = datetime.timedelta(minutes=5)
-NEVER_EXPIRES = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
+NEVER_EXPIRES = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
 
 
 def register(router: Router) -> None:
-    register_children(router, {
-        "schedules": (_put_schedule, _get_schedule, _delete_schedule, _list_schedules),
-        "jobSchedules": (_put_job_schedule, _get_job_schedule, _delete_job_schedule, _list_job_schedules),
-        "jobs": (_put_job, _get_job, None, _list_jobs),
-    })
+    register_children(
+        router,
+        {
+            "schedules": (_put_schedule, _get_schedule, _delete_schedule, _list_schedules),
+            "jobSchedules": (_put_job_schedule, _get_job_schedule, _delete_job_schedule, _list_job_schedules),
+            "jobs": (_put_job, _get_job, None, _list_jobs),
+        },
+    )
     router.add("PATCH", f"{ACCOUNT}/schedules/{{name}}", _patch_schedule)
 
 
@@ -78,22 +81,35 @@ def _put_schedule(call: ArmCall) -> web.Response:
     properties = call.body.get("properties") or {}
     start = parse_time(properties.get("startTime"), "properties.startTime")
     if start < now + MINIMUM_LEAD:
-        raise bad_request("The start time of the schedule must be at least 5 minutes after the time you create the "
-                          "schedule.")
+        raise bad_request(
+            "The start time of the schedule must be at least 5 minutes after the time you create the schedule."
+        )
     expiry = parse_time(properties["expiryTime"], "properties.expiryTime") if properties.get("expiryTime") else None
     try:
         interval = int(properties.get("interval") or 1)
-        recurrence = Recurrence.from_schedule(start, call.required(properties, "frequency"), interval,
-                                              properties.get("timeZone") or "UTC", expiry,
-                                              properties.get("advancedSchedule"))
+        recurrence = Recurrence.from_schedule(
+            start,
+            call.required(properties, "frequency"),
+            interval,
+            properties.get("timeZone") or "UTC",
+            expiry,
+            properties.get("advancedSchedule"),
+        )
     except ValueError as error:
         raise bad_request(str(error)) from None
     schedule = Schedule(
-        name=existing.name if existing else name, start=start, frequency=recurrence.frequency, interval=interval,
-        time_zone=properties.get("timeZone") or "UTC", expiry=expiry,
-        advanced=properties.get("advancedSchedule"), description=properties.get("description") or "",
-        created=existing.created if existing else now, modified=now,
-        is_enabled=existing.is_enabled if existing else True, next_run=recurrence.first_at_or_after(start),
+        name=existing.name if existing else name,
+        start=start,
+        frequency=recurrence.frequency,
+        interval=interval,
+        time_zone=properties.get("timeZone") or "UTC",
+        expiry=expiry,
+        advanced=properties.get("advancedSchedule"),
+        description=properties.get("description") or "",
+        created=existing.created if existing else now,
+        modified=now,
+        is_enabled=existing.is_enabled if existing else True,
+        next_run=recurrence.first_at_or_after(start),
     )
     account.schedules[schedule.name.lower()] = schedule
     return web.json_response(schedule_body(account, schedule), status=200 if existing else 201)
@@ -168,19 +184,25 @@ def _put_job_schedule(call: ArmCall) -> web.Response:
     runbook_name = call.required(properties.get("runbook") or {}, "name", "properties.runbook")
     schedule = account.schedules.get(schedule_name.lower())
     if schedule is None:
-        raise resource_not_found(f"Microsoft.Automation/automationAccounts/{account.name}/schedules/{schedule_name}",
-                                 account.resource_group)
+        raise resource_not_found(
+            f"Microsoft.Automation/automationAccounts/{account.name}/schedules/{schedule_name}", account.resource_group
+        )
     runbook = account.runbooks.get(runbook_name.lower())
     if runbook is None and runbook_name.lower() != ASR_RUNBOOK.lower():
-        raise resource_not_found(f"Microsoft.Automation/automationAccounts/{account.name}/runbooks/{runbook_name}",
-                                 account.resource_group)
+        raise resource_not_found(
+            f"Microsoft.Automation/automationAccounts/{account.name}/runbooks/{runbook_name}", account.resource_group
+        )
     if link_id.lower() in account.job_schedules:
         raise ArmError(409, "Conflict", f"A job schedule with the id '{link_id}' already exists.")
     if any(link.runbook_name.lower() == runbook_name.lower() for link in account.job_schedules_of(schedule.name)):
         raise ArmError(409, "Conflict", "A job schedule for the specified runbook and schedule already exists.")
-    link = JobSchedule(job_schedule_id=link_id, schedule_name=schedule.name,
-                       runbook_name=runbook.name if runbook else ASR_RUNBOOK, run_on=properties.get("runOn"),
-                       parameters=properties.get("parameters") or {})
+    link = JobSchedule(
+        job_schedule_id=link_id,
+        schedule_name=schedule.name,
+        runbook_name=runbook.name if runbook else ASR_RUNBOOK,
+        run_on=properties.get("runOn"),
+        parameters=properties.get("parameters") or {},
+    )
     account.job_schedules[link_id.lower()] = link
     return web.json_response(job_schedule_body(account, link), status=201)
 
@@ -248,8 +270,12 @@ def job_body(account: AutomationAccount, job: Job, *, full: bool = True) -> dict
             parameters=job.parameters,
             lastStatusModifiedTime=properties["lastModifiedTime"],
         )
-    return {"id": child_id(account, "jobs", job.job_id), "name": job.job_id, "type": f"{RESOURCE_TYPE}/Jobs",
-            "properties": properties}
+    return {
+        "id": child_id(account, "jobs", job.job_id),
+        "name": job.job_id,
+        "type": f"{RESOURCE_TYPE}/Jobs",
+        "properties": properties,
+    }
 
 
 def _put_job(call: ArmCall) -> web.Response:
@@ -257,13 +283,19 @@ def _put_job(call: ArmCall) -> web.Response:
     properties = call.body.get("properties") or {}
     runbook_name = call.required(properties.get("runbook") or {}, "name", "properties.runbook")
     if runbook_name.lower() not in account.runbooks and runbook_name.lower() != ASR_RUNBOOK.lower():
-        raise resource_not_found(f"Microsoft.Automation/automationAccounts/{account.name}/runbooks/{runbook_name}",
-                                 account.resource_group)
+        raise resource_not_found(
+            f"Microsoft.Automation/automationAccounts/{account.name}/runbooks/{runbook_name}", account.resource_group
+        )
     if call.params["name"].lower() in account.jobs:
         raise ArmError(409, "Conflict", f"A job with the id '{call.params['name']}' already exists.")
     job = call.world.service.start_job(
-        account, runbook_name, started_by=call.principal.object_id, job_id=call.params["name"],
-        parameters=properties.get("parameters") or {}, start=call.now, schedule_name=None,
+        account,
+        runbook_name,
+        started_by=call.principal.object_id,
+        job_id=call.params["name"],
+        parameters=properties.get("parameters") or {},
+        start=call.now,
+        schedule_name=None,
     )
     return web.json_response(job_body(account, job), status=201)
 

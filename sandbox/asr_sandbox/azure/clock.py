@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 class EmulatedClock:

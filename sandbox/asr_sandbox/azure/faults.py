@@ -10,9 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_CODES = {
-    400: "BadRequest", 401: "InvalidAuthenticationToken", 403: "AuthorizationFailed", 404: "ResourceNotFound",
-    409: "Conflict", 429: "SubscriptionRequestsThrottled", 500: "InternalServerError", 502: "BadGateway",
-    503: "ServiceUnavailable", 504: "GatewayTimeout",
+    400: "BadRequest",
+    401: "InvalidAuthenticationToken",
+    403: "AuthorizationFailed",
+    404: "ResourceNotFound",
+    409: "Conflict",
+    429: "SubscriptionRequestsThrottled",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
 }
 
 
@@ -36,8 +43,17 @@ class Fault:
     @classmethod
     def from_api(cls, spec: dict[str, Any]) -> Fault:
         """Validate an admin-API fault; raises ValueError with what is wrong."""
-        unknown = set(spec) - {"method", "pathPattern", "status", "code", "message", "retryAfter", "latencySeconds",
-                               "drop", "count"}
+        unknown = set(spec) - {
+            "method",
+            "pathPattern",
+            "status",
+            "code",
+            "message",
+            "retryAfter",
+            "latencySeconds",
+            "drop",
+            "count",
+        }
         if unknown:
             raise ValueError(f"unknown fault fields {sorted(unknown)}")
         try:
@@ -54,19 +70,31 @@ class Fault:
             raise ValueError("a fault needs a status, drop=true or latencySeconds")
         method = spec.get("method")
         return cls(
-            id=str(uuid.uuid4()), path_pattern=pattern,
-            method=str(method).upper() if method and method != "*" else None, status=status,
+            id=str(uuid.uuid4()),
+            path_pattern=pattern,
+            method=str(method).upper() if method and method != "*" else None,
+            status=status,
             code=spec.get("code") or (DEFAULT_CODES.get(status, "Error") if status else None),
             message=spec.get("message") or (f"Injected fault: HTTP {status}." if status else None),
-            retry_after=spec.get("retryAfter"), latency_seconds=float(spec.get("latencySeconds") or 0),
-            drop=bool(spec.get("drop")), remaining=count,
+            retry_after=spec.get("retryAfter"),
+            latency_seconds=float(spec.get("latencySeconds") or 0),
+            drop=bool(spec.get("drop")),
+            remaining=count,
         )
 
     def public(self) -> dict[str, Any]:
         return {
-            "id": self.id, "method": self.method or "*", "pathPattern": self.path_pattern.pattern,
-            "status": self.status, "code": self.code, "message": self.message, "retryAfter": self.retry_after,
-            "latencySeconds": self.latency_seconds, "drop": self.drop, "count": self.remaining, "hits": self.hits,
+            "id": self.id,
+            "method": self.method or "*",
+            "pathPattern": self.path_pattern.pattern,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "retryAfter": self.retry_after,
+            "latencySeconds": self.latency_seconds,
+            "drop": self.drop,
+            "count": self.remaining,
+            "hits": self.hits,
         }
 
 
@@ -116,9 +144,15 @@ class LoggedRequest:
 
     def public(self) -> dict[str, Any]:
         return {
-            "time": self.time.isoformat(), "method": self.method, "path": self.path, "apiVersion": self.api_version,
-            "status": self.status, "subscription": self.subscription, "principal": self.principal,
-            "requestId": self.request_id, "fault": self.fault,
+            "time": self.time.isoformat(),
+            "method": self.method,
+            "path": self.path,
+            "apiVersion": self.api_version,
+            "status": self.status,
+            "subscription": self.subscription,
+            "principal": self.principal,
+            "requestId": self.request_id,
+            "fault": self.fault,
         }
 
 

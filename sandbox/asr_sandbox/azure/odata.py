@@ -38,8 +38,12 @@ class Clause:
             actual, expected = actual.lower(), expected.lower()
         try:
             return {
-                "eq": actual == expected, "ne": actual != expected, "ge": actual >= expected,
-                "gt": actual > expected, "le": actual <= expected, "lt": actual < expected,
+                "eq": actual == expected,
+                "ne": actual != expected,
+                "ge": actual >= expected,
+                "gt": actual > expected,
+                "le": actual <= expected,
+                "lt": actual < expected,
             }[self.operator or "eq"]
         except TypeError:
             return False
@@ -56,11 +60,16 @@ def parse_filter(text: str) -> list[Clause]:
             raise bad_request(f"Invalid $filter clause '{part}'.", "InvalidFilter")
         if found["function"]:
             argument = found["argument"]
-            clauses.append(Clause(function=found["function"].lower(),
-                                  value=argument.replace("''", "'") if argument is not None else None))
+            clauses.append(
+                Clause(
+                    function=found["function"].lower(),
+                    value=argument.replace("''", "'") if argument is not None else None,
+                )
+            )
         else:
-            clauses.append(Clause(path=found["path"].lower(), operator=found["operator"].lower(),
-                                  value=_literal(found["value"])))
+            clauses.append(
+                Clause(path=found["path"].lower(), operator=found["operator"].lower(), value=_literal(found["value"]))
+            )
     return clauses
 
 
@@ -82,4 +91,3 @@ def _maybe_time(text: str) -> Any:
         return float(text)
     except ValueError:
         return text
-

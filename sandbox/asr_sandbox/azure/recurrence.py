@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 if TYPE_CHECKING:
     from .store import Schedule
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 FREQUENCIES = ("OneTime", "Minute", "Hour", "Day", "Week", "Month")
 _OCCURRENCES = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
@@ -69,8 +69,10 @@ class Recurrence:
         try:
             week_days = tuple(sorted(WEEKDAYS.index(day.lower()) for day in advanced.get("weekDays") or []))
             occurrences = tuple(
-                (_OCCURRENCES.get(str(entry.get("occurrence")).lower(), int(entry.get("occurrence", 0))),
-                 WEEKDAYS.index(str(entry.get("day")).lower()))
+                (
+                    _OCCURRENCES.get(str(entry.get("occurrence")).lower(), int(entry.get("occurrence", 0))),
+                    WEEKDAYS.index(str(entry.get("day")).lower()),
+                )
                 for entry in advanced.get("monthlyOccurrences") or []
             )
         except (ValueError, AttributeError):
@@ -97,8 +99,10 @@ class Recurrence:
             yield self.start
             return
         if self.frequency in ("Minute", "Hour"):
-            step = datetime.timedelta(minutes=self.interval) if self.frequency == "Minute" else datetime.timedelta(
-                hours=self.interval
+            step = (
+                datetime.timedelta(minutes=self.interval)
+                if self.frequency == "Minute"
+                else datetime.timedelta(hours=self.interval)
             )
             index = max(0, int((earliest - self.start) / step) - 1)
             while True:

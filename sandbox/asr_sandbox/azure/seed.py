@@ -41,25 +41,56 @@ READER_OBJECT_ID = "9d1e7c3a-2b4f-4d6e-8a1c-3f5b7d9e1a2c"
 LATEST = "9.63.7187.1"
 
 
-def _a2a_vault(subscription_id: str, resource_group: str, name: str, location: str, source: str,
-               items: list[dict[str, Any]], extra_mappings: list[dict[str, Any]] = ()) -> dict[str, Any]:
+def _a2a_vault(
+    subscription_id: str,
+    resource_group: str,
+    name: str,
+    location: str,
+    source: str,
+    items: list[dict[str, Any]],
+    extra_mappings: list[dict[str, Any]] = (),
+) -> dict[str, Any]:
     """A vault protecting `source` region VMs into `location`, with the forward and the failback mapping."""
     source_container = f"asr-a2a-default-{source}-container"
     target_container = f"asr-a2a-default-{location}-container"
     return {
-        "subscriptionId": subscription_id, "resourceGroup": resource_group, "name": name, "location": location,
+        "subscriptionId": subscription_id,
+        "resourceGroup": resource_group,
+        "name": name,
+        "location": location,
         "fabrics": [
-            {"name": f"asr-a2a-default-{source}", "location": source, "containers": [{
-                "name": source_container,
-                "mappings": [{"name": f"{source}-{location}-24-hour-retention-policy",
-                              "target": f"asr-a2a-default-{location}/{target_container}"}, *extra_mappings],
-                "protectedItems": items,
-            }]},
-            {"name": f"asr-a2a-default-{location}", "location": location, "containers": [{
-                "name": target_container,
-                "mappings": [{"name": f"{location}-{source}-24-hour-retention-policy",
-                              "target": f"asr-a2a-default-{source}/{source_container}"}],
-            }]},
+            {
+                "name": f"asr-a2a-default-{source}",
+                "location": source,
+                "containers": [
+                    {
+                        "name": source_container,
+                        "mappings": [
+                            {
+                                "name": f"{source}-{location}-24-hour-retention-policy",
+                                "target": f"asr-a2a-default-{location}/{target_container}",
+                            },
+                            *extra_mappings,
+                        ],
+                        "protectedItems": items,
+                    }
+                ],
+            },
+            {
+                "name": f"asr-a2a-default-{location}",
+                "location": location,
+                "containers": [
+                    {
+                        "name": target_container,
+                        "mappings": [
+                            {
+                                "name": f"{location}-{source}-24-hour-retention-policy",
+                                "target": f"asr-a2a-default-{source}/{source_container}",
+                            }
+                        ],
+                    }
+                ],
+            },
         ],
     }
 
@@ -77,8 +108,7 @@ DEFAULT_SEED: dict[str, Any] = {
         {"subscriptionId": SUBSCRIPTION_B, "displayName": "Contoso APAC Disaster Recovery"},
     ],
     "principals": [
-        {"objectId": READER_OBJECT_ID, "kind": "User", "displayName": "Dana Reader",
-         "clientId": None},
+        {"objectId": READER_OBJECT_ID, "kind": "User", "displayName": "Dana Reader", "clientId": None},
     ],
     "roleAssignments": [
         {"principalId": OPERATOR_OBJECT_ID, "role": "Owner", "scope": f"/subscriptions/{SUBSCRIPTION_A}"},
@@ -86,40 +116,103 @@ DEFAULT_SEED: dict[str, Any] = {
         {"principalId": READER_OBJECT_ID, "role": "Reader", "scope": f"/subscriptions/{SUBSCRIPTION_A}"},
     ],
     "vaults": [
-        _a2a_vault(SUBSCRIPTION_A, "rg-asr-weu", "rsv-weu-prod", "westeurope", "northeurope", [
-            {"friendlyName": "vm-web-01", "agentVersion": LATEST, "agentExpiresInDays": 330},
-            {"friendlyName": "vm-web-02", "agentVersion": "9.62.7172.1", "isReplicationAgentUpdateRequired": True,
-             "agentExpiresInDays": 150},
-            {"friendlyName": "vm-sql-01", "agentVersion": "9.60.6956.1", "isReplicationAgentUpdateRequired": True,
-             "agentExpiresInDays": 20, "osType": "Windows"},
-            {"friendlyName": "vm-app-01", "agentVersion": LATEST, "agentExpiresInDays": 330},
-        ]),
-        _a2a_vault(SUBSCRIPTION_A, "rg-asr-eus", "rsv-eus-prod", "eastus", "westus2", [
-            {"friendlyName": "vm-api-01", "agentVersion": "9.62.7172.1", "isReplicationAgentUpdateRequired": True,
-             "agentExpiresInDays": 150},
-            {"friendlyName": "vm-api-02", "agentVersion": LATEST, "agentExpiresInDays": 330},
-            {"friendlyName": "vm-batch-01", "agentVersion": "9.61.7016.1", "isReplicationAgentUpdateRequired": True,
-             "agentExpiresInDays": 90, "osType": "Windows"},
-        ]),
-        _a2a_vault(SUBSCRIPTION_B, "rg-asr-sea", "rsv-sea-dr", "southeastasia", "eastasia", [
-            {"friendlyName": "vm-erp-01", "agentVersion": "9.61.7016.1", "isReplicationAgentUpdateRequired": True,
-             "agentExpiresInDays": 45, "osType": "Windows"},
-            {"friendlyName": "vm-erp-02", "agentVersion": LATEST, "agentExpiresInDays": 330},
-        ], extra_mappings=[
-            {"name": "eastasia-southeastasia-72-hour-retention-policy",
-             "target": "asr-a2a-default-southeastasia/asr-a2a-default-southeastasia-container",
-             "policy": "72-hour-retention-policy", "state": "Pairing"},
-        ]),
+        _a2a_vault(
+            SUBSCRIPTION_A,
+            "rg-asr-weu",
+            "rsv-weu-prod",
+            "westeurope",
+            "northeurope",
+            [
+                {"friendlyName": "vm-web-01", "agentVersion": LATEST, "agentExpiresInDays": 330},
+                {
+                    "friendlyName": "vm-web-02",
+                    "agentVersion": "9.62.7172.1",
+                    "isReplicationAgentUpdateRequired": True,
+                    "agentExpiresInDays": 150,
+                },
+                {
+                    "friendlyName": "vm-sql-01",
+                    "agentVersion": "9.60.6956.1",
+                    "isReplicationAgentUpdateRequired": True,
+                    "agentExpiresInDays": 20,
+                    "osType": "Windows",
+                },
+                {"friendlyName": "vm-app-01", "agentVersion": LATEST, "agentExpiresInDays": 330},
+            ],
+        ),
+        _a2a_vault(
+            SUBSCRIPTION_A,
+            "rg-asr-eus",
+            "rsv-eus-prod",
+            "eastus",
+            "westus2",
+            [
+                {
+                    "friendlyName": "vm-api-01",
+                    "agentVersion": "9.62.7172.1",
+                    "isReplicationAgentUpdateRequired": True,
+                    "agentExpiresInDays": 150,
+                },
+                {"friendlyName": "vm-api-02", "agentVersion": LATEST, "agentExpiresInDays": 330},
+                {
+                    "friendlyName": "vm-batch-01",
+                    "agentVersion": "9.61.7016.1",
+                    "isReplicationAgentUpdateRequired": True,
+                    "agentExpiresInDays": 90,
+                    "osType": "Windows",
+                },
+            ],
+        ),
+        _a2a_vault(
+            SUBSCRIPTION_B,
+            "rg-asr-sea",
+            "rsv-sea-dr",
+            "southeastasia",
+            "eastasia",
+            [
+                {
+                    "friendlyName": "vm-erp-01",
+                    "agentVersion": "9.61.7016.1",
+                    "isReplicationAgentUpdateRequired": True,
+                    "agentExpiresInDays": 45,
+                    "osType": "Windows",
+                },
+                {"friendlyName": "vm-erp-02", "agentVersion": LATEST, "agentExpiresInDays": 330},
+            ],
+            extra_mappings=[
+                {
+                    "name": "eastasia-southeastasia-72-hour-retention-policy",
+                    "target": "asr-a2a-default-southeastasia/asr-a2a-default-southeastasia-container",
+                    "policy": "72-hour-retention-policy",
+                    "state": "Pairing",
+                },
+            ],
+        ),
     ],
 }
 # The VMware site replicating into East US: a mapping Site Recovery's A2A auto-update must skip.
-DEFAULT_SEED["vaults"][1]["fabrics"].append({
-    "name": "vmware-site-dallas", "location": "eastus", "instanceType": "InMageRcm", "friendlyName": "Dallas DC",
-    "containers": [{"name": "cloud_dallas", "fabricType": "InMageRcm", "mappings": [{
-        "name": "dallas-eastus-replication-policy", "instanceType": "InMageRcm", "policy": "vmware-replication-policy",
-        "target": "asr-a2a-default-eastus/asr-a2a-default-eastus-container",
-    }]}],
-})
+DEFAULT_SEED["vaults"][1]["fabrics"].append(
+    {
+        "name": "vmware-site-dallas",
+        "location": "eastus",
+        "instanceType": "InMageRcm",
+        "friendlyName": "Dallas DC",
+        "containers": [
+            {
+                "name": "cloud_dallas",
+                "fabricType": "InMageRcm",
+                "mappings": [
+                    {
+                        "name": "dallas-eastus-replication-policy",
+                        "instanceType": "InMageRcm",
+                        "policy": "vmware-replication-policy",
+                        "target": "asr-a2a-default-eastus/asr-a2a-default-eastus-container",
+                    }
+                ],
+            }
+        ],
+    }
+)
 
 
 def build_state(seed: dict[str, Any] | None, now: datetime.datetime) -> AzureState:
@@ -137,10 +230,12 @@ def apply_seed(state: AzureState, document: dict[str, Any], now: datetime.dateti
     for spec in document.get("subscriptions", []):
         key = spec["subscriptionId"].lower()
         subscription = state.subscriptions.setdefault(
-            key, Subscription(spec["subscriptionId"], spec.get("displayName") or spec["subscriptionId"]))
+            key, Subscription(spec["subscriptionId"], spec.get("displayName") or spec["subscriptionId"])
+        )
         for group in spec.get("resourceGroups", []):
-            subscription.resource_groups.setdefault(group["name"].lower(),
-                                                    ResourceGroup(group["name"], group.get("location", "westeurope")))
+            subscription.resource_groups.setdefault(
+                group["name"].lower(), ResourceGroup(group["name"], group.get("location", "westeurope"))
+            )
     for spec in document.get("principals", []):
         add_principal(state, spec)
     for spec in document.get("roleAssignments", []):
@@ -158,8 +253,13 @@ def add_principal(state: AzureState, spec: dict[str, Any]) -> Principal:
     client_id = spec.get("clientId", str(uuid.uuid4()) if kind != "User" else None)
     if client_id and (other := state.principal_by_client_id(client_id)) and other.object_id != object_id:
         raise ValueError(f"client id {client_id} already belongs to {other.object_id}")
-    principal = Principal(object_id=object_id, kind=kind, display_name=spec.get("displayName") or object_id,
-                          client_id=client_id, client_secret=spec.get("clientSecret"))
+    principal = Principal(
+        object_id=object_id,
+        kind=kind,
+        display_name=spec.get("displayName") or object_id,
+        client_id=client_id,
+        client_secret=spec.get("clientSecret"),
+    )
     if spec.get("certificateThumbprint"):
         principal.certificate_thumbprints.add(spec["certificateThumbprint"].replace(":", "").upper())
     if spec.get("certificatePem"):
@@ -174,8 +274,13 @@ def pem_thumbprints(pem: str) -> set[str]:
     return {certificate.fingerprint(algorithm).hex().upper() for algorithm in (hashes.SHA1(), hashes.SHA256())}
 
 
-def assign_role(state: AzureState, principal_id: str, role_reference: str, scope: str, now: datetime.datetime,
-                ) -> RoleAssignment:
+def assign_role(
+    state: AzureState,
+    principal_id: str,
+    role_reference: str,
+    scope: str,
+    now: datetime.datetime,
+) -> RoleAssignment:
     """Grant a role without ARM's checks (seeds and the admin API stand outside RBAC); idempotent."""
     role = role_by_name_or_id(role_reference)
     if role is None:
@@ -186,12 +291,18 @@ def assign_role(state: AzureState, principal_id: str, role_reference: str, scope
     scope = scope.rstrip("/")
     for existing in state.role_assignments.values():
         if (existing.principal_id.lower(), existing.role_definition_id, existing.scope.lower()) == (
-            principal_id.lower(), role.id, scope.lower()
+            principal_id.lower(),
+            role.id,
+            scope.lower(),
         ):
             return existing
     assignment = RoleAssignment(
-        name=str(uuid.uuid4()), scope=scope, role_definition_id=role.id, principal_id=principal.object_id,
-        principal_type="User" if principal.kind == "User" else "ServicePrincipal", created_on=now,
+        name=str(uuid.uuid4()),
+        scope=scope,
+        role_definition_id=role.id,
+        principal_id=principal.object_id,
+        principal_type="User" if principal.kind == "User" else "ServicePrincipal",
+        created_on=now,
     )
     state.role_assignments[assignment.name] = assignment
     return assignment
@@ -200,28 +311,41 @@ def assign_role(state: AzureState, principal_id: str, role_reference: str, scope
 def _seed_vault(state: AzureState, spec: dict[str, Any], now: datetime.datetime) -> None:
     subscription = state.subscription(spec["subscriptionId"])
     group = subscription.resource_groups.setdefault(
-        spec["resourceGroup"].lower(), ResourceGroup(spec["resourceGroup"], spec["location"]))
+        spec["resourceGroup"].lower(), ResourceGroup(spec["resourceGroup"], spec["location"])
+    )
     key = vault_path(subscription.subscription_id, group.name, spec["name"]).lower()
     vault = state.vaults.get(key)
     if vault is None:
-        vault = Vault(id=vault_path(subscription.subscription_id, group.name, spec["name"]),
-                      subscription_id=subscription.subscription_id, resource_group=group.name, name=spec["name"],
-                      location=spec["location"], created=now, tags=spec.get("tags") or {})
+        vault = Vault(
+            id=vault_path(subscription.subscription_id, group.name, spec["name"]),
+            subscription_id=subscription.subscription_id,
+            resource_group=group.name,
+            name=spec["name"],
+            location=spec["location"],
+            created=now,
+            tags=spec.get("tags") or {},
+        )
         state.vaults[key] = vault
     for fabric_spec in spec.get("fabrics", []):
         fabric = vault.fabrics.get(fabric_spec["name"].lower())
         if fabric is None:
-            fabric = Fabric(id=f"{vault.asr_prefix}/replicationFabrics/{fabric_spec['name']}", name=fabric_spec["name"],
-                            friendly_name=fabric_spec.get("friendlyName") or fabric_spec["location"],
-                            location=fabric_spec["location"], instance_type=fabric_spec.get("instanceType", "Azure"))
+            fabric = Fabric(
+                id=f"{vault.asr_prefix}/replicationFabrics/{fabric_spec['name']}",
+                name=fabric_spec["name"],
+                friendly_name=fabric_spec.get("friendlyName") or fabric_spec["location"],
+                location=fabric_spec["location"],
+                instance_type=fabric_spec.get("instanceType", "Azure"),
+            )
             vault.fabrics[fabric.name.lower()] = fabric
         for container_spec in fabric_spec.get("containers", []):
             container = fabric.containers.get(container_spec["name"].lower())
             if container is None:
                 container = ProtectionContainer(
                     id=f"{fabric.id}/replicationProtectionContainers/{container_spec['name']}",
-                    name=container_spec["name"], friendly_name=container_spec.get("friendlyName") or container_spec[
-                        "name"], fabric_type=container_spec.get("fabricType", fabric.instance_type))
+                    name=container_spec["name"],
+                    friendly_name=container_spec.get("friendlyName") or container_spec["name"],
+                    fabric_type=container_spec.get("fabricType", fabric.instance_type),
+                )
                 fabric.containers[container.name.lower()] = container
             for mapping_spec in container_spec.get("mappings", []):
                 _seed_mapping(vault, container, mapping_spec)
@@ -234,21 +358,30 @@ def _seed_mapping(vault: Vault, container: ProtectionContainer, spec: dict[str, 
     instance_type = spec.get("instanceType", "A2A")
     details = new_mapping_details(instance_type)
     if instance_type == "A2A":
-        details.update({key: spec[key] for key in ("agentAutoUpdateStatus", "automationAccountArmId",
-                                                    "automationAccountAuthenticationType") if key in spec})
+        details.update(
+            {
+                key: spec[key]
+                for key in ("agentAutoUpdateStatus", "automationAccountArmId", "automationAccountAuthenticationType")
+                if key in spec
+            }
+        )
     mapping = ContainerMapping(
-        id=f"{container.id}/replicationProtectionContainerMappings/{spec['name']}", name=spec["name"],
-        instance_type=instance_type, state=spec.get("state", "Paired"),
+        id=f"{container.id}/replicationProtectionContainerMappings/{spec['name']}",
+        name=spec["name"],
+        instance_type=instance_type,
+        state=spec.get("state", "Paired"),
         target_container_id=f"{vault.asr_prefix}/replicationFabrics/{target_fabric}/replicationProtectionContainers/"
         f"{target_container}",
         policy_id=f"{vault.asr_prefix}/replicationPolicies/{spec.get('policy', '24-hour-retention-policy')}",
-        details=details, health_errors=list(spec.get("healthErrorDetails", [])),
+        details=details,
+        health_errors=list(spec.get("healthErrorDetails", [])),
     )
     container.mappings[mapping.name.lower()] = mapping
 
 
-def _seed_item(vault: Vault, fabric: Fabric, container: ProtectionContainer, spec: dict[str, Any],
-               now: datetime.datetime) -> None:
+def _seed_item(
+    vault: Vault, fabric: Fabric, container: ProtectionContainer, spec: dict[str, Any], now: datetime.datetime
+) -> None:
     vm = spec["friendlyName"]
     name = spec.get("name") or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{vault.id}/{vm}".lower()))
     if "agentExpiryDate" in spec:
@@ -288,7 +421,10 @@ def _seed_item(vault: Vault, fabric: Fabric, container: ProtectionContainer, spe
     }
     details.update(spec.get("details") or {})
     container.items[name.lower()] = ProtectedItem(
-        id=f"{container.id}/replicationProtectedItems/{name}", name=name, friendly_name=vm, details=details,
+        id=f"{container.id}/replicationProtectedItems/{name}",
+        name=name,
+        friendly_name=vm,
+        details=details,
         policy_friendly_name=mapping.policy_id.rsplit("/", 1)[-1] if mapping else "",
         recovery_container_id=mapping.target_container_id if mapping else "",
     )

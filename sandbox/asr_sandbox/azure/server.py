@@ -41,8 +41,9 @@ class AzureEmulator:
     `python -m asr_sandbox.azure`.
     """
 
-    def __init__(self, state_dir: pathlib.Path, *, seed: dict[str, Any] | None = None,
-                 settings: EmulatorSettings | None = None):
+    def __init__(
+        self, state_dir: pathlib.Path, *, seed: dict[str, Any] | None = None, settings: EmulatorSettings | None = None
+    ):
         self.state_dir = pathlib.Path(state_dir)
         self.world = World(seed, settings or EmulatorSettings())
         self.url = ""
@@ -88,10 +89,18 @@ class AzureEmulator:
             "clientSecret": operator.client_secret,
             "subscriptionId": subscriptions[0].subscription_id if subscriptions else None,
             "adminEndpoint": self.admin_url,
-            "subscriptions": [{"subscriptionId": s.subscription_id, "displayName": s.display_name}
-                              for s in subscriptions],
-            "vaults": [{"subscriptionId": v.subscription_id, "resourceGroup": v.resource_group, "name": v.name,
-                        "location": v.location} for v in state.vaults.values()],
+            "subscriptions": [
+                {"subscriptionId": s.subscription_id, "displayName": s.display_name} for s in subscriptions
+            ],
+            "vaults": [
+                {
+                    "subscriptionId": v.subscription_id,
+                    "resourceGroup": v.resource_group,
+                    "name": v.name,
+                    "location": v.location,
+                }
+                for v in state.vaults.values()
+            ],
         }
 
     async def _tick_forever(self) -> None:
@@ -100,7 +109,7 @@ class AzureEmulator:
             await asyncio.sleep(TICK_SECONDS)
             try:
                 self.world.service.tick()
-            except Exception:  # noqa: BLE001 - keep ticking, say what broke
+            except Exception:
                 log.exception("the emulated clock's tick failed")
 
 
@@ -134,11 +143,17 @@ def _edge(world: World) -> Any:
         path = normalize_path(request.path)
         found = _SUBSCRIPTION.match(path)
         request_id = str(uuid.uuid4())
-        entry = world.requests.add(LoggedRequest(
-            time=datetime.datetime.now(datetime.timezone.utc), method=request.method, path=path,
-            api_version=request.query.get("api-version"), subscription=found.group(1) if found else None,
-            principal=auth.principal_hint(world, request), request_id=request_id,
-        ))
+        entry = world.requests.add(
+            LoggedRequest(
+                time=datetime.datetime.now(datetime.UTC),
+                method=request.method,
+                path=path,
+                api_version=request.query.get("api-version"),
+                subscription=found.group(1) if found else None,
+                principal=auth.principal_hint(world, request),
+                request_id=request_id,
+            )
+        )
         fault = world.faults.take(request.method, path)
         if fault is not None:
             entry.fault = fault.id
@@ -151,15 +166,15 @@ def _edge(world: World) -> Any:
                 return web.Response(status=499)
         if fault is not None and fault.status is not None:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            response: web.StreamResponse = ArmError(fault.status, fault.code or "Error", fault.message or "",
-                                                    headers=headers).response()
+            response: web.StreamResponse = ArmError(
+                fault.status, fault.code or "Error", fault.message or "", headers=headers
+            ).response()
         else:
             response = await handler(request)
         entry.status = response.status
         response.headers["x-ms-request-id"] = request_id
-        response.headers["x-ms-correlation-request-id"] = request.headers.get("x-ms-correlation-request-id",
-                                                                              request_id)
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        response.headers["x-ms-correlation-request-id"] = request.headers.get("x-ms-correlation-request-id", request_id)
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
         response.headers["x-ms-routing-request-id"] = f"WESTEUROPE:{stamp}:{request_id}"
         return response
 
@@ -179,14 +194,16 @@ async def _dispatch(world: World, router: Router, request: web.Request) -> web.S
             world.state.subscription(found.group(1))
         authorization.authorize(world.state, principal, request.method, path)
         body = await _json_body(request)
-        response = handler(ArmCall(request=request, world=world, principal=principal, path=path, params=params,
-                                   body=body))
+        response = handler(
+            ArmCall(request=request, world=world, principal=principal, path=path, params=params, body=body)
+        )
     except ArmError as error:
         response = error.response()
-    except Exception:  # noqa: BLE001 - an emulator bug must surface as ARM's 500, with the traceback in the log
+    except Exception:
         log.exception("unhandled error for %s %s", request.method, path)
-        response = ArmError(500, "InternalServerError", "The Azure sandbox failed to process the request; see its "
-                            "log.").response()
+        response = ArmError(
+            500, "InternalServerError", "The Azure sandbox failed to process the request; see its log."
+        ).response()
     response.headers.update(limits)
     return response
 
@@ -200,17 +217,25 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ArmError(400, "InvalidRequestContent", f"The request content was invalid and could not be "
-                       f"deserialized: '{error.msg}'.") from None
+        raise ArmError(
+            400,
+            "InvalidRequestContent",
+            f"The request content was invalid and could not be deserialized: '{error.msg}'.",
+        ) from None
     if not isinstance(body, dict):
         raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
     return body
 
 
 def _resource_group_body(subscription_id: str, name: str, location: str, tags: dict[str, str]) -> dict[str, Any]:
-    return {"id": f"/subscriptions/{subscription_id}/resourceGroups/{name}", "name": name,
-            "type": "Microsoft.Resources/resourceGroups", "location": location, "tags": tags,
-            "properties": {"provisioningState": "Succeeded"}}
+    return {
+        "id": f"/subscriptions/{subscription_id}/resourceGroups/{name}",
+        "name": name,
+        "type": "Microsoft.Resources/resourceGroups",
+        "location": location,
+        "tags": tags,
+        "properties": {"provisioningState": "Succeeded"},
+    }
 
 
 def _get_resource_group(call: ArmCall) -> web.Response:
@@ -226,5 +251,7 @@ def _put_resource_group(call: ArmCall) -> web.Response:
     group = existing or ResourceGroup(call.params["rg"], location)
     group.tags = call.body.get("tags") or group.tags
     subscription.resource_groups[group.name.lower()] = group
-    return web.json_response(_resource_group_body(subscription.subscription_id, group.name, group.location, group.tags),
-                             status=200 if existing else 201)
+    return web.json_response(
+        _resource_group_body(subscription.subscription_id, group.name, group.location, group.tags),
+        status=200 if existing else 201,
+    )

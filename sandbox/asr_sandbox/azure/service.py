@@ -70,22 +70,31 @@ class SiteRecoveryService:
             mapping.details.update(agentAutoUpdateStatus="Disabled", scheduleName=None, jobScheduleName=None)
             self._clear_health(mapping)
         else:
-            raise AutoUpdateFailure("InvalidParameter", f"The agentAutoUpdateStatus '{status}' is not valid; use "
-                                    "Enabled or Disabled.")
+            raise AutoUpdateFailure(
+                "InvalidParameter", f"The agentAutoUpdateStatus '{status}' is not valid; use Enabled or Disabled."
+            )
 
     def _enable(self, vault: Vault, mapping: ContainerMapping, provider_input: dict[str, Any]) -> None:
         state = self._world.state
         account_id = provider_input.get("automationAccountArmId")
         if not account_id:
-            raise AutoUpdateFailure("AutomationAccountArmIdRequired", "An automation account ARM id is required to "
-                                    "enable automatic update of the Mobility service extension.")
+            raise AutoUpdateFailure(
+                "AutomationAccountArmIdRequired",
+                "An automation account ARM id is required to "
+                "enable automatic update of the Mobility service extension.",
+            )
         account = state.account_by_id(account_id)
         if account is None:
-            raise AutoUpdateFailure("AutomationAccountNotFound", f"The automation account '{account_id}' could not "
-                                    "be found. Provide an existing automation account in the vault's subscription.")
+            raise AutoUpdateFailure(
+                "AutomationAccountNotFound",
+                f"The automation account '{account_id}' could not "
+                "be found. Provide an existing automation account in the vault's subscription.",
+            )
         if account.subscription_id.lower() != vault.subscription_id.lower():
-            raise AutoUpdateFailure("AutomationAccountInDifferentSubscription", f"The automation account "
-                                    f"'{account_id}' must be in the vault's subscription '{vault.subscription_id}'.")
+            raise AutoUpdateFailure(
+                "AutomationAccountInDifferentSubscription",
+                f"The automation account '{account_id}' must be in the vault's subscription '{vault.subscription_id}'.",
+            )
         details = mapping.details
         schedule_name = details.get("scheduleName")
         same_account = state.account_by_id(details.get("automationAccountArmId") or "") is account
@@ -110,12 +119,22 @@ class SiteRecoveryService:
         local = (now + MINIMUM_LEAD).astimezone(zone(time_zone))
         midnight = datetime.datetime.combine(local.date(), datetime.time(0), tzinfo=local.tzinfo)
         if midnight < local:
-            midnight = datetime.datetime.combine(local.date() + datetime.timedelta(days=1), datetime.time(0),
-                                                 tzinfo=local.tzinfo)
-        start = midnight.astimezone(datetime.timezone.utc)
+            midnight = datetime.datetime.combine(
+                local.date() + datetime.timedelta(days=1), datetime.time(0), tzinfo=local.tzinfo
+            )
+        start = midnight.astimezone(datetime.UTC)
         schedule = Schedule(
-            name=f"{mapping.name}_{uuid.uuid4()}", start=start, frequency="Day", interval=1, time_zone=time_zone,
-            expiry=None, advanced=None, description="", created=now, modified=now, next_run=start,
+            name=f"{mapping.name}_{uuid.uuid4()}",
+            start=start,
+            frequency="Day",
+            interval=1,
+            time_zone=time_zone,
+            expiry=None,
+            advanced=None,
+            description="",
+            created=now,
+            modified=now,
+            next_run=start,
         )
         account.schedules[schedule.name.lower()] = schedule
         return schedule
@@ -128,8 +147,11 @@ class SiteRecoveryService:
         for link in account.job_schedules_of(schedule_name):
             if link.runbook_name.lower() == ASR_RUNBOOK.lower():
                 return link
-        link = JobSchedule(job_schedule_id=str(uuid.uuid4()), schedule_name=account.schedules[
-            schedule_name.lower()].name, runbook_name=ASR_RUNBOOK)
+        link = JobSchedule(
+            job_schedule_id=str(uuid.uuid4()),
+            schedule_name=account.schedules[schedule_name.lower()].name,
+            runbook_name=ASR_RUNBOOK,
+        )
         account.job_schedules[link.job_schedule_id.lower()] = link
         return link
 
@@ -155,13 +177,22 @@ class SiteRecoveryService:
         due: list[tuple[datetime.datetime, AutomationAccount, Schedule, JobSchedule]] = []
         for account in self._world.state.accounts.values():
             for schedule in account.schedules.values():
-                due.extend((moment, account, schedule, link)
-                           for moment in self._occurrences_due(schedule, now)
-                           for link in account.job_schedules_of(schedule.name))
+                due.extend(
+                    (moment, account, schedule, link)
+                    for moment in self._occurrences_due(schedule, now)
+                    for link in account.job_schedules_of(schedule.name)
+                )
         for moment, account, schedule, link in sorted(due, key=lambda entry: entry[0]):
             self._end_jobs(moment)
-            self.start_job(account, link.runbook_name, started_by="Scheduler", job_id=str(uuid.uuid4()),
-                           parameters=link.parameters, start=moment, schedule_name=schedule.name)
+            self.start_job(
+                account,
+                link.runbook_name,
+                started_by="Scheduler",
+                job_id=str(uuid.uuid4()),
+                parameters=link.parameters,
+                start=moment,
+                schedule_name=schedule.name,
+            )
         self._end_jobs(now)
 
     @staticmethod
@@ -179,8 +210,15 @@ class SiteRecoveryService:
         return moments
 
     def start_job(
-        self, account: AutomationAccount, runbook_name: str, *, started_by: str, job_id: str,
-        parameters: dict[str, str], start: datetime.datetime, schedule_name: str | None,
+        self,
+        account: AutomationAccount,
+        runbook_name: str,
+        *,
+        started_by: str,
+        job_id: str,
+        parameters: dict[str, str],
+        start: datetime.datetime,
+        schedule_name: str | None,
     ) -> Job:
         """Start a job now or at a past occurrence; its outcome is judged on the credentials as they are now."""
         end = start + datetime.timedelta(seconds=self._world.settings.job_duration_seconds)
@@ -188,8 +226,16 @@ class SiteRecoveryService:
         if runbook_name.lower() == ASR_RUNBOOK.lower():
             outcome = self._judge_update_run(account, schedule_name, start)
         runbook = account.runbooks.get(runbook_name.lower())
-        job = Job(job_id=job_id, runbook_name=runbook.name if runbook else ASR_RUNBOOK, started_by=started_by,
-                  created=start, start=start, end=end, outcome=outcome, parameters=parameters)
+        job = Job(
+            job_id=job_id,
+            runbook_name=runbook.name if runbook else ASR_RUNBOOK,
+            started_by=started_by,
+            created=start,
+            start=start,
+            end=end,
+            outcome=outcome,
+            parameters=parameters,
+        )
         account.jobs[job_id.lower()] = job
         for container in outcome.upgrade_containers:
             for item in container.items.values():
@@ -200,8 +246,12 @@ class SiteRecoveryService:
         return job
 
     def _end_jobs(self, until: datetime.datetime) -> None:
-        running = [job for account in self._world.state.accounts.values() for job in account.jobs.values()
-                   if job.status == "Running" and job.end <= until]
+        running = [
+            job
+            for account in self._world.state.accounts.values()
+            for job in account.jobs.values()
+            if job.status == "Running" and job.end <= until
+        ]
         for job in sorted(running, key=lambda job: job.end):
             self._end(job)
 
@@ -224,8 +274,9 @@ class SiteRecoveryService:
 
     # ---- the global runbook's credential checks ------------------------------------------------------
 
-    def _judge_update_run(self, account: AutomationAccount, schedule_name: str | None,
-                          at: datetime.datetime) -> JobOutcome:
+    def _judge_update_run(
+        self, account: AutomationAccount, schedule_name: str | None, at: datetime.datetime
+    ) -> JobOutcome:
         """Each vault is judged on its own credentials; one broken vault fails the job but not the others' upgrades."""
         outcome = JobOutcome()
         failures: list[str] = []
@@ -244,14 +295,18 @@ class SiteRecoveryService:
             outcome.exception = " ".join(failures)
         return outcome
 
-    def _targets(self, account: AutomationAccount, schedule_name: str | None,
-                 ) -> list[tuple[Vault, list[tuple[ProtectionContainer, ContainerMapping]]]]:
+    def _targets(
+        self,
+        account: AutomationAccount,
+        schedule_name: str | None,
+    ) -> list[tuple[Vault, list[tuple[ProtectionContainer, ContainerMapping]]]]:
         """Per vault, the enabled A2A mappings that use this account (the runbook covers the whole vault)."""
         state = self._world.state
         found = []
         for vault in state.vaults.values():
             enabled = [
-                (container, mapping) for _fabric, container, mapping in vault.mappings()
+                (container, mapping)
+                for _fabric, container, mapping in vault.mappings()
                 if mapping.instance_type == "A2A"
                 and mapping.details.get("agentAutoUpdateStatus") == "Enabled"
                 and state.account_by_id(mapping.details.get("automationAccountArmId") or "") is account
@@ -264,69 +319,113 @@ class SiteRecoveryService:
                 found.append((vault, enabled))
         return found
 
-    def _credential_problems(self, account: AutomationAccount, auth_type: str, vault: Vault,
-                             at: datetime.datetime) -> list[dict[str, Any]]:
+    def _credential_problems(
+        self, account: AutomationAccount, auth_type: str, vault: Vault, at: datetime.datetime
+    ) -> list[dict[str, Any]]:
         state = self._world.state
         if auth_type.lower() == "systemassignedidentity":
             if not account.has_system_identity or not account.principal_id:
-                return [_health_error(
-                    "ManagedIdentityNotEnabled", at,
-                    f"The system-assigned managed identity of automation account '{account.name}' is not enabled.",
-                    "Enable the system-assigned managed identity on the automation account, then assign it the "
-                    "Contributor role on the Recovery Services vault.")]
+                return [
+                    _health_error(
+                        "ManagedIdentityNotEnabled",
+                        at,
+                        f"The system-assigned managed identity of automation account '{account.name}' is not enabled.",
+                        "Enable the system-assigned managed identity on the automation account, then assign it the "
+                        "Contributor role on the Recovery Services vault.",
+                    )
+                ]
             if not holds_role(state, account.principal_id, {CONTRIBUTOR, OWNER}, vault.id):
-                return [_health_error(
-                    "ManagedIdentityUnauthorized", at,
-                    "The managed identity of the automation account does not have the permission to access the "
-                    "recovery services resource.",
-                    f"Assign the Contributor role on the Recovery Services vault '{vault.name}' to the system-assigned "
-                    f"managed identity of automation account '{account.name}'.")]
+                return [
+                    _health_error(
+                        "ManagedIdentityUnauthorized",
+                        at,
+                        "The managed identity of the automation account does not have the permission to access the "
+                        "recovery services resource.",
+                        f"Assign the Contributor role on the Recovery Services vault '{vault.name}' to the system-assigned "
+                        f"managed identity of automation account '{account.name}'.",
+                    )
+                ]
             return []
         return self._run_as_problems(account, vault, at)
 
-    def _run_as_problems(self, account: AutomationAccount, vault: Vault,
-                         at: datetime.datetime) -> list[dict[str, Any]]:
+    def _run_as_problems(self, account: AutomationAccount, vault: Vault, at: datetime.datetime) -> list[dict[str, Any]]:
         """Application, service principal, both assets and equal thumbprints, then expiry, then the role."""
         connection = account.connections.get(RUN_AS_CONNECTION.lower())
         certificate = account.certificates.get(RUN_AS_CERTIFICATE.lower())
         fields = connection.field_values if connection else {}
         principal = self._world.state.principal_by_client_id(fields.get("ApplicationId", ""))
-        missing = [piece for piece, absent in (
-            ("Automation Connection asset of type AzureServicePrincipal",
-             connection is None or connection.connection_type != "AzureServicePrincipal"),
-            ("Azure Active Directory Application / Service Principal", connection is not None and principal is None),
-            ("Automation Certificate asset", certificate is None),
-            ("the Thumbprint is not identical between Certificate and Connection",
-             connection is not None and certificate is not None
-             and fields.get("CertificateThumbprint", "").upper() != certificate.thumbprint.upper()),
-        ) if absent]
-        retire = ("Run As accounts are retired: migrate the automation account to a system-assigned managed "
-                  "identity with the Contributor role on the vault.")
+        missing = [
+            piece
+            for piece, absent in (
+                (
+                    "Automation Connection asset of type AzureServicePrincipal",
+                    connection is None or connection.connection_type != "AzureServicePrincipal",
+                ),
+                (
+                    "Azure Active Directory Application / Service Principal",
+                    connection is not None and principal is None,
+                ),
+                ("Automation Certificate asset", certificate is None),
+                (
+                    "the Thumbprint is not identical between Certificate and Connection",
+                    connection is not None
+                    and certificate is not None
+                    and fields.get("CertificateThumbprint", "").upper() != certificate.thumbprint.upper(),
+                ),
+            )
+            if absent
+        ]
+        retire = (
+            "Run As accounts are retired: migrate the automation account to a system-assigned managed "
+            "identity with the Contributor role on the vault."
+        )
         renew = "Renew the certificate with Repair/Renew Certificate, or migrate to a managed identity."
         if missing or certificate is None or principal is None:
-            return [_health_error(
-                "RunAsAccountNotFound", at,
-                "Run As account is not found. Either one of these was deleted or not created - Azure Active "
-                "Directory Application, Service Principal, Role, Automation Certificate asset, Automation Connection "
-                "asset - or the Thumbprint is not identical between Certificate and Connection.",
-                retire, possible_causes="; ".join(missing))]
+            return [
+                _health_error(
+                    "RunAsAccountNotFound",
+                    at,
+                    "Run As account is not found. Either one of these was deleted or not created - Azure Active "
+                    "Directory Application, Service Principal, Role, Automation Certificate asset, Automation Connection "
+                    "asset - or the Thumbprint is not identical between Certificate and Connection.",
+                    retire,
+                    possible_causes="; ".join(missing),
+                )
+            ]
         if certificate.expiry <= at:
-            return [_health_error("RunAsCertificateExpired", at,
-                                  "The Azure Run as Certificate used by the automation account has expired.", renew)]
+            return [
+                _health_error(
+                    "RunAsCertificateExpired",
+                    at,
+                    "The Azure Run as Certificate used by the automation account has expired.",
+                    renew,
+                )
+            ]
         if not holds_role(self._world.state, principal.object_id, {CONTRIBUTOR, OWNER}, vault.id):
-            return [_health_error(
-                "RunAsAccountUnauthorized", at,
-                "The Run As account does not have the permission to access the recovery services resource.", retire)]
+            return [
+                _health_error(
+                    "RunAsAccountUnauthorized",
+                    at,
+                    "The Run As account does not have the permission to access the recovery services resource.",
+                    retire,
+                )
+            ]
         if certificate.expiry - at <= CERTIFICATE_WARNING_WINDOW:
-            return [_health_error(
-                "RunAsCertificateExpiring", at,
-                "The Azure Run as Certificate used by the automation account is about to expire.", renew,
-                level="Warning")]
+            return [
+                _health_error(
+                    "RunAsCertificateExpiring",
+                    at,
+                    "The Azure Run as Certificate used by the automation account is about to expire.",
+                    renew,
+                    level="Warning",
+                )
+            ]
         return []
 
 
-def _health_error(code: str, at: datetime.datetime, message: str, recommended: str, *,
-                  possible_causes: str = "", level: str = "Error") -> dict[str, Any]:
+def _health_error(
+    code: str, at: datetime.datetime, message: str, recommended: str, *, possible_causes: str = "", level: str = "Error"
+) -> dict[str, Any]:
     """A HealthError as Site Recovery reports it on a mapping (codes are the emulator's own names)."""
     return {
         "errorCode": code,

@@ -35,8 +35,9 @@ VAULT_TYPE = "Microsoft.RecoveryServices/vaults"
 def register(router: Router) -> None:
     """Vaults, then Site Recovery's vault children, each list also per parent where the SDK has that call."""
     router.add("GET", "/subscriptions/{sub}/providers/Microsoft.RecoveryServices/vaults", _list_vaults)
-    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.RecoveryServices/vaults",
-               _list_vaults)
+    router.add(
+        "GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.RecoveryServices/vaults", _list_vaults
+    )
     router.add("GET", VAULT, lambda call: web.json_response(vault_body(_vault(call))))
     router.add("PUT", VAULT, _put_vault)
     router.add("GET", VAULT + "/replicationFabrics", _list_fabrics)
@@ -107,8 +108,14 @@ def _put_vault(call: ArmCall) -> web.Response:
     vault = state.vaults.get(key)
     created = vault is None
     if vault is None:
-        vault = Vault(id=vault_path(sub, group.name, name), subscription_id=sub, resource_group=group.name, name=name,
-                      location=location, created=call.now)
+        vault = Vault(
+            id=vault_path(sub, group.name, name),
+            subscription_id=sub,
+            resource_group=group.name,
+            name=name,
+            location=location,
+            created=call.now,
+        )
         state.vaults[key] = vault
     vault.tags = call.body.get("tags") or {}
     vault.sku = (call.body.get("sku") or {}).get("name") or vault.sku
@@ -195,8 +202,9 @@ def _get_container(call: ArmCall) -> web.Response:
 # ---- container mappings ---------------------------------------------------------------------------
 
 
-def mapping_body(vault: Vault, fabric: Fabric, container: ProtectionContainer,
-                 mapping: ContainerMapping) -> dict[str, Any]:
+def mapping_body(
+    vault: Vault, fabric: Fabric, container: ProtectionContainer, mapping: ContainerMapping
+) -> dict[str, Any]:
     """Health is derived from the health errors, so a failed update run shows on the mapping as in the portal."""
     target = _container_by_id(vault, mapping.target_container_id)
     return {
@@ -252,17 +260,25 @@ def _get_mapping(call: ArmCall) -> web.Response:
 def _provider_input(call: ArmCall, mapping_type: str | None) -> dict[str, Any]:
     provider_input = (call.body.get("properties") or {}).get("providerSpecificInput") or {}
     if mapping_type and provider_input.get("instanceType") and provider_input["instanceType"] != mapping_type:
-        raise bad_request(f"The provider specific input of type '{provider_input['instanceType']}' is not valid for "
-                          f"a protection container mapping of type '{mapping_type}'.", "InvalidProviderInput")
+        raise bad_request(
+            f"The provider specific input of type '{provider_input['instanceType']}' is not valid for "
+            f"a protection container mapping of type '{mapping_type}'.",
+            "InvalidProviderInput",
+        )
     return provider_input
 
 
 def _patch_mapping(call: ArmCall) -> web.Response:
     vault, mapping = _vault(call), _mapping(call)
     provider_input = _provider_input(call, mapping.instance_type)
-    return _run_operation(call, vault, mapping, "UpdateProtectionContainerMapping",
-                          "Update protection container mapping",
-                          lambda: call.world.service.configure_auto_update(vault, mapping, provider_input))
+    return _run_operation(
+        call,
+        vault,
+        mapping,
+        "UpdateProtectionContainerMapping",
+        "Update protection container mapping",
+        lambda: call.world.service.configure_auto_update(vault, mapping, provider_input),
+    )
 
 
 def _put_mapping(call: ArmCall) -> web.Response:
@@ -271,36 +287,54 @@ def _put_mapping(call: ArmCall) -> web.Response:
     existing = container.mappings.get(call.params["mapping"].lower())
     if existing is not None:
         provider_input = _provider_input(call, existing.instance_type)
-        return _run_operation(call, vault, existing, "UpdateProtectionContainerMapping",
-                              "Update protection container mapping",
-                              lambda: call.world.service.configure_auto_update(vault, existing, provider_input))
+        return _run_operation(
+            call,
+            vault,
+            existing,
+            "UpdateProtectionContainerMapping",
+            "Update protection container mapping",
+            lambda: call.world.service.configure_auto_update(vault, existing, provider_input),
+        )
     properties = call.body.get("properties") or {}
     target_id = call.required(properties, "targetProtectionContainerId")
     if _container_by_id(vault, target_id) is None:
-        raise bad_request(f"The target protection container '{target_id}' was not found in the vault.",
-                          "InvalidTargetProtectionContainer")
+        raise bad_request(
+            f"The target protection container '{target_id}' was not found in the vault.",
+            "InvalidTargetProtectionContainer",
+        )
     provider_input = _provider_input(call, None)
     instance_type = provider_input.get("instanceType") or "A2A"
     mapping = ContainerMapping(
         id=f"{container.id}/replicationProtectionContainerMappings/{call.params['mapping']}",
-        name=call.params["mapping"], instance_type=instance_type, state="Paired", target_container_id=target_id,
-        policy_id=properties.get("policyId") or "", details=new_mapping_details(instance_type),
+        name=call.params["mapping"],
+        instance_type=instance_type,
+        state="Paired",
+        target_container_id=target_id,
+        policy_id=properties.get("policyId") or "",
+        details=new_mapping_details(instance_type),
     )
 
     def create() -> None:
         call.world.service.configure_auto_update(vault, mapping, provider_input)
         container.mappings[mapping.name.lower()] = mapping
 
-    return _run_operation(call, vault, mapping, "CreateProtectionContainerMapping",
-                          "Create protection container mapping", create)
+    return _run_operation(
+        call, vault, mapping, "CreateProtectionContainerMapping", "Create protection container mapping", create
+    )
 
 
 def new_mapping_details(instance_type: str) -> dict[str, Any]:
     """A2A mappings start with auto-update off and the swagger's default authentication type."""
     if instance_type != "A2A":
         return {"instanceType": instance_type}
-    return {"instanceType": "A2A", "agentAutoUpdateStatus": "Disabled", "automationAccountArmId": None,
-            "automationAccountAuthenticationType": "RunAsAccount", "scheduleName": None, "jobScheduleName": None}
+    return {
+        "instanceType": "A2A",
+        "agentAutoUpdateStatus": "Disabled",
+        "automationAccountArmId": None,
+        "automationAccountAuthenticationType": "RunAsAccount",
+        "scheduleName": None,
+        "jobScheduleName": None,
+    }
 
 
 def _remove_mapping(call: ArmCall) -> web.Response:
@@ -312,35 +346,73 @@ def _remove_mapping(call: ArmCall) -> web.Response:
             call.world.service.configure_auto_update(vault, mapping, {"agentAutoUpdateStatus": "Disabled"})
         del container.mappings[mapping.name.lower()]
 
-    return _run_operation(call, vault, mapping, "RemoveProtectionContainerMapping",
-                          "Remove protection container mapping", remove, removes=True)
+    return _run_operation(
+        call,
+        vault,
+        mapping,
+        "RemoveProtectionContainerMapping",
+        "Remove protection container mapping",
+        remove,
+        removes=True,
+    )
 
 
-def _run_operation(call: ArmCall, vault: Vault, mapping: ContainerMapping, scenario: str, friendly: str,
-                   change: Any, *, removes: bool = False) -> web.Response:
+def _run_operation(
+    call: ArmCall,
+    vault: Vault,
+    mapping: ContainerMapping,
+    scenario: str,
+    friendly: str,
+    change: Any,
+    *,
+    removes: bool = False,
+) -> web.Response:
     """Apply the change now, and report it as an operation that reads InProgress on its first poll."""
     now = call.now
-    operation = AsyncOperation(name=str(uuid.uuid4()), vault_id=vault.id, mapping_id=mapping.id, status="Succeeded",
-                               start=now, end=now + datetime.timedelta(seconds=2), removes=removes)
+    operation = AsyncOperation(
+        name=str(uuid.uuid4()),
+        vault_id=vault.id,
+        mapping_id=mapping.id,
+        status="Succeeded",
+        start=now,
+        end=now + datetime.timedelta(seconds=2),
+        removes=removes,
+    )
     try:
         change()
     except AutoUpdateFailure as failure:
         operation.status = "Failed"
         operation.error = {"code": failure.code, "message": failure.message}
     vault.replication_jobs[operation.name] = ReplicationJob(
-        id=f"{vault.asr_prefix}/replicationJobs/{operation.name}", name=operation.name, scenario_name=scenario,
-        friendly_name=friendly, state=operation.status, start=now, end=operation.end, target_id=mapping.id,
+        id=f"{vault.asr_prefix}/replicationJobs/{operation.name}",
+        name=operation.name,
+        scenario_name=scenario,
+        friendly_name=friendly,
+        state=operation.status,
+        start=now,
+        end=operation.end,
+        target_id=mapping.id,
         target_name=mapping.name,
-        errors=[{"serviceErrorDetails": {**operation.error, "activityId": operation.name}, "errorLevel": "Error",
-                 "creationTime": iso(now)}] if operation.error else [],
+        errors=[
+            {
+                "serviceErrorDetails": {**operation.error, "activityId": operation.name},
+                "errorLevel": "Error",
+                "creationTime": iso(now),
+            }
+        ]
+        if operation.error
+        else [],
     )
     call.world.state.operations[operation.name] = operation
     retry_after = str(call.world.settings.lro_retry_after_seconds)
-    return web.Response(status=202, headers={
-        "Azure-AsyncOperation": call.url(f"{vault.id}/replicationOperationStatus/{operation.name}"),
-        "Location": call.url(f"{vault.id}/replicationOperationResults/{operation.name}"),
-        "Retry-After": retry_after,
-    })
+    return web.Response(
+        status=202,
+        headers={
+            "Azure-AsyncOperation": call.url(f"{vault.id}/replicationOperationStatus/{operation.name}"),
+            "Location": call.url(f"{vault.id}/replicationOperationResults/{operation.name}"),
+            "Retry-After": retry_after,
+        },
+    )
 
 
 def _operation(call: ArmCall) -> AsyncOperation:
@@ -373,11 +445,16 @@ def _operation_status(call: ArmCall) -> web.Response:
 def _operation_result(call: ArmCall) -> web.Response:
     operation = _operation(call)
     if operation.polls <= 1:
-        return web.Response(status=202, headers={"Location": call.url(call.path),
-                                                 "Retry-After": str(call.world.settings.lro_retry_after_seconds)})
+        return web.Response(
+            status=202,
+            headers={"Location": call.url(call.path), "Retry-After": str(call.world.settings.lro_retry_after_seconds)},
+        )
     if operation.status == "Failed":
-        raise ArmError(400, operation.error["code"] if operation.error else "OperationFailed",
-                       operation.error["message"] if operation.error else "The operation failed.")
+        raise ArmError(
+            400,
+            operation.error["code"] if operation.error else "OperationFailed",
+            operation.error["message"] if operation.error else "The operation failed.",
+        )
     if operation.removes:
         return web.Response(status=204)
     vault = _vault(call)

@@ -19,7 +19,7 @@ def make_server_context(state_dir: pathlib.Path, host: str) -> tuple[ssl.SSLCont
 
     A fresh CA per start keeps nothing secret on disk between runs. EC keys make this take milliseconds.
     """
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "asr-sandbox Azure emulator CA")])
     ca_cert = (
@@ -33,9 +33,15 @@ def make_server_context(state_dir: pathlib.Path, host: str) -> tuple[ssl.SSLCont
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -54,9 +60,7 @@ def make_server_context(state_dir: pathlib.Path, host: str) -> tuple[ssl.SSLCont
         .add_extension(x509.SubjectAlternativeName(_alt_names(host)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     ca_path = state_dir / "ca.pem"

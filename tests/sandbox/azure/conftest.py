@@ -31,7 +31,6 @@ START_DEADLINE_SECONDS = 30
 START_CONFIG = {"lroRetryAfterSeconds": 0}
 
 
-
 @dataclass
 class Clients:
     credential: ClientSecretCredential
@@ -75,8 +74,15 @@ class Sandbox:
         assert status < 300, f"admin {method} {path} -> {status}: {answer}"
         return answer
 
-    def raw(self, method: str, url: str, body: dict[str, Any] | None = None, *, form: dict[str, str] | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def raw(
+        self,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None = None,
+        *,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         """Plain HTTPS (admin API and token-endpoint error checks only)."""
         data, all_headers = None, dict(headers or {})
         if form is not None:
@@ -95,11 +101,18 @@ class Sandbox:
             return error.code, json.loads(text) if text else None
 
     def credential(self, client_id: str, client_secret: str) -> ClientSecretCredential:
-        return ClientSecretCredential(self.info["tenantId"], client_id, client_secret, authority=self.url,
-                                      disable_instance_discovery=True, connection_verify=self.ca)
+        return ClientSecretCredential(
+            self.info["tenantId"],
+            client_id,
+            client_secret,
+            authority=self.url,
+            disable_instance_discovery=True,
+            connection_verify=self.ca,
+        )
 
-    def clients(self, credential: ClientSecretCredential, subscription_id: str | None = None,
-                **options: Any) -> Clients:
+    def clients(
+        self, credential: ClientSecretCredential, subscription_id: str | None = None, **options: Any
+    ) -> Clients:
         """The four management clients as the operator builds them (tests poll LROs without delay)."""
         common = {"base_url": self.url, "connection_verify": self.ca, "polling_interval": 0, **options}
         subscription_id = subscription_id or self.subscription_a
@@ -132,9 +145,18 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     log_path = state_dir / "emulator.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "asr_sandbox.azure", "--state-dir", str(state_dir),
-             "--config", json.dumps(START_CONFIG)],
-            stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [
+                sys.executable,
+                "-m",
+                "asr_sandbox.azure",
+                "--state-dir",
+                str(state_dir),
+                "--config",
+                json.dumps(START_CONFIG),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     try:
         _wait_for(description, process, log_path)
@@ -155,8 +177,9 @@ def _wait_for(description: pathlib.Path, process: subprocess.Popen[bytes], log_p
         if process.poll() is not None:
             raise RuntimeError(f"the emulator exited with {process.returncode}:\n{log_path.read_text()}")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the emulator wrote no azure.json within {START_DEADLINE_SECONDS}s:\n"
-                               f"{log_path.read_text()}")
+            raise RuntimeError(
+                f"the emulator wrote no azure.json within {START_DEADLINE_SECONDS}s:\n{log_path.read_text()}"
+            )
         time.sleep(0.05)
 
 

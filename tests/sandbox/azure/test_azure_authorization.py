@@ -16,8 +16,10 @@ READER_OBJECT_ID = "9d1e7c3a-2b4f-4d6e-8a1c-3f5b7d9e1a2c"
 
 
 def vault_scope(sandbox) -> str:
-    return (f"/subscriptions/{sandbox.subscription_a}/resourceGroups/{RG}/providers/Microsoft.RecoveryServices/"
-            f"vaults/{VAULT}")
+    return (
+        f"/subscriptions/{sandbox.subscription_a}/resourceGroups/{RG}/providers/Microsoft.RecoveryServices/"
+        f"vaults/{VAULT}"
+    )
 
 
 def contributor(sandbox) -> str:
@@ -26,16 +28,25 @@ def contributor(sandbox) -> str:
 
 async def account_identity(azure, name: str = "aa-weu-asr") -> str:
     account = await azure.automation.automation_account.create_or_update(
-        RG, name, {"location": "westeurope", "identity": {"type": "SystemAssigned"},
-                   "properties": {"sku": {"name": "Basic"}}})
+        RG,
+        name,
+        {"location": "westeurope", "identity": {"type": "SystemAssigned"}, "properties": {"sku": {"name": "Basic"}}},
+    )
     return account.identity.principal_id
 
 
 async def assign(azure, scope: str, principal_id: str, role_definition_id: str, name: str | None = None):
     return await azure.authorization.role_assignments.create(
-        scope, name or str(uuid.uuid4()),
-        {"properties": {"roleDefinitionId": role_definition_id, "principalId": principal_id,
-                        "principalType": "ServicePrincipal"}})
+        scope,
+        name or str(uuid.uuid4()),
+        {
+            "properties": {
+                "roleDefinitionId": role_definition_id,
+                "principalId": principal_id,
+                "principalType": "ServicePrincipal",
+            }
+        },
+    )
 
 
 async def test_role_definitions_get_and_filter_by_name(sandbox, azure) -> None:
@@ -80,8 +91,9 @@ async def test_assignment_create_get_list_delete_and_exists_conflict(sandbox, az
     with pytest.raises(ResourceExistsError) as raised:
         await assign(azure, scope, principal_id, contributor(sandbox))
     assert raised.value.error.code == "RoleAssignmentExists"
-    assert raised.value.error.message == ("The role assignment already exists. The ID of the existing role "
-                                          f"assignment is {name.replace('-', '')}.")
+    assert raised.value.error.message == (
+        f"The role assignment already exists. The ID of the existing role assignment is {name.replace('-', '')}."
+    )
 
     assert (await azure.authorization.role_assignments.get(scope, name)).principal_id == principal_id
     listings = {
@@ -95,8 +107,12 @@ async def test_assignment_create_get_list_delete_and_exists_conflict(sandbox, az
             assert name in {a.name for a in found} and len(found) == 3  # the vault's and the subscription's
         else:
             assert [a.name for a in found] == expected, text
-    at_resource_group = [a.name async for a in azure.authorization.role_assignments.list_for_scope(
-        f"/subscriptions/{sandbox.subscription_a}/resourceGroups/{RG}", filter="atScope()")]
+    at_resource_group = [
+        a.name
+        async for a in azure.authorization.role_assignments.list_for_scope(
+            f"/subscriptions/{sandbox.subscription_a}/resourceGroups/{RG}", filter="atScope()"
+        )
+    ]
     assert name not in at_resource_group
     in_subscription = [a.name async for a in azure.authorization.role_assignments.list_for_subscription()]
     assert name in in_subscription and len(in_subscription) == 3
@@ -114,21 +130,27 @@ async def test_lowered_operator_gets_authorization_failed(sandbox, azure) -> Non
     assert (await azure.vaults.vaults.get(RG, VAULT)).name == VAULT
     with pytest.raises(HttpResponseError) as raised:
         await azure.automation.automation_account.create_or_update(
-            RG, "aa-denied", {"location": "westeurope", "properties": {"sku": {"name": "Basic"}}})
+            RG, "aa-denied", {"location": "westeurope", "properties": {"sku": {"name": "Basic"}}}
+        )
     assert raised.value.status_code == 403 and raised.value.error.code == "AuthorizationFailed"
     scope = f"{subscription}/resourceGroups/{RG}/providers/Microsoft.Automation/automationAccounts/aa-denied"
     assert raised.value.error.message == (
         f"The client '{sandbox.info['clientId']}' with object id '{operator}' does not have authorization to "
         f"perform action 'Microsoft.Automation/automationAccounts/write' over scope '{scope}' or the scope is "
-        "invalid. If access was recently granted, please refresh your credentials.")
+        "invalid. If access was recently granted, please refresh your credentials."
+    )
 
 
 async def test_contributor_cannot_assign_roles_but_owner_can(sandbox, azure) -> None:
-    deployer = sandbox.admin("POST", "/principals", {"kind": "ServicePrincipal", "displayName": "deployer",
-                                                     "clientSecret": "deployer-secret"})
+    deployer = sandbox.admin(
+        "POST",
+        "/principals",
+        {"kind": "ServicePrincipal", "displayName": "deployer", "clientSecret": "deployer-secret"},
+    )
     group = f"/subscriptions/{sandbox.subscription_a}/resourceGroups/{RG}"
-    sandbox.admin("POST", "/role-assignments", {"principalId": deployer["objectId"], "role": "Contributor",
-                                                "scope": group})
+    sandbox.admin(
+        "POST", "/role-assignments", {"principalId": deployer["objectId"], "role": "Contributor", "scope": group}
+    )
     clients = sandbox.clients(sandbox.credential(deployer["clientId"], "deployer-secret"))
     try:
         await clients.vaults.vaults.get(RG, VAULT)

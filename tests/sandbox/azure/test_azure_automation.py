@@ -24,12 +24,13 @@ def emulated_now(sandbox) -> datetime.datetime:
 
 
 def wire(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def create_account(azure, name: str = ACCOUNT, identity: str = "SystemAssigned"):
     return await azure.automation.automation_account.create_or_update(
-        RG, name, {"location": "westeurope", "identity": {"type": identity}, "properties": {"sku": {"name": "Basic"}}})
+        RG, name, {"location": "westeurope", "identity": {"type": identity}, "properties": {"sku": {"name": "Basic"}}}
+    )
 
 
 async def create_schedule(azure, sandbox, name: str = "nightly", **properties):
@@ -60,7 +61,8 @@ async def test_account_lifecycle_with_system_identity(sandbox, azure) -> None:
     assert raised.value.error.code == "ResourceNotFound"
     assert raised.value.error.message == (
         f"The Resource 'Microsoft.Automation/automationAccounts/{ACCOUNT}' under resource group '{RG}' was not found. "
-        "For more details please go to https://aka.ms/ARMResourceNotFoundFix")
+        "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
+    )
     assert created.identity.principal_id not in {p["objectId"] for p in sandbox.state()["principals"]}
 
 
@@ -78,8 +80,12 @@ async def test_ids_are_case_insensitive_and_keep_their_creation_casing(azure) ->
     vault = await azure.vaults.vaults.get("RG-ASR-WEU", "RSV-WEU-PROD")
     assert vault.name == "rsv-weu-prod"
     mapping = await azure.site_recovery.replication_protection_container_mappings.get(
-        "rg-asr-weu", "rsv-weu-prod", "ASR-A2A-DEFAULT-NORTHEUROPE", "asr-a2a-default-northeurope-CONTAINER",
-        "NorthEurope-WestEurope-24-Hour-Retention-Policy")
+        "rg-asr-weu",
+        "rsv-weu-prod",
+        "ASR-A2A-DEFAULT-NORTHEUROPE",
+        "asr-a2a-default-northeurope-CONTAINER",
+        "NorthEurope-WestEurope-24-Hour-Retention-Policy",
+    )
     assert mapping.id.startswith("/Subscriptions/")
     assert mapping.name == "northeurope-westeurope-24-hour-retention-policy"
 
@@ -87,13 +93,20 @@ async def test_ids_are_case_insensitive_and_keep_their_creation_casing(azure) ->
 async def test_runbooks_list_only_the_accounts_own(azure) -> None:
     await create_account(azure)
     runbook = await azure.automation.runbook.create_or_update(
-        RG, ACCOUNT, "Restart-AppTier", {"name": "Restart-AppTier", "location": "westeurope",
-                                         "properties": {"runbookType": "PowerShell72", "logProgress": False,
-                                                        "logVerbose": False}})
+        RG,
+        ACCOUNT,
+        "Restart-AppTier",
+        {
+            "name": "Restart-AppTier",
+            "location": "westeurope",
+            "properties": {"runbookType": "PowerShell72", "logProgress": False, "logVerbose": False},
+        },
+    )
     assert runbook.properties.state == "New"
     assert (await azure.automation.runbook.get(RG, ACCOUNT, "restart-apptier")).name == "Restart-AppTier"
     assert [r.name async for r in azure.automation.runbook.list_by_automation_account(RG, ACCOUNT)] == [
-        "Restart-AppTier"]
+        "Restart-AppTier"
+    ]
     with pytest.raises(ResourceNotFoundError):
         await azure.automation.runbook.get(RG, ACCOUNT, ASR_RUNBOOK)
 
@@ -103,7 +116,8 @@ async def test_schedule_must_start_at_least_five_minutes_ahead(sandbox, azure) -
     soon = emulated_now(sandbox) + datetime.timedelta(minutes=4)
     with pytest.raises(HttpResponseError) as raised:
         await azure.automation.schedule.create_or_update(
-            RG, ACCOUNT, "too-soon", {"name": "too-soon", "properties": {"startTime": wire(soon), "frequency": "Day"}})
+            RG, ACCOUNT, "too-soon", {"name": "too-soon", "properties": {"startTime": wire(soon), "frequency": "Day"}}
+        )
     assert raised.value.status_code == 400
     assert "The start time of the schedule must be at least 5 minutes after" in raised.value.error.message
 
@@ -116,15 +130,22 @@ async def test_schedule_put_patch_get_list_delete(sandbox, azure) -> None:
     assert created.properties.next_run == created.properties.start_time
     assert created.properties.start_time_offset_minutes in (60.0, 120.0)
 
-    paused = await azure.automation.schedule.update(RG, ACCOUNT, "nightly",
-                                                    {"name": "nightly", "properties": {"isEnabled": False}})
+    paused = await azure.automation.schedule.update(
+        RG, ACCOUNT, "nightly", {"name": "nightly", "properties": {"isEnabled": False}}
+    )
     assert paused.properties.is_enabled is False
-    resumed = await azure.automation.schedule.update(RG, ACCOUNT, "nightly",
-                                                     {"name": "nightly", "properties": {"isEnabled": True}})
+    resumed = await azure.automation.schedule.update(
+        RG, ACCOUNT, "nightly", {"name": "nightly", "properties": {"isEnabled": True}}
+    )
     assert resumed.properties.is_enabled is True
 
-    moved = await create_schedule(azure, sandbox, startTime=wire(emulated_now(sandbox) + datetime.timedelta(days=1)),
-                                  frequency="Week", advancedSchedule={"weekDays": ["Sunday"]})
+    moved = await create_schedule(
+        azure,
+        sandbox,
+        startTime=wire(emulated_now(sandbox) + datetime.timedelta(days=1)),
+        frequency="Week",
+        advancedSchedule={"weekDays": ["Sunday"]},
+    )
     assert moved.properties.frequency == "Week"
     assert moved.properties.next_run.weekday() == 6  # reported in the schedule's own zone
     assert (await azure.automation.schedule.get(RG, ACCOUNT, "NIGHTLY")).properties.frequency == "Week"
@@ -148,7 +169,8 @@ async def test_job_schedule_links_a_runbook_and_schedule_once(sandbox, azure) ->
     await create_account(azure)
     await create_schedule(azure, sandbox)
     await azure.automation.runbook.create_or_update(
-        RG, ACCOUNT, "Report", {"location": "westeurope", "properties": {"runbookType": "Python3"}})
+        RG, ACCOUNT, "Report", {"location": "westeurope", "properties": {"runbookType": "Python3"}}
+    )
     link_body = {"properties": {"schedule": {"name": "nightly"}, "runbook": {"name": "Report"}, "parameters": {}}}
     first = "0c4f2a8e-1b3d-4e5f-9a7b-2c6d8e0f1a3b"
     link = await azure.automation.job_schedule.create(RG, ACCOUNT, first, link_body)
@@ -159,10 +181,18 @@ async def test_job_schedule_links_a_runbook_and_schedule_once(sandbox, azure) ->
     assert raised.value.error.message == "A job schedule for the specified runbook and schedule already exists."
 
     assert (await azure.automation.job_schedule.get(RG, ACCOUNT, first)).name == first
-    matching = [j.name async for j in azure.automation.job_schedule.list_by_automation_account(
-        RG, ACCOUNT, filter="properties/runbook/name eq 'Report'")]
-    other = [j.name async for j in azure.automation.job_schedule.list_by_automation_account(
-        RG, ACCOUNT, filter="properties/runbook/name eq 'Nothing'")]
+    matching = [
+        j.name
+        async for j in azure.automation.job_schedule.list_by_automation_account(
+            RG, ACCOUNT, filter="properties/runbook/name eq 'Report'"
+        )
+    ]
+    other = [
+        j.name
+        async for j in azure.automation.job_schedule.list_by_automation_account(
+            RG, ACCOUNT, filter="properties/runbook/name eq 'Nothing'"
+        )
+    ]
     assert (matching, other) == ([first], [])
     await azure.automation.job_schedule.delete(RG, ACCOUNT, first)
     with pytest.raises(ResourceNotFoundError):
@@ -172,10 +202,17 @@ async def test_job_schedule_links_a_runbook_and_schedule_once(sandbox, azure) ->
 def _pfx(days: int) -> tuple[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "AzureRunAs")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(7).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=days))
-                   .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
     blob = pkcs12.serialize_key_and_certificates(b"runas", key, certificate, None, NoEncryption())
     return base64.b64encode(blob).decode(), certificate.fingerprint(hashes.SHA1()).hex().upper()
 
@@ -184,25 +221,43 @@ async def test_certificate_and_connection_assets(azure) -> None:
     await create_account(azure)
     base64_value, thumbprint = _pfx(days=365)
     certificate = await azure.automation.certificate.create_or_update(
-        RG, ACCOUNT, "AzureRunAsCertificate",
-        {"name": "AzureRunAsCertificate", "properties": {"base64Value": base64_value, "isExportable": False}})
+        RG,
+        ACCOUNT,
+        "AzureRunAsCertificate",
+        {"name": "AzureRunAsCertificate", "properties": {"base64Value": base64_value, "isExportable": False}},
+    )
     assert certificate.properties.thumbprint == thumbprint
-    assert certificate.properties.expiry_time > datetime.datetime.now(datetime.timezone.utc)
+    assert certificate.properties.expiry_time > datetime.datetime.now(datetime.UTC)
     connection = await azure.automation.connection.create_or_update(
-        RG, ACCOUNT, "AzureRunAsConnection",
-        {"name": "AzureRunAsConnection", "properties": {
-            "connectionType": {"name": "AzureServicePrincipal"},
-            "fieldDefinitionValues": {"ApplicationId": "a", "TenantId": "t", "CertificateThumbprint": thumbprint,
-                                      "SubscriptionId": "s"}}})
+        RG,
+        ACCOUNT,
+        "AzureRunAsConnection",
+        {
+            "name": "AzureRunAsConnection",
+            "properties": {
+                "connectionType": {"name": "AzureServicePrincipal"},
+                "fieldDefinitionValues": {
+                    "ApplicationId": "a",
+                    "TenantId": "t",
+                    "CertificateThumbprint": thumbprint,
+                    "SubscriptionId": "s",
+                },
+            },
+        },
+    )
     assert connection.properties.field_definition_values["CertificateThumbprint"] == thumbprint
-    assert (await azure.automation.certificate.get(RG, ACCOUNT, "azurerunascertificate")).name == \
-        "AzureRunAsCertificate"
-    assert (await azure.automation.connection.get(RG, ACCOUNT, "AzureRunAsConnection")).properties. \
-        connection_type.name == "AzureServicePrincipal"
+    assert (
+        await azure.automation.certificate.get(RG, ACCOUNT, "azurerunascertificate")
+    ).name == "AzureRunAsCertificate"
+    assert (
+        await azure.automation.connection.get(RG, ACCOUNT, "AzureRunAsConnection")
+    ).properties.connection_type.name == "AzureServicePrincipal"
     assert [c.name async for c in azure.automation.certificate.list_by_automation_account(RG, ACCOUNT)] == [
-        "AzureRunAsCertificate"]
+        "AzureRunAsCertificate"
+    ]
     assert [c.name async for c in azure.automation.connection.list_by_automation_account(RG, ACCOUNT)] == [
-        "AzureRunAsConnection"]
+        "AzureRunAsConnection"
+    ]
     await azure.automation.certificate.delete(RG, ACCOUNT, "AzureRunAsCertificate")
     await azure.automation.connection.delete(RG, ACCOUNT, "AzureRunAsConnection")
     with pytest.raises(ResourceNotFoundError):
@@ -212,10 +267,12 @@ async def test_certificate_and_connection_assets(azure) -> None:
 async def test_jobs_run_for_the_configured_duration_and_filter(sandbox, azure) -> None:
     await create_account(azure)
     await azure.automation.runbook.create_or_update(
-        RG, ACCOUNT, "Report", {"location": "westeurope", "properties": {"runbookType": "Python3"}})
+        RG, ACCOUNT, "Report", {"location": "westeurope", "properties": {"runbookType": "Python3"}}
+    )
     job_id = "3b5d7f9a-1c2e-4a6b-8d0f-2e4a6c8e0b1d"
-    started = await azure.automation.job.create(RG, ACCOUNT, job_id,
-                                                 {"properties": {"runbook": {"name": "Report"}, "parameters": {}}})
+    started = await azure.automation.job.create(
+        RG, ACCOUNT, job_id, {"properties": {"runbook": {"name": "Report"}, "parameters": {}}}
+    )
     assert started.properties.status == "Running" and started.properties.end_time is None
     sandbox.admin("POST", "/clock", {"advanceSeconds": 41})
     finished = await azure.automation.job.get(RG, ACCOUNT, job_id)
@@ -231,8 +288,9 @@ async def test_jobs_run_for_the_configured_duration_and_filter(sandbox, azure) -
         f"properties/creationTime ge {since} and properties/runbook/name eq 'Other'": [],
     }
     for text, expected in filters.items():
-        assert [j.properties.job_id async for j in azure.automation.job.list_by_automation_account(
-            RG, ACCOUNT, filter=text)] == expected, text
+        assert [
+            j.properties.job_id async for j in azure.automation.job.list_by_automation_account(RG, ACCOUNT, filter=text)
+        ] == expected, text
 
 
 async def test_a_new_resource_group_can_be_put_and_used(sandbox, azure) -> None:
@@ -243,6 +301,8 @@ async def test_a_new_resource_group_can_be_put_and_used(sandbox, azure) -> None:
     again = await azure.automation.send_request(HttpRequest("GET", path.replace("resourcegroups", "resourceGroups")))
     assert again.status_code == 200
     account = await azure.automation.automation_account.create_or_update(
-        "rg-asr-automation", "aa-shared", {"location": "westeurope", "properties": {"sku": {"name": "Free"}}})
-    assert account.id.endswith("/resourceGroups/rg-asr-automation/providers/Microsoft.Automation/"
-                               "automationAccounts/aa-shared")
+        "rg-asr-automation", "aa-shared", {"location": "westeurope", "properties": {"sku": {"name": "Free"}}}
+    )
+    assert account.id.endswith(
+        "/resourceGroups/rg-asr-automation/providers/Microsoft.Automation/automationAccounts/aa-shared"
+    )

@@ -23,9 +23,11 @@ async def test_client_secret_credential_gets_a_token_that_arm_accepts(sandbox, a
     assert token.token and token.expires_on > datetime.datetime.now().timestamp()
     assert vault.name == "rsv-weu-prod"
     log = sandbox.requests()
-    assert [entry["path"] for entry in log] == [f"/{sandbox.info['tenantId']}/oauth2/v2.0/token",
-                                                f"/subscriptions/{sandbox.subscription_a}/resourceGroups/rg-asr-weu"
-                                                "/providers/Microsoft.RecoveryServices/vaults/rsv-weu-prod"]
+    assert [entry["path"] for entry in log] == [
+        f"/{sandbox.info['tenantId']}/oauth2/v2.0/token",
+        f"/subscriptions/{sandbox.subscription_a}/resourceGroups/rg-asr-weu"
+        "/providers/Microsoft.RecoveryServices/vaults/rsv-weu-prod",
+    ]
     assert log[-1]["principal"] == sandbox.state()["operatorObjectId"]
     assert "access_token" not in str(log) and token.token not in str(log)
 
@@ -43,10 +45,16 @@ def test_openid_configuration_names_the_token_endpoint(sandbox) -> None:
 
 async def test_wrong_secret_is_refused_like_entra_id(sandbox) -> None:
     token_url = f"{sandbox.url}/{sandbox.info['tenantId']}/oauth2/v2.0/token"
-    status, body = sandbox.raw("POST", token_url, form={
-        "client_id": sandbox.info["clientId"], "client_secret": "not-the-secret", "grant_type": "client_credentials",
-        "scope": "https://management.azure.com/.default",
-    })
+    status, body = sandbox.raw(
+        "POST",
+        token_url,
+        form={
+            "client_id": sandbox.info["clientId"],
+            "client_secret": "not-the-secret",
+            "grant_type": "client_credentials",
+            "scope": "https://management.azure.com/.default",
+        },
+    )
     assert status == 401
     assert body["error"] == "invalid_client"
     assert body["error_description"].startswith("AADSTS7000215: Invalid client secret provided.")
@@ -76,37 +84,59 @@ class _ForgedCredential:
 
 
 async def test_arm_refuses_a_token_it_did_not_issue(sandbox) -> None:
-    client = RecoveryServicesClient(_ForgedCredential(), sandbox.subscription_a, base_url=sandbox.url,
-                                    connection_verify=sandbox.ca)
+    client = RecoveryServicesClient(
+        _ForgedCredential(), sandbox.subscription_a, base_url=sandbox.url, connection_verify=sandbox.ca
+    )
     with pytest.raises(ClientAuthenticationError) as raised:
         await client.vaults.get(*WEU_VAULT)
     await client.close()
     assert raised.value.error.code == "InvalidAuthenticationToken"
     assert raised.value.response.headers["WWW-Authenticate"].startswith("Bearer authorization_uri=")
 
-    status, body = sandbox.raw("GET", f"{sandbox.url}/subscriptions/{sandbox.subscription_a}/providers/"
-                               "Microsoft.RecoveryServices/vaults?api-version=2026-11-01")
+    status, body = sandbox.raw(
+        "GET",
+        f"{sandbox.url}/subscriptions/{sandbox.subscription_a}/providers/"
+        "Microsoft.RecoveryServices/vaults?api-version=2026-11-01",
+    )
     assert (status, body["error"]["code"]) == (401, "AuthenticationFailed")
 
 
 async def test_client_certificate_credential_needs_a_registered_certificate(sandbox, tmp_path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ci-deployer")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-                   .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
     certificate_pem = certificate.public_bytes(serialization.Encoding.PEM)
     pem_path = tmp_path / "deployer.pem"
-    pem_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()) + certificate_pem)
-    registered = sandbox.admin("POST", "/principals", {"kind": "ServicePrincipal", "displayName": "ci-deployer",
-                                                        "certificatePem": certificate_pem.decode()})
+    pem_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + certificate_pem
+    )
+    registered = sandbox.admin(
+        "POST",
+        "/principals",
+        {"kind": "ServicePrincipal", "displayName": "ci-deployer", "certificatePem": certificate_pem.decode()},
+    )
     unregistered = sandbox.admin("POST", "/principals", {"kind": "ServicePrincipal", "displayName": "no-cert"})
 
     def credential(client_id: str) -> CertificateCredential:
-        return CertificateCredential(sandbox.info["tenantId"], client_id, str(pem_path), authority=sandbox.url,
-                                           disable_instance_discovery=True, connection_verify=sandbox.ca)
+        return CertificateCredential(
+            sandbox.info["tenantId"],
+            client_id,
+            str(pem_path),
+            authority=sandbox.url,
+            disable_instance_discovery=True,
+            connection_verify=sandbox.ca,
+        )
 
     accepted = credential(registered["clientId"])
     assert (await accepted.get_token("https://management.azure.com/.default")).token

@@ -11,16 +11,21 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 RG, VAULT = "rg-asr-weu", "rsv-weu-prod"
 FABRIC, CONTAINER = "asr-a2a-default-northeurope", "asr-a2a-default-northeurope-container"
 MAPPING = "northeurope-westeurope-24-hour-retention-policy"
-REVERSE = ("asr-a2a-default-westeurope", "asr-a2a-default-westeurope-container",
-           "westeurope-northeurope-24-hour-retention-policy")
+REVERSE = (
+    "asr-a2a-default-westeurope",
+    "asr-a2a-default-westeurope-container",
+    "westeurope-northeurope-24-hour-retention-policy",
+)
 ACCOUNT = "aa-weu-asr"
 ASR_RUNBOOK = "MS-SR-Update-MobilityServiceForA2AVirtualMachines"
 
 
 async def create_account(azure, name: str = ACCOUNT, rg: str = RG, location: str = "westeurope") -> str:
     account = await azure.automation.automation_account.create_or_update(
-        rg, name, {"location": location, "identity": {"type": "SystemAssigned"},
-                   "properties": {"sku": {"name": "Basic"}}})
+        rg,
+        name,
+        {"location": location, "identity": {"type": "SystemAssigned"}, "properties": {"sku": {"name": "Basic"}}},
+    )
     return account.id
 
 
@@ -32,8 +37,7 @@ def auto_update(status: str, account_id: str | None = None, auth: str = "SystemA
 
 
 async def patch_mapping(azure, body: dict, mapping: tuple[str, str, str] = (FABRIC, CONTAINER, MAPPING)):
-    poller = await azure.site_recovery.replication_protection_container_mappings.begin_update(
-        RG, VAULT, *mapping, body)
+    poller = await azure.site_recovery.replication_protection_container_mappings.begin_update(RG, VAULT, *mapping, body)
     return await poller.result()
 
 
@@ -44,7 +48,8 @@ async def test_vaults_get_list_and_create(sandbox, azure) -> None:
     assert in_subscription == ["rsv-eus-prod", "rsv-weu-prod"]
     assert [v.name async for v in azure.vaults.vaults.list_by_resource_group("rg-asr-eus")] == ["rsv-eus-prod"]
     poller = await azure.vaults.vaults.begin_create_or_update(
-        RG, "rsv-weu-test", {"location": "westeurope", "sku": {"name": "RS0", "tier": "Standard"}, "properties": {}})
+        RG, "rsv-weu-test", {"location": "westeurope", "sku": {"name": "RS0", "tier": "Standard"}, "properties": {}}
+    )
     created = await poller.result()
     assert created.name == "rsv-weu-test"
     assert "rsv-weu-test" in {v["name"] for v in sandbox.state()["vaults"]}
@@ -56,16 +61,21 @@ async def test_fabrics_containers_and_mappings_read(azure) -> None:
     assert fabrics == [FABRIC, REVERSE[0]]
     fabric = await asr.replication_fabrics.get(RG, VAULT, FABRIC)
     assert fabric.properties.custom_details.instance_type == "Azure"
-    assert [c.name async for c in asr.replication_protection_containers.list_by_replication_fabrics(
-        RG, VAULT, FABRIC)] == [CONTAINER]
+    assert [
+        c.name async for c in asr.replication_protection_containers.list_by_replication_fabrics(RG, VAULT, FABRIC)
+    ] == [CONTAINER]
     assert len([c async for c in asr.replication_protection_containers.list(RG, VAULT)]) == 2
     container = await asr.replication_protection_containers.get(RG, VAULT, FABRIC, CONTAINER)
     assert container.properties.protected_item_count == 4
 
     vault_wide = [m async for m in asr.replication_protection_container_mappings.list(RG, VAULT)]
     assert [m.name for m in vault_wide] == [MAPPING, REVERSE[2]]
-    per_container = [m.name async for m in asr.replication_protection_container_mappings.
-                     list_by_replication_protection_containers(RG, VAULT, FABRIC, CONTAINER)]
+    per_container = [
+        m.name
+        async for m in asr.replication_protection_container_mappings.list_by_replication_protection_containers(
+            RG, VAULT, FABRIC, CONTAINER
+        )
+    ]
     assert per_container == [MAPPING]
     mapping = await asr.replication_protection_container_mappings.get(RG, VAULT, FABRIC, CONTAINER, MAPPING)
     assert mapping.properties.state == "Paired" and mapping.properties.health == "Normal"
@@ -78,8 +88,15 @@ async def test_seed_has_mappings_to_skip(sandbox) -> None:
     mappings = [m for vault in sandbox.state()["vaults"] for m in vault["mappings"]]
     kinds = {(m["properties"]["providerSpecificDetails"]["instanceType"], m["properties"]["state"]) for m in mappings}
     assert ("InMageRcm", "Paired") in kinds and ("A2A", "Pairing") in kinds
-    assert sum(1 for m in mappings if m["properties"]["state"] == "Paired"
-               and m["properties"]["providerSpecificDetails"]["instanceType"] == "A2A") == 6
+    assert (
+        sum(
+            1
+            for m in mappings
+            if m["properties"]["state"] == "Paired"
+            and m["properties"]["providerSpecificDetails"]["instanceType"] == "A2A"
+        )
+        == 6
+    )
 
 
 async def test_enable_by_patch_creates_schedule_and_job_schedule(sandbox, azure) -> None:
@@ -102,9 +119,12 @@ async def test_enable_by_patch_creates_schedule_and_job_schedule(sandbox, azure)
     assert [r async for r in azure.automation.runbook.list_by_automation_account(RG, ACCOUNT)] == []
 
     calls = [(r["method"], r["path"].rsplit("/", 2)[-2], r["status"]) for r in sandbox.requests()[:4]]
-    assert calls == [("PATCH", "replicationProtectionContainerMappings", 202),
-                     ("GET", "replicationOperationStatus", 200), ("GET", "replicationOperationStatus", 200),
-                     ("GET", "replicationProtectionContainerMappings", 200)]
+    assert calls == [
+        ("PATCH", "replicationProtectionContainerMappings", 202),
+        ("GET", "replicationOperationStatus", 200),
+        ("GET", "replicationOperationStatus", 200),
+        ("GET", "replicationProtectionContainerMappings", 200),
+    ]
     operation = sandbox.state()["operations"][0]
     assert (operation["status"], operation["polls"]) == ("Succeeded", 2)
 
@@ -113,12 +133,22 @@ async def test_put_on_an_existing_mapping_is_an_update(sandbox, azure) -> None:
     """`az site-recovery protection-container mapping update` does GET + PUT."""
     account_id = await create_account(azure)
     current = await azure.site_recovery.replication_protection_container_mappings.get(
-        RG, VAULT, FABRIC, CONTAINER, MAPPING)
+        RG, VAULT, FABRIC, CONTAINER, MAPPING
+    )
     poller = await azure.site_recovery.replication_protection_container_mappings.begin_create(
-        RG, VAULT, FABRIC, CONTAINER, MAPPING,
-        {"properties": {"targetProtectionContainerId": current.properties.target_protection_container_id,
-                        "policyId": current.properties.policy_id,
-                        **auto_update("Enabled", account_id)["properties"]}})
+        RG,
+        VAULT,
+        FABRIC,
+        CONTAINER,
+        MAPPING,
+        {
+            "properties": {
+                "targetProtectionContainerId": current.properties.target_protection_container_id,
+                "policyId": current.properties.policy_id,
+                **auto_update("Enabled", account_id)["properties"],
+            }
+        },
+    )
     mapping = await poller.result()
     assert mapping.properties.provider_specific_details.agent_auto_update_status == "Enabled"
     assert mapping.properties.provider_specific_details.schedule_name.startswith(MAPPING + "_")
@@ -142,8 +172,13 @@ async def test_reenabling_keeps_the_schedule_and_disabling_removes_it(sandbox, a
 async def test_each_mapping_gets_its_own_schedule_in_the_vault_zone(sandbox, azure) -> None:
     account_id = await create_account(azure, "aa-eus-asr", "rg-asr-eus", "eastus")
     poller = await azure.site_recovery.replication_protection_container_mappings.begin_update(
-        "rg-asr-eus", "rsv-eus-prod", "asr-a2a-default-westus2", "asr-a2a-default-westus2-container",
-        "westus2-eastus-24-hour-retention-policy", auto_update("Enabled", account_id))
+        "rg-asr-eus",
+        "rsv-eus-prod",
+        "asr-a2a-default-westus2",
+        "asr-a2a-default-westus2-container",
+        "westus2-eastus-24-hour-retention-policy",
+        auto_update("Enabled", account_id),
+    )
     details = (await poller.result()).properties.provider_specific_details
     schedule = await azure.automation.schedule.get("rg-asr-eus", "aa-eus-asr", details.schedule_name)
     assert schedule.properties.time_zone == "America/New_York"
@@ -151,8 +186,10 @@ async def test_each_mapping_gets_its_own_schedule_in_the_vault_zone(sandbox, azu
 
 
 async def test_missing_account_fails_the_operation(sandbox, azure) -> None:
-    missing = (f"/subscriptions/{sandbox.subscription_a}/resourceGroups/{RG}/providers/Microsoft.Automation/"
-               "automationAccounts/aa-gone")
+    missing = (
+        f"/subscriptions/{sandbox.subscription_a}/resourceGroups/{RG}/providers/Microsoft.Automation/"
+        "automationAccounts/aa-gone"
+    )
     with pytest.raises(HttpResponseError) as raised:
         await patch_mapping(azure, auto_update("Enabled", missing))
     assert "AutomationAccountNotFound" in str(raised.value)
@@ -165,42 +202,85 @@ async def test_missing_account_fails_the_operation(sandbox, azure) -> None:
 
 async def test_create_and_remove_a_mapping(sandbox, azure) -> None:
     account_id = await create_account(azure)
-    target = (await azure.site_recovery.replication_protection_containers.get(
-        RG, VAULT, *REVERSE[:2])).id
+    target = (await azure.site_recovery.replication_protection_containers.get(RG, VAULT, *REVERSE[:2])).id
     poller = await azure.site_recovery.replication_protection_container_mappings.begin_create(
-        RG, VAULT, FABRIC, CONTAINER, "northeurope-westeurope-72-hour-retention-policy",
-        {"properties": {"targetProtectionContainerId": target, "policyId": "72-hour-retention-policy",
-                        **auto_update("Enabled", account_id)["properties"]}})
+        RG,
+        VAULT,
+        FABRIC,
+        CONTAINER,
+        "northeurope-westeurope-72-hour-retention-policy",
+        {
+            "properties": {
+                "targetProtectionContainerId": target,
+                "policyId": "72-hour-retention-policy",
+                **auto_update("Enabled", account_id)["properties"],
+            }
+        },
+    )
     created = await poller.result()
     assert created.properties.state == "Paired"
     schedule_name = created.properties.provider_specific_details.schedule_name
     assert schedule_name.startswith("northeurope-westeurope-72-hour-retention-policy_")
 
     poller = await azure.site_recovery.replication_protection_container_mappings.begin_delete(
-        RG, VAULT, FABRIC, CONTAINER, created.name, {"properties": {"providerSpecificInput": {"instanceType": "A2A"}}})
+        RG, VAULT, FABRIC, CONTAINER, created.name, {"properties": {"providerSpecificInput": {"instanceType": "A2A"}}}
+    )
     await poller.result()
     with pytest.raises(ResourceNotFoundError):
         await azure.site_recovery.replication_protection_container_mappings.get(
-            RG, VAULT, FABRIC, CONTAINER, created.name)
+            RG, VAULT, FABRIC, CONTAINER, created.name
+        )
     with pytest.raises(ResourceNotFoundError):
         await azure.automation.schedule.get(RG, ACCOUNT, schedule_name)
 
 
 async def test_protected_items_page_through_next_links(sandbox, azure) -> None:
     sandbox.admin("POST", "/config", {"pageSize": 3})
-    sandbox.admin("POST", "/seed", {"vaults": [{
-        "subscriptionId": sandbox.subscription_a, "resourceGroup": RG, "name": VAULT, "location": "westeurope",
-        "fabrics": [{"name": FABRIC, "location": "northeurope", "containers": [{"name": CONTAINER, "protectedItems": [
-            {"friendlyName": f"vm-batch-{n:02}", "agentVersion": "9.62.7172.1",
-             "isReplicationAgentUpdateRequired": True} for n in range(1, 5)]}]}]}]})
+    sandbox.admin(
+        "POST",
+        "/seed",
+        {
+            "vaults": [
+                {
+                    "subscriptionId": sandbox.subscription_a,
+                    "resourceGroup": RG,
+                    "name": VAULT,
+                    "location": "westeurope",
+                    "fabrics": [
+                        {
+                            "name": FABRIC,
+                            "location": "northeurope",
+                            "containers": [
+                                {
+                                    "name": CONTAINER,
+                                    "protectedItems": [
+                                        {
+                                            "friendlyName": f"vm-batch-{n:02}",
+                                            "agentVersion": "9.62.7172.1",
+                                            "isReplicationAgentUpdateRequired": True,
+                                        }
+                                        for n in range(1, 5)
+                                    ],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        },
+    )
     sandbox.admin("DELETE", "/requests")
     items = [i async for i in azure.site_recovery.replication_protected_items.list(RG, VAULT)]
     assert len(items) == 8
     pages = [r for r in sandbox.requests() if r["path"].endswith("/replicationProtectedItems")]
     assert len(pages) == 3 and all(page["status"] == 200 for page in pages)
 
-    by_container = [i async for i in azure.site_recovery.replication_protected_items.
-                    list_by_replication_protection_containers(RG, VAULT, FABRIC, CONTAINER)]
+    by_container = [
+        i
+        async for i in azure.site_recovery.replication_protected_items.list_by_replication_protection_containers(
+            RG, VAULT, FABRIC, CONTAINER
+        )
+    ]
     assert len(by_container) == 8
     sql = next(i for i in items if i.properties.friendly_name == "vm-sql-01")
     fetched = await azure.site_recovery.replication_protected_items.get(RG, VAULT, FABRIC, CONTAINER, sql.name)

@@ -9,11 +9,15 @@ RG, VAULT = "rg-asr-weu", "rsv-weu-prod"
 
 
 async def test_injected_429_is_retried_after_retry_after(sandbox, azure) -> None:
-    sandbox.admin("POST", "/faults", {"method": "PUT", "pathPattern": "/automationAccounts/aa-weu-asr$",
-                                      "status": 429, "retryAfter": 1, "count": 1})
+    sandbox.admin(
+        "POST",
+        "/faults",
+        {"method": "PUT", "pathPattern": "/automationAccounts/aa-weu-asr$", "status": 429, "retryAfter": 1, "count": 1},
+    )
     sandbox.admin("DELETE", "/requests")
     account = await azure.automation.automation_account.create_or_update(
-        RG, "aa-weu-asr", {"location": "westeurope", "properties": {"sku": {"name": "Basic"}}})
+        RG, "aa-weu-asr", {"location": "westeurope", "properties": {"sku": {"name": "Basic"}}}
+    )
     assert account.name == "aa-weu-asr"
     puts = [(r["status"], r["fault"] is not None) for r in sandbox.requests() if r["method"] == "PUT"]
     assert puts == [(429, True), (201, False)]
@@ -24,8 +28,9 @@ async def test_subscription_read_bucket_throttles_with_arms_message(sandbox, azu
     sandbox.admin("POST", "/config", {"readBucketSize": 2, "readRefillPerSecond": 0.5})
     impatient = sandbox.clients(azure.credential, retry_total=0)
     headers = []
-    await impatient.vaults.vaults.get(RG, VAULT, cls=lambda response, body, _: headers.append(
-        response.http_response.headers))
+    await impatient.vaults.vaults.get(
+        RG, VAULT, cls=lambda response, body, _: headers.append(response.http_response.headers)
+    )
     await impatient.vaults.vaults.get(RG, VAULT)
     with pytest.raises(HttpResponseError) as raised:
         await impatient.vaults.vaults.get(RG, VAULT)
@@ -36,7 +41,8 @@ async def test_subscription_read_bucket_throttles_with_arms_message(sandbox, azu
     operator = sandbox.state()["operatorObjectId"]
     assert raised.value.error.message == (
         f"Number of 'read' requests for subscription '{sandbox.subscription_a}' actor '{operator}' exceeded. "
-        "Please try again after '2' seconds.")
+        "Please try again after '2' seconds."
+    )
     assert raised.value.response.headers["Retry-After"] == "2"
     assert headers[0]["x-ms-ratelimit-remaining-subscription-reads"] == "1"
     assert headers[0]["x-ms-ratelimit-remaining-subscription-global-reads"] == "29"
@@ -48,17 +54,20 @@ async def test_writes_have_their_own_bucket(sandbox, azure) -> None:
     sandbox.admin("POST", "/config", {"readBucketSize": 1, "readRefillPerSecond": 0})
     headers = []
     await azure.automation.automation_account.create_or_update(
-        RG, "aa-weu-asr", {"location": "westeurope", "properties": {"sku": {"name": "Basic"}}},
-        cls=lambda response, body, _: headers.append(response.http_response.headers))
+        RG,
+        "aa-weu-asr",
+        {"location": "westeurope", "properties": {"sku": {"name": "Basic"}}},
+        cls=lambda response, body, _: headers.append(response.http_response.headers),
+    )
     assert headers[0]["x-ms-ratelimit-remaining-subscription-writes"] == "199"
     assert headers[0]["x-ms-ratelimit-remaining-subscription-global-writes"] == "2999"
 
 
 async def test_dropped_connection_and_server_error_are_retried(sandbox, azure) -> None:
-    sandbox.admin("POST", "/faults", {"method": "GET", "pathPattern": "vaults/rsv-weu-prod$", "drop": True,
-                                      "count": 1})
-    sandbox.admin("POST", "/faults", {"pathPattern": "vaults/rsv-weu-prod$", "status": 503, "count": 1,
-                                      "retryAfter": 0})
+    sandbox.admin("POST", "/faults", {"method": "GET", "pathPattern": "vaults/rsv-weu-prod$", "drop": True, "count": 1})
+    sandbox.admin(
+        "POST", "/faults", {"pathPattern": "vaults/rsv-weu-prod$", "status": 503, "count": 1, "retryAfter": 0}
+    )
     sandbox.admin("DELETE", "/requests")
     assert (await azure.vaults.vaults.get(RG, VAULT)).name == VAULT
     statuses = [r["status"] for r in sandbox.requests() if r["path"].endswith(VAULT)]
@@ -66,16 +75,27 @@ async def test_dropped_connection_and_server_error_are_retried(sandbox, azure) -
 
 
 async def test_a_persistent_fault_answers_with_its_code_until_deleted(sandbox, azure) -> None:
-    fault = sandbox.admin("POST", "/faults", {"method": "PATCH",
-                                              "pathPattern": "replicationProtectionContainerMappings",
-                                              "status": 409, "code": "Conflict",
-                                              "message": "Another operation is in progress on the mapping."})
+    fault = sandbox.admin(
+        "POST",
+        "/faults",
+        {
+            "method": "PATCH",
+            "pathPattern": "replicationProtectionContainerMappings",
+            "status": 409,
+            "code": "Conflict",
+            "message": "Another operation is in progress on the mapping.",
+        },
+    )
     for _ in range(2):
         with pytest.raises(HttpResponseError) as raised:
             await azure.site_recovery.replication_protection_container_mappings.begin_update(
-                RG, VAULT, "asr-a2a-default-northeurope", "asr-a2a-default-northeurope-container",
+                RG,
+                VAULT,
+                "asr-a2a-default-northeurope",
+                "asr-a2a-default-northeurope-container",
                 "northeurope-westeurope-24-hour-retention-policy",
-                {"properties": {"providerSpecificInput": {"instanceType": "A2A", "agentAutoUpdateStatus": "Disabled"}}})
+                {"properties": {"providerSpecificInput": {"instanceType": "A2A", "agentAutoUpdateStatus": "Disabled"}}},
+            )
         assert raised.value.error.message == "Another operation is in progress on the mapping."
     assert sandbox.admin("GET", "/faults")["faults"][0]["hits"] == 2
     sandbox.admin("DELETE", f"/faults/{fault['id']}")

@@ -22,39 +22,67 @@ NEXT_DAY = datetime.timedelta(days=1, hours=2)
 def midnights(first: datetime.datetime, count: int) -> list[datetime.datetime]:
     """The schedule's runs: 00:00 in Amsterdam on consecutive days (23 or 25 hours apart around DST)."""
     day = first.astimezone(AMSTERDAM).date()
-    return [datetime.datetime.combine(day + datetime.timedelta(days=n), datetime.time(0), tzinfo=AMSTERDAM)
-            for n in range(count)]
+    return [
+        datetime.datetime.combine(day + datetime.timedelta(days=n), datetime.time(0), tzinfo=AMSTERDAM)
+        for n in range(count)
+    ]
 
 
 async def enable(sandbox, azure, auth: str = "SystemAssignedIdentity", *, grant: bool = True):
     """Account with identity, optionally Contributor on the vault, and auto-update on the forward mapping."""
     sandbox.admin("POST", "/config", {"principalPropagationDelaySeconds": 0})
     account = await azure.automation.automation_account.create_or_update(
-        RG, ACCOUNT, {"location": "westeurope", "identity": {"type": "SystemAssigned"},
-                      "properties": {"sku": {"name": "Basic"}}})
+        RG,
+        ACCOUNT,
+        {"location": "westeurope", "identity": {"type": "SystemAssigned"}, "properties": {"sku": {"name": "Basic"}}},
+    )
     if grant:
         vault_id = (await azure.vaults.vaults.get(RG, VAULT)).id
-        await azure.authorization.role_assignments.create(vault_id, str(uuid.uuid4()), {"properties": {
-            "roleDefinitionId": f"/subscriptions/{sandbox.subscription_a}/providers/Microsoft.Authorization/"
-            f"roleDefinitions/{CONTRIBUTOR}", "principalId": account.identity.principal_id,
-            "principalType": "ServicePrincipal"}})
+        await azure.authorization.role_assignments.create(
+            vault_id,
+            str(uuid.uuid4()),
+            {
+                "properties": {
+                    "roleDefinitionId": f"/subscriptions/{sandbox.subscription_a}/providers/Microsoft.Authorization/"
+                    f"roleDefinitions/{CONTRIBUTOR}",
+                    "principalId": account.identity.principal_id,
+                    "principalType": "ServicePrincipal",
+                }
+            },
+        )
     poller = await azure.site_recovery.replication_protection_container_mappings.begin_update(
-        RG, VAULT, FABRIC, CONTAINER, MAPPING, {"properties": {"providerSpecificInput": {
-            "instanceType": "A2A", "agentAutoUpdateStatus": "Enabled", "automationAccountArmId": account.id,
-            "automationAccountAuthenticationType": auth}}})
+        RG,
+        VAULT,
+        FABRIC,
+        CONTAINER,
+        MAPPING,
+        {
+            "properties": {
+                "providerSpecificInput": {
+                    "instanceType": "A2A",
+                    "agentAutoUpdateStatus": "Enabled",
+                    "automationAccountArmId": account.id,
+                    "automationAccountAuthenticationType": auth,
+                }
+            }
+        },
+    )
     mapping = await poller.result()
-    schedule = await azure.automation.schedule.get(RG, ACCOUNT, mapping.properties.provider_specific_details.
-                                                   schedule_name)
+    schedule = await azure.automation.schedule.get(
+        RG, ACCOUNT, mapping.properties.provider_specific_details.schedule_name
+    )
     return account, schedule
 
 
 def move_clock_to(sandbox, moment: datetime.datetime) -> None:
-    sandbox.admin("POST", "/clock", {"to": moment.astimezone(datetime.timezone.utc).isoformat()})
+    sandbox.admin("POST", "/clock", {"to": moment.astimezone(datetime.UTC).isoformat()})
 
 
 async def items(azure) -> dict[str, object]:
-    return {item.properties.friendly_name: item.properties.provider_specific_details
-            async for item in azure.site_recovery.replication_protected_items.list(RG, VAULT)}
+    return {
+        item.properties.friendly_name: item.properties.provider_specific_details
+        async for item in azure.site_recovery.replication_protected_items.list(RG, VAULT)
+    }
 
 
 async def jobs(azure, filter_text: str | None = None) -> list:
@@ -79,8 +107,10 @@ async def test_due_schedule_runs_a_job_that_upgrades_agents(sandbox, azure) -> N
     full = await azure.automation.job.get(RG, ACCOUNT, job.name)
     assert full.properties.end_time - full.properties.start_time == datetime.timedelta(seconds=40)
     after = await items(azure)
-    assert {name: (d.agent_version, d.is_replication_agent_update_required, d.is_agent_upgrade_in_progress)
-            for name, d in after.items()} == {name: (LATEST, False, False) for name in after}
+    assert {
+        name: (d.agent_version, d.is_replication_agent_update_required, d.is_agent_upgrade_in_progress)
+        for name, d in after.items()
+    } == {name: (LATEST, False, False) for name in after}
     refreshed = await azure.automation.schedule.get(RG, ACCOUNT, schedule.name)
     assert refreshed.properties.next_run == midnights(next_run, 2)[1]
     state_account = sandbox.state()["automationAccounts"][0]
@@ -94,9 +124,12 @@ async def test_days_of_catch_up_run_one_job_per_occurrence(sandbox, azure) -> No
     starts = sorted(job.properties.start_time for job in await jobs(azure))
     assert starts == runs
     assert all(job.properties.status == "Completed" for job in await jobs(azure))
-    since = (runs[0] + datetime.timedelta(hours=12)).astimezone(datetime.timezone.utc)
-    recent = await jobs(azure, f"properties/runbook/name eq '{ASR_RUNBOOK}' and "
-                               f"properties/startTime ge {since.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+    since = (runs[0] + datetime.timedelta(hours=12)).astimezone(datetime.UTC)
+    recent = await jobs(
+        azure,
+        f"properties/runbook/name eq '{ASR_RUNBOOK}' and "
+        f"properties/startTime ge {since.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+    )
     assert len(recent) == 2
 
 
@@ -108,7 +141,8 @@ async def test_identity_without_a_role_fails_and_marks_the_mapping(sandbox, azur
     assert full.properties.status == "Failed"
     assert "does not have the permission to access the recovery services resource" in full.properties.exception
     mapping = await azure.site_recovery.replication_protection_container_mappings.get(
-        RG, VAULT, FABRIC, CONTAINER, MAPPING)
+        RG, VAULT, FABRIC, CONTAINER, MAPPING
+    )
     assert mapping.properties.health == "Critical"
     [error] = mapping.properties.health_error_details
     assert error.error_code == "ManagedIdentityUnauthorized" and error.error_level == "Error"
@@ -118,11 +152,11 @@ async def test_identity_without_a_role_fails_and_marks_the_mapping(sandbox, azur
     # Granting the role and letting the next run pass clears the health error.
     vault_id = (await azure.vaults.vaults.get(RG, VAULT)).id
     principal_id = (await azure.automation.automation_account.get(RG, ACCOUNT)).identity.principal_id
-    sandbox.admin("POST", "/role-assignments", {"principalId": principal_id, "role": "Contributor",
-                                                "scope": vault_id})
+    sandbox.admin("POST", "/role-assignments", {"principalId": principal_id, "role": "Contributor", "scope": vault_id})
     move_clock_to(sandbox, schedule.properties.next_run + NEXT_DAY)
     mapping = await azure.site_recovery.replication_protection_container_mappings.get(
-        RG, VAULT, FABRIC, CONTAINER, MAPPING)
+        RG, VAULT, FABRIC, CONTAINER, MAPPING
+    )
     assert (mapping.properties.health, mapping.properties.health_error_details) == ("Normal", [])
     assert (await items(azure))["vm-web-02"].agent_version == LATEST
 
@@ -135,8 +169,9 @@ async def test_run_as_thumbprint_mismatch_fails_as_run_as_account_not_found(sand
     full = await azure.automation.job.get(RG, ACCOUNT, job.name)
     assert full.properties.status == "Failed"
     assert full.properties.exception.startswith("Run As account is not found.")
-    [error] = (await azure.site_recovery.replication_protection_container_mappings.get(
-        RG, VAULT, FABRIC, CONTAINER, MAPPING)).properties.health_error_details
+    [error] = (
+        await azure.site_recovery.replication_protection_container_mappings.get(RG, VAULT, FABRIC, CONTAINER, MAPPING)
+    ).properties.health_error_details
     assert error.error_code == "RunAsAccountNotFound"
     assert "Thumbprint is not identical" in error.possible_causes
 
@@ -144,11 +179,12 @@ async def test_run_as_thumbprint_mismatch_fails_as_run_as_account_not_found(sand
 async def test_run_as_expired_certificate_and_healthy_run_as(sandbox, azure) -> None:
     account, schedule = await enable(sandbox, azure, auth="RunAsAccount", grant=False)
     next_run = schedule.properties.next_run
-    expiry = (next_run - datetime.timedelta(hours=1)).astimezone(datetime.timezone.utc).isoformat()
+    expiry = (next_run - datetime.timedelta(hours=1)).astimezone(datetime.UTC).isoformat()
     sandbox.admin("POST", "/runas", {"automationAccountId": account.id, "certificate": {"expiryTime": expiry}})
     move_clock_to(sandbox, next_run + datetime.timedelta(minutes=5))
     mapping = await azure.site_recovery.replication_protection_container_mappings.get(
-        RG, VAULT, FABRIC, CONTAINER, MAPPING)
+        RG, VAULT, FABRIC, CONTAINER, MAPPING
+    )
     assert [e.error_code for e in mapping.properties.health_error_details] == ["RunAsCertificateExpired"]
 
     sandbox.admin("POST", "/runas", {"automationAccountId": account.id})  # renewed: Contributor on the subscription
@@ -160,12 +196,14 @@ async def test_run_as_expired_certificate_and_healthy_run_as(sandbox, azure) -> 
 
 async def test_disabled_schedule_does_not_run(sandbox, azure) -> None:
     _, schedule = await enable(sandbox, azure)
-    await azure.automation.schedule.update(RG, ACCOUNT, schedule.name,
-                                           {"name": schedule.name, "properties": {"isEnabled": False}})
+    await azure.automation.schedule.update(
+        RG, ACCOUNT, schedule.name, {"name": schedule.name, "properties": {"isEnabled": False}}
+    )
     move_clock_to(sandbox, schedule.properties.next_run + datetime.timedelta(hours=2))
     assert await jobs(azure) == []
-    resumed = await azure.automation.schedule.update(RG, ACCOUNT, schedule.name,
-                                                     {"name": schedule.name, "properties": {"isEnabled": True}})
+    resumed = await azure.automation.schedule.update(
+        RG, ACCOUNT, schedule.name, {"name": schedule.name, "properties": {"isEnabled": True}}
+    )
     assert resumed.properties.next_run == midnights(schedule.properties.next_run, 2)[1]
 
 
