@@ -2,7 +2,8 @@
 
 The namespace is the tenant boundary: a policy can only name a Secret beside it. The values never leave
 `ServicePrincipal` (whose repr hides them), and every failure is a `SecretInvalid` whose message names the
-Secret and the key, never a value.
+Secret and the key, never a value. A Kubernetes API failure other than "not there" or "not allowed" is
+`SecretUnreadable`: the Secret may be fine, so it is retried soon rather than reported as the user's mistake.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def _core_api() -> kubernetes.client.CoreV1Api:
     return kubernetes.client.CoreV1Api()
 
 
+class SecretUnreadable(Exception):
+    """The Kubernetes API did not answer the read (5xx, timeout, connection trouble); the message is one word
+    or an HTTP status, never the API's body."""
+
+
 def _read(namespace: str, name: str) -> ServicePrincipal:
     try:
         secret = _core_api().read_namespaced_secret(name, namespace)
@@ -35,7 +41,9 @@ def _read(namespace: str, name: str) -> ServicePrincipal:
             raise SecretInvalid("does not exist in the policy's namespace") from None
         if error.status == 403:
             raise SecretInvalid("cannot be read by the operator (RBAC)") from None
-        raise
+        raise SecretUnreadable(f"HTTP {error.status}" if error.status else "no answer") from None
+    except (OSError, kubernetes.client.exceptions.OpenApiException) as error:  # connection trouble, bad answer
+        raise SecretUnreadable(type(error).__name__) from None
     decoded: dict[str, bytes] = {}
     for key, value in (secret.data or {}).items():
         try:

@@ -20,11 +20,12 @@ import kopf
 
 from asr_autoupdate import metrics
 from asr_autoupdate.api import FINALIZER, GROUP, PLURAL, REPAIR_ANNOTATION, VERSION
-from asr_autoupdate.api.reasons import Reason
+from asr_autoupdate.api.reasons import Reason, RetryKind
 from asr_autoupdate.azure.client import AzureClientPool
 from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid
-from asr_autoupdate.credentials_secret import read_service_principal
-from asr_autoupdate.reconcile import Outcome, PolicyInput, blocked, finalize, reconcile
+from asr_autoupdate.credentials_secret import SecretUnreadable, read_service_principal
+from asr_autoupdate.reconcile import Outcome, PolicyInput, blocked, finalize, reconcile, requeue
+from asr_autoupdate.reconcile.model import Retry
 
 log = logging.getLogger("asr_autoupdate")
 
@@ -109,8 +110,10 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
     @kopf.on.create(*resource, id="converge", registry=registry)
     @kopf.on.update(*resource, id="converge", field="spec", registry=registry)
     @kopf.on.field(*resource, id="repair", field=("metadata", "annotations", REPAIR_ANNOTATION), registry=registry)
-    async def converge(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, **_: Any) -> None:
-        await _converge(body, patch, memo, vault_owners)
+    async def converge(
+        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, retry: int, **_: Any
+    ) -> None:
+        await _converge(body, patch, memo, vault_owners, attempt=retry)
 
     @kopf.timer(
         *resource,
@@ -125,20 +128,28 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
         await _converge(body, patch, memo, vault_owners, only_if_due=True)
 
     @kopf.on.delete(*resource, id="cleanup", registry=registry)
-    async def cleanup(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, **_: Any) -> None:
+    async def cleanup(
+        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, retry: int, **_: Any
+    ) -> None:
         policy = policy_input(body)
         conflict = earlier_owner(vault_owners, vault_key(policy.spec), body["metadata"].get("uid") or "")
         async with _lock(memo):
             outcome = await _pass(finalize, policy, memo, conflict)
         if outcome.retry is None:
             _metrics(memo).forget_policy(policy.namespace, policy.name)
-        _obey(outcome, body, patch, memo)
+        _obey(outcome, body, patch, memo, attempt=retry)
 
     return registry
 
 
 async def _converge(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, owners: kopf.Index, *, only_if_due: bool = False
+    body: kopf.Body,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    owners: kopf.Index,
+    *,
+    only_if_due: bool = False,
+    attempt: int = 0,
 ) -> None:
     policy = policy_input(body)
     conflict = earlier_owner(owners, vault_key(policy.spec), body["metadata"].get("uid") or "")
@@ -147,12 +158,12 @@ async def _converge(
             return  # decided under the lock: a pass that just finished has moved the next check
         # the last pass's observation: its protected items and jobs serve until a drift interval old
         earlier = getattr(memo, "observation", None)
-        max_age = memo.options.drift_interval_override
-        outcome = await _pass(reconcile, policy, memo, conflict, earlier=earlier, max_age=max_age)
+        interval = memo.options.drift_interval_override
+        outcome = await _pass(reconcile, policy, memo, conflict, earlier=earlier, drift_interval_override=interval)
         if outcome.observation is not None:
             memo.observation = outcome.observation
     _metrics(memo).update_policy(policy.namespace, policy.name, policy.spec, outcome.status)
-    _obey(outcome, body, patch, memo, from_timer=only_if_due)
+    _obey(outcome, body, patch, memo, from_timer=only_if_due, attempt=attempt)
 
 
 def _lock(memo: kopf.Memo) -> asyncio.Lock:
@@ -184,6 +195,8 @@ async def _attempt(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: st
         identity = await read_service_principal(policy.namespace, secret_ref) if secret_ref else None
     except SecretInvalid as problem:
         return blocked(policy, now, Reason.CREDENTIALS_SECRET_INVALID, secret=secret_ref, problem=str(problem))
+    except SecretUnreadable as problem:
+        return blocked(policy, now, Reason.CREDENTIALS_SECRET_UNREADABLE, secret=secret_ref, problem=str(problem))
     try:
         return await step(memo.azure.get(identity), policy, now, conflict=conflict, **extra)
     except Exception:
@@ -191,34 +204,41 @@ async def _attempt(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: st
         return blocked(policy, now, Reason.INTERNAL_ERROR)
 
 
-def _obey(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, from_timer: bool = False) -> None:
-    """Write status and Events, set the next drift check, then follow `retry`.
-
-    A pass run by the drift timer never raises: kopf would hold the timer itself for the whole retry delay
-    (5 minutes for a problem a person must fix), so no drift check would come in the meantime, whatever the
-    drift interval. Instead its retry delay only brings the next check forward.
-    """
+def _obey(
+    outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, from_timer: bool = False, attempt: int = 0
+) -> None:
+    """Write status and Events, set the next drift check (`requeue.next_drift_check`), then follow `retry`
+    (a timer pass never raises: see there)."""
     for key, value in outcome.status.items():
         patch.status[key] = value
     for event in outcome.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-    options: OperatorOptions = memo.options
-    recheck = options.drift_interval_override or outcome.recheck_after
     retry = outcome.retry
-    if from_timer and retry is not None and retry.kind != "invalid":
-        delay = retry.delay or 30.0
-        recheck = delay if recheck is None else min(recheck, delay)
-    memo.next_check = time.monotonic() + (recheck if recheck is not None else float("inf"))
-    if retry is None or from_timer:
-        return
-    if retry.kind == "invalid":
-        raise kopf.PermanentError(retry.reason)
-    raise kopf.TemporaryError(retry.reason, delay=retry.delay or 30.0)
+    due_in = requeue.next_drift_check(retry, outcome.recheck_after, from_timer=from_timer, attempt=attempt)
+    memo.next_check = time.monotonic() + due_in
+    if retry is not None and not from_timer:
+        raise _in_kopf_terms(retry, attempt)
+
+
+def _in_kopf_terms(retry: Retry, attempt: int) -> Exception:
+    """The one translation of the operator's retry verdict into kopf's vocabulary."""
+    if retry.kind is RetryKind.INVALID:
+        return kopf.PermanentError(retry.reason)
+    return kopf.TemporaryError(retry.reason, delay=requeue.retry_delay(retry, attempt))
+
+
+class QuietTicks(logging.Filter):
+    """kopf logs "Timer 'drift_check' succeeded." at INFO after every tick (and would post it as an Event at the
+    posting level), although most ticks only find that no check is due. Those lines are not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and record.getMessage() == "Timer 'drift_check' succeeded.")
 
 
 def run(options: OperatorOptions) -> int:
     """Run the operator until SIGTERM: one replica (standalone, no peering), as the chart deploys it."""
     kopf.configure(verbose=options.verbose, log_format=kopf.LogFormat.JSON if options.log_json else kopf.LogFormat.FULL)
+    logging.getLogger("kopf.objects").addFilter(QuietTicks())
     logging.getLogger("azure").setLevel(logging.ERROR)  # azure-identity echoes the authority's error text
     for chatty in ("msal", "kubernetes"):  # token responses and API bodies (a Secret's data), even at -v
         logging.getLogger(chatty).setLevel(logging.WARNING)

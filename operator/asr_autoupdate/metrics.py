@@ -47,6 +47,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from asr_autoupdate.api.reasons import REASONS, Kind, Reason, RetryKind
 from asr_autoupdate.azure import throttle
 
 log = logging.getLogger(__name__)
@@ -114,17 +115,26 @@ class PolicyFacts:
 
 
 def reconcile_result(retry_kind: str | None, reason: str | None) -> tuple[str, bool, bool, bool]:
-    """(result, error, terminal, panic) of a pass in controller-runtime's terms, from its retry verdict."""
+    """(result, error, terminal, panic) of a pass in controller-runtime's terms, from its retry verdict: a
+    transient retry is an error only when its reason is one (the reasons table says), not when work is under
+    way or something is awaited."""
     match retry_kind:
         case None:
             return "success", False, False, False
-        case "transient" if reason != "AzureUnavailable":
+        case RetryKind.TRANSIENT if _kind_of(reason) < Kind.TRANSIENT:
             return "requeue_after", False, False, False
-        case "invalid":
+        case RetryKind.INVALID:
             return "error", True, True, False
-        case "internal":
+        case RetryKind.INTERNAL:
             return "error", True, False, True
     return "error", True, False, False
+
+
+def _kind_of(reason: str | None) -> Kind:
+    return REASONS[Reason(reason)].kind if reason in _REASON_VALUES else Kind.BUG
+
+
+_REASON_VALUES = frozenset(str(member) for member in Reason)
 
 
 class Metrics:

@@ -151,8 +151,10 @@ def start_operator(sandbox, namespace, operator_kubeconfig, tmp_path, monkeypatc
         # SIGKILL: a graceful stop waits ~2 s for handlers that are sleeping until their retry, and nothing
         # here depends on how the operator shuts down
         process.kill()
-    refused = [line for process in started for line in process.log_text().splitlines() if RBAC_DENIAL in line]
+    lines = [line for process in started for line in process.log_text().splitlines()]
+    refused = [line for line in lines if RBAC_DENIAL in line]
     assert not refused, "the API server refused the chart's ServiceAccount:\n" + "\n".join(refused[:5])
+    assert not [line for line in lines if "Timer 'drift_check' succeeded" in line], "a timer tick is not news"
 
 
 # How kube-apiserver words an RBAC denial; Azure's 403s (AuthorizationFailed) read differently.

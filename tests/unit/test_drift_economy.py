@@ -52,7 +52,7 @@ class Passes:
         self.azure.writes.clear()
         self.azure.clock = at
         policy = make_policy(status=status, **overrides)
-        self.outcome = await reconcile(self.azure, policy, at, earlier=earlier, max_age=max_age)
+        self.outcome = await reconcile(self.azure, policy, at, earlier=earlier, drift_interval_override=max_age)
         return list(self.azure.calls)
 
 

@@ -29,6 +29,7 @@ class Reason(enum.StrEnum):
     INSUFFICIENT_PERMISSIONS = "InsufficientPermissions"
     AUTHENTICATION_FAILED = "AuthenticationFailed"
     CREDENTIALS_SECRET_INVALID = "CredentialsSecretInvalid"
+    CREDENTIALS_SECRET_UNREADABLE = "CredentialsSecretUnreadable"
     POLICY_CONFLICT = "PolicyConflict"
     VAULT_NOT_FOUND = "VaultNotFound"
     INVALID_SPEC = "InvalidSpec"
@@ -74,6 +75,25 @@ class Kind(enum.IntEnum):
     INVALID = 8
     BUG = 9
 
+
+class RetryKind(enum.StrEnum):
+    """What the handler does after a pass that is not done, in the operator's words (handlers.py turns it
+    into kopf's: TemporaryError or PermanentError)."""
+
+    TRANSIENT = "transient"  # Azure is busy or work is under way: come back after `delay`
+    PERSON = "person"  # someone must fix the cause outside the cluster: a slow poll
+    INVALID = "invalid"  # only a new spec helps: stop retrying
+    INTERNAL = "internal"  # a bug: retried with backoff, the traceback in the log
+
+
+RETRY_OF_KIND = {
+    Kind.WAITING: RetryKind.TRANSIENT,
+    Kind.PROGRESSING: RetryKind.TRANSIENT,
+    Kind.TRANSIENT: RetryKind.TRANSIENT,
+    Kind.PERSON: RetryKind.PERSON,
+    Kind.INVALID: RetryKind.INVALID,
+    Kind.BUG: RetryKind.INTERNAL,
+}
 
 EFFECTS = {
     Kind.EVENT: "Event only",
@@ -155,6 +175,12 @@ REASONS: dict[Reason, ReasonInfo] = {
         "Secret {secret} {problem}",
         "Create or fix the Secret in the policy's namespace with the keys tenantId, clientId and clientSecret or "
         "clientCertificate (PEM).",
+    ),
+    Reason.CREDENTIALS_SECRET_UNREADABLE: ReasonInfo(
+        Kind.TRANSIENT,
+        _ALL,
+        "Secret {secret} could not be read from the Kubernetes API ({problem})",
+        "None: the operator tries again shortly; if it persists, check the API server's health.",
     ),
     Reason.POLICY_CONFLICT: ReasonInfo(
         Kind.PERSON,

@@ -98,7 +98,7 @@ class PolicySpec:
     credentials_secret_name: str | None
     management_policy: ManagementPolicy
     deletion_policy: DeletionPolicy
-    drift_check_interval_seconds: int
+    drift_check_interval_seconds: float  # whole seconds from the spec; --drift-interval-override may say less
     cost_model: CostModel
 
     @property

@@ -1,11 +1,25 @@
-"""Our error classes for Azure failures, and the one place that sorts ARM answers into them.
+"""Our error classes for Azure failures, and the one table that sorts ARM answers into them.
 
-The reconciler decides what to do from the class alone (retry soon, wait for a person, give up), so the
-sorting lives here once instead of as status-code checks scattered through the code. This module sees only
-plain values (status, ARM error code, Retry-After): `client.py` pulls them out of SDK exceptions.
+In the manner of Azure Service Operator's classifier, one table (`CLASSIFICATION`) says for each ARM answer
+(HTTP status and ARM error code) which class it becomes, the reason a condition reports it with, what the
+operator does about it (its retry kind), how long to wait when Azure sends no Retry-After, and whether the
+rest of a batch of writes is pointless. Nothing else in the operator sorts errors by status code or error
+code: the reconciler reads `error.reason`, `error.kind`, `error.delay` and `error.halts_batch`.
+
+This module sees only plain values (status, ARM error code, Retry-After): the SDK adapter pulls them out of
+SDK exceptions.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+
+from asr_autoupdate.api.reasons import Reason, RetryKind
+
+TRANSIENT_DELAY = 30.0  # Site Recovery's own Retry-After, when Azure sends none
+PROPAGATION_DELAY = 5.0  # a new identity reaches the directory within seconds in most regions
+PERSON_DELAY = 300.0  # a person fixes it outside the cluster: look again every 5 minutes
 
 
 class AzureError(Exception):
@@ -17,6 +31,26 @@ class AzureError(Exception):
         self.status = status
         self.code = code
         self.retry_after = retry_after
+        self.rule = _rule_for(type(self), status, code)
+
+    @property
+    def kind(self) -> RetryKind:
+        return self.rule.kind
+
+    @property
+    def reason(self) -> Reason | None:
+        """The reason to report; None: the failing call's own refusal reason (e.g. MappingUpdateFailed)."""
+        return self.rule.reason
+
+    @property
+    def delay(self) -> float:
+        """Seconds until the next try: Azure's Retry-After when it sent one, the table's otherwise."""
+        return self.retry_after or self.rule.delay
+
+    @property
+    def halts_batch(self) -> bool:
+        """The next write of the same pass would fail the same way, so the pass stops sending them."""
+        return self.rule.halts_batch
 
 
 class TransientError(AzureError):
@@ -47,24 +81,118 @@ class InvalidRequestError(AzureError):
     """400: Azure refused the request's content; `code` says why (PrincipalNotFound is transient, see below)."""
 
 
-_TRANSIENT_CODES = {"PrincipalNotFound", "RetryableErrorDueToAnotherOperation", "AnotherOperationInProgress"}
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One row of the table: the answers it matches, and what they mean."""
+
+    statuses: Collection[int] | None  # None: any status
+    code: str | None  # None: any ARM error code
+    error: type[AzureError]
+    reason: Reason | None  # None: the refusal reason of the call that failed
+    kind: RetryKind
+    delay: float
+    halts_batch: bool = False
+    why: str = ""
+
+    def matches(self, status: int, code: str) -> bool:
+        return (self.statuses is None or status in self.statuses) and (self.code is None or self.code == code)
+
+
+_UNAVAILABLE = Reason.AZURE_UNAVAILABLE
+_NO_ANSWER_OR_5XX = frozenset({0, 408, *range(500, 600)})
+
+# First match wins: codes before statuses, the catch-all last.
+CLASSIFICATION: tuple[Rule, ...] = (
+    Rule(
+        None,
+        "PrincipalNotFound",
+        TransientError,
+        _UNAVAILABLE,
+        RetryKind.TRANSIENT,
+        PROPAGATION_DELAY,
+        why="a new managed identity is not yet in the directory",
+    ),
+    Rule(
+        None,
+        "RetryableErrorDueToAnotherOperation",
+        TransientError,
+        _UNAVAILABLE,
+        RetryKind.TRANSIENT,
+        TRANSIENT_DELAY,
+        why="Site Recovery is busy with another operation on the same item",
+    ),
+    Rule(
+        None,
+        "AnotherOperationInProgress",
+        TransientError,
+        _UNAVAILABLE,
+        RetryKind.TRANSIENT,
+        TRANSIENT_DELAY,
+        why="another operation holds the resource",
+    ),
+    Rule(
+        {429},
+        None,
+        ThrottledError,
+        _UNAVAILABLE,
+        RetryKind.TRANSIENT,
+        TRANSIENT_DELAY,
+        halts_batch=True,
+        why="the subscription's request budget is spent: every write would be refused",
+    ),
+    Rule(
+        _NO_ANSWER_OR_5XX,
+        None,
+        TransientError,
+        _UNAVAILABLE,
+        RetryKind.TRANSIENT,
+        TRANSIENT_DELAY,
+        why="no answer, a timeout or a server error",
+    ),
+    Rule(
+        {401},
+        None,
+        AuthenticationError,
+        Reason.AUTHENTICATION_FAILED,
+        RetryKind.PERSON,
+        PERSON_DELAY,
+        halts_batch=True,
+        why="the credentials are refused: every call would be",
+    ),
+    Rule(
+        {403},
+        None,
+        PermissionError_,
+        Reason.INSUFFICIENT_PERMISSIONS,
+        RetryKind.PERSON,
+        PERSON_DELAY,
+        why="a role is missing on this scope (others may be granted)",
+    ),
+    Rule(
+        {404},
+        None,
+        NotFoundError,
+        _UNAVAILABLE,
+        RetryKind.TRANSIENT,
+        TRANSIENT_DELAY,
+        why="gone since it was read: the next pass sees why",
+    ),
+    Rule({409}, None, ConflictError, None, RetryKind.PERSON, PERSON_DELAY, why="it exists in another shape"),
+    Rule({400}, None, InvalidRequestError, None, RetryKind.PERSON, PERSON_DELAY, why="Azure refused the content"),
+    Rule(None, None, AzureError, None, RetryKind.PERSON, PERSON_DELAY, why="anything else Azure says no with"),
+)
 
 
 def classify(status: int, code: str, message: str, retry_after: float | None = None) -> AzureError:
     """Turn an ARM answer into the error class the reconciler acts on."""
-    kwargs = {"status": status, "code": code, "retry_after": retry_after}
-    if status == 429:
-        return ThrottledError(message, **kwargs)
-    if status == 0 or status == 408 or status >= 500 or code in _TRANSIENT_CODES:
-        return TransientError(message, **kwargs)
-    if status == 401:
-        return AuthenticationError(message, **kwargs)
-    if status == 403:
-        return PermissionError_(message, **kwargs)
-    if status == 404:
-        return NotFoundError(message, **kwargs)
-    if status == 409:
-        return ConflictError(message, **kwargs)
-    if status == 400:
-        return InvalidRequestError(message, **kwargs)
-    return AzureError(message, **kwargs)
+    rule = next(rule for rule in CLASSIFICATION if rule.matches(status, code))
+    return rule.error(message, status=status, code=code, retry_after=retry_after)
+
+
+def _rule_for(error: type[AzureError], status: int, code: str) -> Rule:
+    """The row for an error: the one its answer matches when that row makes this class (what `classify`
+    built), else the first row for its class (an error the adapter raised itself, e.g. a refused token)."""
+    matching = next(rule for rule in CLASSIFICATION if rule.matches(status, code))
+    if issubclass(error, matching.error) and issubclass(matching.error, error):
+        return matching
+    return next((rule for rule in CLASSIFICATION if rule.error is error), CLASSIFICATION[-1])

@@ -51,19 +51,22 @@ async def reconcile(
     max_rounds: int = MAX_ROUNDS,
     conflict: str | None = None,
     earlier: Observation | None = None,
-    max_age: float | None = None,
+    drift_interval_override: float | None = None,
 ) -> Outcome:
     """Bring Azure to the policy's spec (or, in Observe mode, only look) and say how it went.
 
     `conflict` is `<namespace>/<name>` of another policy that already owns the vault: then Azure is not
     touched at all. A new repair token makes the first round re-apply mappings and the role (a repair pass).
     `earlier` is the previous pass's `Outcome.observation`: its protected items and jobs are used again until
-    they are `max_age` seconds old (default: the spec's drift interval); a repair pass reads everything.
+    they are a drift interval old; a repair pass reads everything. `drift_interval_override` (the operator's
+    `--drift-interval-override`) replaces the spec's drift interval, here once, for everything downstream.
     """
     try:
         spec = parse_spec(policy.spec, namespace=policy.namespace, name=policy.name)
     except InvalidSpec as problem:
         return blocked(policy, now, Reason.INVALID_SPEC, problem=str(problem))
+    if drift_interval_override:
+        spec = dataclasses.replace(spec, drift_check_interval_seconds=drift_interval_override)
     if conflict is not None:
         return blocked(
             policy,
@@ -84,7 +87,7 @@ async def reconcile(
 
     rounds = 0 if spec.observe_only else max_rounds
     earlier = None if repairing else earlier
-    observation, remaining, results = await _converge(azure, spec, now, planner, rounds, earlier, max_age)
+    observation, remaining, results = await _converge(azure, spec, now, planner, rounds, earlier)
     outcome = report(policy, spec, observation, remaining, results, now, repaired=repairing)
     return dataclasses.replace(outcome, observation=observation)
 
@@ -120,12 +123,11 @@ async def _converge(
     planner: Planner,
     max_rounds: int,
     earlier: Observation | None = None,
-    max_age: float | None = None,
 ) -> tuple[Observation, list[Action], list[ActionResult]]:
     """Rounds of act, observe again, plan again; stops when nothing is left, an action failed or is still
     running in Azure (planning it again would only collide with it), or after `max_rounds`. After a round
     only what its actions touched is read again."""
-    observation = await observe(azure, spec, now, earlier=earlier, max_age=max_age)
+    observation = await observe(azure, spec, now, earlier=earlier)
     actions = planner(observation, True)
     results: list[ActionResult] = []
     for _ in range(max_rounds):
@@ -133,7 +135,7 @@ async def _converge(
             break
         batch = await act(azure, actions)
         results.extend(batch)
-        observation = await observe(azure, spec, now, earlier=observation, fresh=touched(batch), max_age=max_age)
+        observation = await observe(azure, spec, now, earlier=observation, fresh=touched(batch))
         actions = planner(observation, False)
         if any(result.failed or result.pending for result in batch):
             break

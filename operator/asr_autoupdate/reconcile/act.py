@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from asr_autoupdate.azure.errors import AuthenticationError, AzureError, NotFoundError, ThrottledError
+from asr_autoupdate.azure.errors import AzureError, NotFoundError
 from asr_autoupdate.azure.port import AzurePort
 from asr_autoupdate.reconcile import desired
 from asr_autoupdate.reconcile.model import (
@@ -39,7 +39,7 @@ async def act(azure: AzurePort, actions: Sequence[Action]) -> list[ActionResult]
         except AzureError as error:
             result = ActionResult(action, changed=False, error=error)
         results.append(result)
-        if isinstance(result.error, ThrottledError | AuthenticationError):
+        if result.error is not None and result.error.halts_batch:
             break
     return results
 

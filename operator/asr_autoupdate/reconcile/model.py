@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from asr_autoupdate.api.conditions import ConditionType
-from asr_autoupdate.api.reasons import Reason
+from asr_autoupdate.api.reasons import Reason, RetryKind
 from asr_autoupdate.azure import port
 from asr_autoupdate.azure.errors import AzureError
 
@@ -291,15 +291,10 @@ class Event:
 
 @dataclasses.dataclass(frozen=True)
 class Retry:
-    """What the handler does after writing status.
+    """What the handler does after writing status (`RetryKind` says what each kind means; handlers.py turns
+    it into kopf's vocabulary). `delay` is seconds until the next pass; None for invalid and internal."""
 
-    transient: raise kopf.TemporaryError(delay=delay), Azure is busy or work is under way;
-    person:    raise kopf.TemporaryError(delay=delay), a slow poll while someone fixes the cause outside;
-    invalid:   raise kopf.PermanentError, only a new spec helps;
-    internal:  re-raise the exception that was caught, so kopf backs off and logs the traceback.
-    """
-
-    kind: Literal["transient", "person", "invalid", "internal"]
+    kind: RetryKind
     reason: str
     delay: float | None = None
 

@@ -1,0 +1,67 @@
+"""When the handler layer comes back: retry delays and the drift timer's next check, as tables."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import kopf
+import pytest
+
+from asr_autoupdate.api.reasons import RetryKind
+from asr_autoupdate.handlers import QuietTicks, _in_kopf_terms
+from asr_autoupdate.reconcile.model import Retry
+from asr_autoupdate.reconcile.requeue import next_drift_check, retry_delay
+
+T, P, INVALID, B = RetryKind.TRANSIENT, RetryKind.PERSON, RetryKind.INVALID, RetryKind.INTERNAL
+
+
+@pytest.mark.parametrize(
+    "retry, attempt, delay",
+    [
+        pytest.param(Retry(T, "AzureUnavailable", 7), 0, 7, id="azure-said-when"),
+        pytest.param(Retry(T, "AzureUnavailable"), 3, 30.0, id="no-delay-given"),
+        pytest.param(Retry(P, "IdentityNotAuthorized", 300), 5, 300, id="person-slow-poll-no-backoff"),
+        pytest.param(Retry(B, "InternalError"), 0, 30.0, id="bug-first-retry"),
+        pytest.param(Retry(B, "InternalError"), 2, 120.0, id="bug-backs-off"),
+        pytest.param(Retry(B, "InternalError"), 9, 600.0, id="bug-backoff-capped"),
+    ],
+)
+def test_retry_delay(retry, attempt, delay):
+    assert retry_delay(retry, attempt) == delay
+
+
+@pytest.mark.parametrize(
+    "retry, recheck_after, from_timer, due",
+    [
+        pytest.param(None, 3600, False, 3600, id="converged-waits-the-drift-interval"),
+        pytest.param(None, None, False, math.inf, id="finalized-never"),
+        pytest.param(Retry(P, "IdentityNotAuthorized", 300), 60, True, 60, id="timer-keeps-the-shorter-interval"),
+        pytest.param(Retry(T, "AzureUnavailable", 12), 3600, True, 12, id="timer-brings-the-check-forward"),
+        pytest.param(Retry(T, "AzureUnavailable", 12), None, True, 12, id="timer-without-interval"),
+        pytest.param(Retry(INVALID, "InvalidSpec"), 3600, True, 3600, id="invalid-brings-nothing-forward"),
+        pytest.param(Retry(T, "AzureUnavailable", 12), 3600, False, 3600, id="handler-retry-is-kopfs-not-the-timers"),
+    ],
+)
+def test_next_drift_check(retry, recheck_after, from_timer, due):
+    assert next_drift_check(retry, recheck_after, from_timer=from_timer) == due
+
+
+def test_kopf_terms():
+    invalid = _in_kopf_terms(Retry(INVALID, "InvalidSpec"), 0)
+    assert isinstance(invalid, kopf.PermanentError)
+    person = _in_kopf_terms(Retry(P, "IdentityNotAuthorized", 300), 0)
+    assert isinstance(person, kopf.TemporaryError) and person.delay == 300
+    bug = _in_kopf_terms(Retry(B, "InternalError"), 1)
+    assert isinstance(bug, kopf.TemporaryError) and bug.delay == 60.0
+
+
+def _record(level: int, text: str) -> logging.LogRecord:
+    return logging.LogRecord("kopf.objects", level, __file__, 1, text, None, None)
+
+
+def test_timer_ticks_are_not_logged_but_everything_else_is():
+    quiet = QuietTicks()
+    assert not quiet.filter(_record(logging.INFO, "Timer 'drift_check' succeeded."))
+    assert quiet.filter(_record(logging.INFO, "Handler 'converge' succeeded."))
+    assert quiet.filter(_record(logging.ERROR, "Timer 'drift_check' succeeded."))
