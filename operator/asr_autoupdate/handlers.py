@@ -48,11 +48,16 @@ class OperatorOptions:
 def vault_key(spec: Any) -> str | None:
     """Two policies name the same vault when their ARM ids match case-insensitively."""
     vault = spec.get("vault") or {}
-    parts = (vault.get("subscriptionId"), vault.get("resourceGroup"), vault.get("name"))
+    parts = [str(vault.get(key) or "") for key in ("subscriptionId", "resourceGroup", "name")]
     return "/".join(parts).lower() if all(parts) else None
 
 
-def earlier_owner(owners: Any, key: str | None, uid: str) -> str | None:
+# kopf's index of policies by vault: key -> (creationTimestamp, uid, "<namespace>/<name>") of each policy
+VaultOwner = tuple[str, str, str]
+Owners = kopf.Index[str, VaultOwner]
+
+
+def earlier_owner(owners: Owners, key: str | None, uid: str) -> str | None:
     """The `<namespace>/<name>` of the oldest other policy for the same vault, if this one is not the oldest."""
     if key is None or key not in owners:
         return None
@@ -100,7 +105,9 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
             memo.stop_metrics()
 
     @kopf.index(*resource, id="vault_owners", registry=registry)
-    def vault_owners(spec: kopf.Spec, meta: kopf.Meta, namespace: str, name: str, **_: Any) -> dict | None:
+    def vault_owners(
+        spec: kopf.Spec, meta: kopf.Meta, namespace: str | None, name: str, **_: Any
+    ) -> dict[str, VaultOwner] | None:
         key = vault_key(spec)
         return (
             {key: (meta.get("creationTimestamp") or "", meta.get("uid") or "", f"{namespace}/{name}")} if key else None
@@ -110,10 +117,8 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
     @kopf.on.create(*resource, id="converge", registry=registry)
     @kopf.on.update(*resource, id="converge", field="spec", registry=registry)
     @kopf.on.field(*resource, id="repair", field=("metadata", "annotations", REPAIR_ANNOTATION), registry=registry)
-    async def converge(
-        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, retry: int, **_: Any
-    ) -> None:
-        await _converge(body, patch, memo, vault_owners, attempt=retry)
+    async def converge(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
+        await _converge(body, patch, memo, kwargs["vault_owners"], attempt=retry)
 
     @kopf.timer(
         *resource,
@@ -122,17 +127,13 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
         initial_delay=options.drift_tick_seconds,
         registry=registry,
     )
-    async def drift_check(
-        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, **_: Any
-    ) -> None:
-        await _converge(body, patch, memo, vault_owners, only_if_due=True)
+    async def drift_check(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+        await _converge(body, patch, memo, kwargs["vault_owners"], only_if_due=True)
 
     @kopf.on.delete(*resource, id="cleanup", registry=registry)
-    async def cleanup(
-        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, vault_owners: kopf.Index, retry: int, **_: Any
-    ) -> None:
+    async def cleanup(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
         policy = policy_input(body)
-        conflict = earlier_owner(vault_owners, vault_key(policy.spec), body["metadata"].get("uid") or "")
+        conflict = earlier_owner(kwargs["vault_owners"], vault_key(policy.spec), body["metadata"].get("uid") or "")
         async with _lock(memo):
             outcome = await _pass(finalize, policy, memo, conflict)
         if outcome.retry is None:
@@ -146,7 +147,7 @@ async def _converge(
     body: kopf.Body,
     patch: kopf.Patch,
     memo: kopf.Memo,
-    owners: kopf.Index,
+    owners: Owners,
     *,
     only_if_due: bool = False,
     attempt: int = 0,
@@ -168,9 +169,10 @@ async def _converge(
 
 def _lock(memo: kopf.Memo) -> asyncio.Lock:
     """One pass at a time per policy: the timer and a spec change must not act on Azure side by side."""
-    if not hasattr(memo, "lock"):
-        memo.lock = asyncio.Lock()
-    return memo.lock
+    lock = getattr(memo, "lock", None)
+    if not isinstance(lock, asyncio.Lock):
+        lock = memo.lock = asyncio.Lock()
+    return lock
 
 
 def _metrics(memo: kopf.Memo) -> metrics.Metrics:
@@ -190,7 +192,7 @@ async def _pass(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str |
 
 async def _attempt(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str | None, **extra: Any) -> Outcome:
     now = datetime.now(UTC)
-    secret_ref = (policy.spec.get("credentialsSecretRef") or {}).get("name")
+    secret_ref = str((policy.spec.get("credentialsSecretRef") or {}).get("name") or "")
     try:
         identity = await read_service_principal(policy.namespace, secret_ref) if secret_ref else None
     except SecretInvalid as problem:
@@ -198,7 +200,8 @@ async def _attempt(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: st
     except SecretUnreadable as problem:
         return blocked(policy, now, Reason.CREDENTIALS_SECRET_UNREADABLE, secret=secret_ref, problem=str(problem))
     try:
-        return await step(memo.azure.get(identity), policy, now, conflict=conflict, **extra)
+        outcome: Outcome = await step(memo.azure.get(identity), policy, now, conflict=conflict, **extra)
+        return outcome
     except Exception:
         log.exception("reconcile of %s/%s failed unexpectedly", policy.namespace, policy.name)
         return blocked(policy, now, Reason.INTERNAL_ERROR)

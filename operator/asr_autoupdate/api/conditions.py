@@ -57,14 +57,14 @@ def condition(
 ) -> dict[str, Any]:
     """A metav1.Condition; keeps the earlier `lastTransitionTime` when the status did not change."""
     before = find(previous, kind)
-    unchanged = before is not None and before.get("status") == status and before.get("lastTransitionTime")
+    kept = before.get("lastTransitionTime") if before is not None and before.get("status") == status else None
     return {
         "type": str(kind),
         "status": str(status),
         "reason": str(reason),
         "message": message,
         "observedGeneration": generation,
-        "lastTransitionTime": before["lastTransitionTime"] if unchanged else timestamp(now),
+        "lastTransitionTime": kept or timestamp(now),
     }
 
 

@@ -115,8 +115,6 @@ def parse_retry_after(headers: Mapping[str, str], *, now_epoch: float | None = N
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if when is None:
-        return None
     reference = time.time() if now_epoch is None else now_epoch
     return max(0.0, when.timestamp() - reference)
 

@@ -90,6 +90,20 @@ class Observation:
     jobs_schedule_marks: tuple[tuple[str, datetime | None], ...] | None = None
 
     @property
+    def known_vault(self) -> port.Vault:
+        """The vault, where the vault gate has let the pass through: plan and report judge nothing without it."""
+        if self.vault is None:
+            raise AssertionError("judged a vault that was not found")
+        return self.vault
+
+    @property
+    def known_account(self) -> port.AutomationAccount:
+        """The automation account, where it is known to exist (`desired.account_usable` said so)."""
+        if self.automation_account is None:
+            raise AssertionError("judged an automation account that was not found")
+        return self.automation_account
+
+    @property
     def manageable_mappings(self) -> list[port.Mapping]:
         return sorted((mapping for mapping in self.mappings if mapping.manageable), key=lambda m: m.name)
 

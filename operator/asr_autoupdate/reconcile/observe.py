@@ -73,7 +73,8 @@ async def observe(
 
     async def read(part: Part, call: Callable[..., Awaitable[_Value]], *args: Any, **kwargs: Any) -> _Value | None:
         if reuse.keeps(part):
-            return reuse.take(part, failures, read_at)
+            taken: _Value | None = reuse.take(part, failures, read_at)
+            return taken
         try:
             value = await call(*args, **kwargs)
         except AzureError as error:
@@ -95,18 +96,23 @@ async def observe(
 
     ref = spec.automation_account
     run_as = account is not None and not spec.uses_identity
-    reads = await asyncio.gather(
-        read(Part.MAPPINGS, azure.list_mappings, spec.vault),
-        read(Part.PROTECTED_ITEMS, azure.list_protected_items, spec.vault),
-        read(Part.ROLE_ASSIGNMENTS, azure.list_role_assignments, vault.id, account.principal_id)
-        if account is not None and account.principal_id
-        else nothing(),
-        read(Part.SCHEDULES, azure.list_schedules, ref) if account else nothing(),
-        read(Part.JOB_SCHEDULES, azure.list_job_schedules, ref) if account else nothing(),
-        read(Part.RUN_AS_CERTIFICATE, azure.get_certificate, ref, RUN_AS_CERTIFICATE) if run_as else nothing(),
+    # all seven at once (two gathers only because a gather types at most six results)
+    (
+        (mappings, protected_items, role_assignments, schedules, job_schedules, certificate),
+        connection,
+    ) = await asyncio.gather(
+        asyncio.gather(
+            read(Part.MAPPINGS, azure.list_mappings, spec.vault),
+            read(Part.PROTECTED_ITEMS, azure.list_protected_items, spec.vault),
+            read(Part.ROLE_ASSIGNMENTS, azure.list_role_assignments, vault.id, account.principal_id)
+            if account is not None and account.principal_id
+            else nothing(),
+            read(Part.SCHEDULES, azure.list_schedules, ref) if account else nothing(),
+            read(Part.JOB_SCHEDULES, azure.list_job_schedules, ref) if account else nothing(),
+            read(Part.RUN_AS_CERTIFICATE, azure.get_certificate, ref, RUN_AS_CERTIFICATE) if run_as else nothing(),
+        ),
         read(Part.RUN_AS_CONNECTION, azure.get_connection, ref, RUN_AS_CONNECTION) if run_as else nothing(),
     )
-    mappings, protected_items, role_assignments, schedules, job_schedules, certificate, connection = reads
     # the jobs come last: whether they can have changed is judged on the schedules just read
     reuse.schedules_now(None if Part.SCHEDULES in failures else schedules)
     marks = reuse.jobs_schedule_marks if reuse.keeps(Part.JOBS) else _marks(schedules, Part.SCHEDULES in failures)
@@ -187,11 +193,19 @@ class _Reuse:
             return True
         return part is Part.JOBS and not self._jobs_may_have_changed()
 
+    @property
+    def _kept(self) -> Observation:
+        """The earlier observation, where `keeps` has already found there is one."""
+        if self.earlier is None:
+            raise AssertionError("asked about an earlier observation that does not exist")
+        return self.earlier
+
     def _same_subject(self, part: Part) -> bool:
-        earlier = self.earlier
+        earlier = self._kept
         if part is Part.PROTECTED_ITEMS:
-            vaults = (earlier.vault, self.vault)
-            return None not in vaults and port.same_id(earlier.vault.id, self.vault.id)
+            return (
+                earlier.vault is not None and self.vault is not None and port.same_id(earlier.vault.id, self.vault.id)
+            )
         return (
             earlier.automation_account is not None
             and self.account is not None
@@ -199,7 +213,7 @@ class _Reuse:
         )
 
     def _jobs_may_have_changed(self) -> bool:
-        earlier = self.earlier
+        earlier = self._kept
         if month_start(earlier.read_at[Part.JOBS]) != month_start(self.now):
             return True
         if any(job.end_time is None for job in earlier.jobs):
@@ -207,7 +221,7 @@ class _Reuse:
         return earlier.jobs_schedule_marks is None or earlier.jobs_schedule_marks != self.schedule_marks
 
     def take(self, part: Part, failures: dict[Part, AzureError], read_at: dict[Part, datetime]) -> Any:
-        earlier = self.earlier
+        earlier = self._kept
         if part in earlier.failures:
             failures[part] = earlier.failures[part]
         if part in earlier.read_at:

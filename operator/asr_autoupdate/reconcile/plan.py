@@ -84,10 +84,10 @@ def _account_actions(spec: PolicySpec, observation: Observation) -> list[Action]
     """Create the account, or turn its identity on; Run As accounts can no longer be created, so not for them."""
     if Part.AUTOMATION_ACCOUNT in observation.failures or not spec.uses_identity:
         return []
-    account, vault = observation.automation_account, observation.vault
+    account = observation.automation_account
     if account is None:
         tags = {POLICY_TAG: spec.owner}
-        return [CreateAccount(spec.automation_account, location=vault.location, tags=tags)]
+        return [CreateAccount(spec.automation_account, location=observation.known_vault.location, tags=tags)]
     if account.principal_id is None and not desired.account_region_problem(observation):
         return [EnableIdentity(spec.automation_account, location=account.location, tags=dict(account.tags))]
     return []
@@ -98,14 +98,16 @@ def _role_actions(spec: PolicySpec, observation: Observation, *, force: bool) ->
         return []
     if desired.has_vault_access(observation.role_assignments) and not force:
         return []
-    principal = observation.automation_account.principal_id
-    return [GrantRole(scope=observation.vault.id, principal_id=principal, force=force)]
+    principal = observation.known_account.principal_id
+    if principal is None:  # account_usable needs one in identity mode
+        raise AssertionError("granting a role to an account without an identity")
+    return [GrantRole(scope=observation.known_vault.id, principal_id=principal, force=force)]
 
 
 def _mapping_actions(
     spec: PolicySpec, observation: Observation, *, force: bool, restore: Collection[str]
 ) -> list[Action]:
-    account = observation.automation_account
+    account = observation.known_account
     return [
         (MigrateMapping if _migrating(spec, mapping) else UpdateMapping)(
             mapping, enabled=True, automation_account_id=account.id, authentication_type=str(spec.authentication)
@@ -139,7 +141,7 @@ def _disable_mappings(observation: Observation, *, force: bool) -> list[Action]:
 
 
 def _schedule_actions(spec: PolicySpec, observation: Observation, now: datetime) -> list[Action]:
-    time_zone = desired.schedule_time_zone(spec, observation.vault)
+    time_zone = desired.schedule_time_zone(spec, observation.known_vault)
     if time_zone is None or Part.SCHEDULES in observation.failures:
         return []
     rewrites: dict[str, Action] = {}

@@ -19,7 +19,7 @@ def retry_delay(retry: Retry, attempt: int = 0) -> float:
     """Seconds before the retry. A bug (`internal`) backs off: `attempt` is how many retries of the same
     handler came before (kopf's `retry`), so a pass that keeps failing the same way does not hammer Azure."""
     if retry.kind is RetryKind.INTERNAL:
-        return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempt))
+        return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** max(0, attempt))
     return retry.delay or DEFAULT_DELAY
 
 

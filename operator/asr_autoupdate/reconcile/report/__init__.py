@@ -122,7 +122,7 @@ def report_cleanup(
 
 
 def _errors(observation: Observation, results: Sequence[ActionResult]) -> list[AzureError]:
-    return [*observation.failures.values(), *(result.error for result in results if result.failed)]
+    return [*observation.failures.values(), *(result.error for result in results if result.error is not None)]
 
 
 def _blocked(

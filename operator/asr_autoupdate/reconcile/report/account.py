@@ -13,11 +13,15 @@ from asr_autoupdate.reconcile.report.findings import Finding, PassView, finding
 _C = ConditionType
 
 
+def _unseen(kind: ConditionType) -> Finding:
+    raise AssertionError(f"{kind}: the vault's read failed, yet no failure was recorded for it")
+
+
 def vault_gate(this_pass: PassView) -> list[Finding] | None:
     """Without the vault nothing else can be judged: every area says why."""
     observation = this_pass.observation
     if Part.VAULT in observation.failures:
-        return [this_pass.unread(kind, Part.VAULT) for kind in AREA_TYPES]
+        return [this_pass.unread(kind, Part.VAULT) or _unseen(kind) for kind in AREA_TYPES]
     if observation.vault is None:
         vault = this_pass.spec.vault.name
         return [finding(kind, Status.UNKNOWN, Reason.VAULT_NOT_FOUND, vault=vault) for kind in AREA_TYPES]

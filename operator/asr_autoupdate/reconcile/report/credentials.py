@@ -42,8 +42,8 @@ def credentials_condition(this_pass: PassView) -> Finding:
 
 def _identity_state(observation: Observation) -> Finding:
     kind = _C.CREDENTIALS_HEALTHY
-    account = observation.automation_account
-    fields = {"principal": account.principal_id, "account": account.name}
+    account = observation.known_account
+    fields = {"principal": str(account.principal_id), "account": account.name}
     if not desired.has_vault_access(observation.role_assignments):
         return finding(kind, Status.FALSE, Reason.IDENTITY_NOT_AUTHORIZED, **fields)
     state = f"The identity {account.principal_id} of automation account {account.name} has Contributor on the vault"

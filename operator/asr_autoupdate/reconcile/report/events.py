@@ -4,7 +4,7 @@ on every retry), and one for each finished update job.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from asr_autoupdate.api.conditions import ConditionType, find
@@ -30,7 +30,9 @@ def change_events(results: Sequence[ActionResult]) -> tuple[Event, ...]:
     )
 
 
-def problem_events(results: Sequence[ActionResult], summary: Finding, previous: Sequence[dict]) -> tuple[Event, ...]:
+def problem_events(
+    results: Sequence[ActionResult], summary: Finding, previous: Sequence[Mapping[str, Any]]
+) -> tuple[Event, ...]:
     events = list(change_events(results))
     before = find(previous, _C.READY) or {}
     news = (before.get("reason"), before.get("message")) != (summary.reason, summary.message)
@@ -54,7 +56,7 @@ def job_events(before: Any, after: Any) -> tuple[Event, ...]:
         reason = Reason.UPDATE_JOB_FAILED
         events.append(Event("Warning", str(reason), message(reason, start=last.get("startTime"))))
 
-    def over(section: dict) -> bool:
+    def over(section: Mapping[str, Any]) -> bool:
         projected, free = section.get("projectedMonthMinutes"), section.get("freeMinutesPerMonth")
         return projected is not None and free is not None and projected > free
 

@@ -62,8 +62,10 @@ def _error(
 
 
 def action_failure(result: ActionResult) -> Finding:
-    action = result.action
-    return _error(action.condition, Status.FALSE, result.error, action.todo, action.refusal, **action.fields)
+    action, error = result.action, result.error
+    if error is None:
+        raise AssertionError(f"{action.todo}: reported as failed without an error")
+    return _error(action.condition, Status.FALSE, error, action.todo, action.refusal, **action.fields)
 
 
 def read_failure(kind: ConditionType, observation: Observation, parts: Iterable[Part]) -> Finding | None:

@@ -20,10 +20,10 @@ def schedule_condition(this_pass: PassView) -> Finding:
         return finding(kind, Status.TRUE, Reason.NOT_REQUIRED, subject="schedule")
     if not desired.account_usable(spec, observation):
         return finding(kind, Status.UNKNOWN, Reason.WAITING, dependency="the automation account")
-    time_zone = desired.schedule_time_zone(spec, observation.vault)
+    time_zone = desired.schedule_time_zone(spec, observation.known_vault)
     if time_zone is None:
         problem = (
-            f"spec.schedule.timeZone is required: the vault's region {observation.vault.location} "
+            f"spec.schedule.timeZone is required: the vault's region {observation.known_vault.location} "
             "has no known time zone"
         )
         return finding(kind, Status.FALSE, Reason.INVALID_SPEC, problem=problem)

@@ -128,7 +128,8 @@ def _jobs_status(spec: PolicySpec, jobs: Sequence[port.Job], now: datetime) -> d
     projected_minutes = math.ceil(seconds / 60 / elapsed) if elapsed > 0 else math.ceil(seconds / 60)
     cost = spec.cost_model
     billable = max(0, projected_minutes - cost.free_minutes_per_month)
-    last = max((job for job in jobs if job.start_time is not None), key=lambda job: job.start_time, default=None)
+    started = [(job.start_time, job) for job in jobs if job.start_time is not None]
+    last = max(started, key=lambda pair: pair[0], default=(None, None))[1]
     return {
         "monthToDateMinutes": math.ceil(seconds / 60),
         "projectedMonthMinutes": projected_minutes,
@@ -139,10 +140,10 @@ def _jobs_status(spec: PolicySpec, jobs: Sequence[port.Job], now: datetime) -> d
     }
 
 
-def _last_run(job: port.Job) -> dict[str, str]:
+def _last_run(job: port.Job) -> dict[str, str | None]:
     run = {
         "status": job.status,
-        "startTime": timestamp(job.start_time),
+        "startTime": timestamp(job.start_time) if job.start_time else None,
         "endTime": timestamp(job.end_time) if job.end_time else None,
     }
     return {key: value for key, value in run.items() if value is not None}
