@@ -11,6 +11,7 @@ REQUIRED_SUITES = [
     "tests/test_cli.py",
     "tests/unit",
     "tests/contract",
+    "tests/docs",
     "tests/adapter",
     "tests/sandbox/azure",
     "tests/sandbox/test_sandbox_command.py",

@@ -29,6 +29,10 @@ from asr_autoupdate.reconcile.model import Retry
 
 log = logging.getLogger("asr_autoupdate")
 
+# Handler ids: kopf names its progress annotations and log lines after them (docs/troubleshooting.md)
+CONVERGE, DRIFT_CHECK, CLEANUP = "converge", "drift_check", "cleanup"
+UNEXPECTED = "reconcile of %s/%s failed unexpectedly"  # logged with the traceback; the condition says InternalError
+
 
 @dataclasses.dataclass(frozen=True)
 class OperatorOptions:
@@ -113,16 +117,16 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
             {key: (meta.get("creationTimestamp") or "", meta.get("uid") or "", f"{namespace}/{name}")} if key else None
         )
 
-    @kopf.on.resume(*resource, id="converge", registry=registry)
-    @kopf.on.create(*resource, id="converge", registry=registry)
-    @kopf.on.update(*resource, id="converge", field="spec", registry=registry)
+    @kopf.on.resume(*resource, id=CONVERGE, registry=registry)
+    @kopf.on.create(*resource, id=CONVERGE, registry=registry)
+    @kopf.on.update(*resource, id=CONVERGE, field="spec", registry=registry)
     @kopf.on.field(*resource, id="repair", field=("metadata", "annotations", REPAIR_ANNOTATION), registry=registry)
     async def converge(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
         await _converge(body, patch, memo, kwargs["vault_owners"], attempt=retry)
 
     @kopf.timer(
         *resource,
-        id="drift_check",
+        id=DRIFT_CHECK,
         interval=options.drift_tick_seconds,
         initial_delay=options.drift_tick_seconds,
         registry=registry,
@@ -130,7 +134,7 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
     async def drift_check(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
         await _converge(body, patch, memo, kwargs["vault_owners"], only_if_due=True)
 
-    @kopf.on.delete(*resource, id="cleanup", registry=registry)
+    @kopf.on.delete(*resource, id=CLEANUP, registry=registry)
     async def cleanup(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
         policy = policy_input(body)
         conflict = earlier_owner(kwargs["vault_owners"], vault_key(policy.spec), body["metadata"].get("uid") or "")
@@ -203,7 +207,7 @@ async def _attempt(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: st
         outcome: Outcome = await step(memo.azure.get(identity), policy, now, conflict=conflict, **extra)
         return outcome
     except Exception:
-        log.exception("reconcile of %s/%s failed unexpectedly", policy.namespace, policy.name)
+        log.exception(UNEXPECTED, policy.namespace, policy.name)
         return blocked(policy, now, Reason.INTERNAL_ERROR)
 
 
@@ -235,16 +239,24 @@ class QuietTicks(logging.Filter):
     posting level), although most ticks only find that no check is due. Those lines are not news."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno <= logging.INFO and record.getMessage() == "Timer 'drift_check' succeeded.")
+        return not (record.levelno <= logging.INFO and record.getMessage() == f"Timer {DRIFT_CHECK!r} succeeded.")
+
+
+def quiet_loggers() -> None:
+    """Keep secrets and noise out of the log: azure-identity echoes the authority's error text, msal and the
+    Kubernetes client log token responses and API bodies (a Secret's data) even at -v, and timer ticks."""
+    logging.getLogger("azure").setLevel(logging.ERROR)
+    for chatty in ("msal", "kubernetes"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    ticks = logging.getLogger("kopf.objects")
+    if not any(isinstance(existing, QuietTicks) for existing in ticks.filters):
+        ticks.addFilter(QuietTicks())
 
 
 def run(options: OperatorOptions) -> int:
     """Run the operator until SIGTERM: one replica (standalone, no peering), as the chart deploys it."""
     kopf.configure(verbose=options.verbose, log_format=kopf.LogFormat.JSON if options.log_json else kopf.LogFormat.FULL)
-    logging.getLogger("kopf.objects").addFilter(QuietTicks())
-    logging.getLogger("azure").setLevel(logging.ERROR)  # azure-identity echoes the authority's error text
-    for chatty in ("msal", "kubernetes"):  # token responses and API bodies (a Secret's data), even at -v
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    quiet_loggers()
     kopf.run(
         registry=register(options),
         standalone=True,

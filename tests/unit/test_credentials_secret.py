@@ -36,11 +36,14 @@ def core(monkeypatch):
     return answer_with
 
 
+REFUSED_BY_RBAC = "cannot be read by the operator (RBAC)"  # docs/credentials.md quotes it
+
+
 @pytest.mark.parametrize(
     "answer, problem",
     [
         pytest.param(kubernetes.client.ApiException(status=404), "does not exist in the policy's namespace", id="404"),
-        pytest.param(kubernetes.client.ApiException(status=403), "cannot be read by the operator (RBAC)", id="403"),
+        pytest.param(kubernetes.client.ApiException(status=403), REFUSED_BY_RBAC, id="403"),
     ],
 )
 async def test_a_missing_or_forbidden_secret_is_the_users_to_fix(core, answer, problem):

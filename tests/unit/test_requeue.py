@@ -65,3 +65,23 @@ def test_timer_ticks_are_not_logged_but_everything_else_is():
     assert not quiet.filter(_record(logging.INFO, "Timer 'drift_check' succeeded."))
     assert quiet.filter(_record(logging.INFO, "Handler 'converge' succeeded."))
     assert quiet.filter(_record(logging.ERROR, "Timer 'drift_check' succeeded."))
+
+
+async def test_an_unexpected_failure_is_logged_with_its_traceback_and_reported_as_internal_error(caplog):
+    from types import SimpleNamespace
+
+    from asr_autoupdate import handlers
+    from asr_autoupdate.reconcile.model import PolicyInput
+
+    async def broken(azure, policy, now, **_):
+        raise ZeroDivisionError("a bug")
+
+    policy = PolicyInput(namespace="dr", name="weu", generation=1, spec={}, status={})
+    memo = SimpleNamespace(azure=SimpleNamespace(get=lambda identity: None))
+    with caplog.at_level(logging.ERROR, logger="asr_autoupdate"):
+        outcome = await handlers._attempt(broken, policy, memo, None)
+    [record] = [r for r in caplog.records if r.getMessage() == "reconcile of dr/weu failed unexpectedly"]
+    assert record.exc_info and record.exc_info[0] is ZeroDivisionError
+    assert outcome.retry.kind is RetryKind.INTERNAL and outcome.retry.reason == "InternalError"
+    ready = next(c for c in outcome.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("Unknown", "InternalError")
