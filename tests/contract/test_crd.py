@@ -21,6 +21,7 @@ import yaml
 
 from asr_autoupdate.api import GROUP, KIND, PLURAL, VERSION
 from asr_autoupdate.api.spec import parse_spec
+from asr_autoupdate.reconcile.desired import assess
 from asr_autoupdate.reconcile.report import report
 from tests.unit.policy_builders import NOW, converged, make_policy, make_spec
 
@@ -262,7 +263,7 @@ def test_examples_are_accepted(server, path):
 
 
 def sample_status():
-    return report(make_policy(), make_spec(), converged(), [], [], NOW).status
+    return report(make_policy(), assess(make_spec(), converged()), [], [], NOW).status
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 
 from asr_autoupdate.api.conditions import ConditionType as C
 from asr_autoupdate.azure import port
+from asr_autoupdate.reconcile.desired import assess
 from asr_autoupdate.reconcile.model import ActionResult, GrantRole, MigrateMapping, UpdateMapping
 from asr_autoupdate.reconcile.plan import plan
 from asr_autoupdate.reconcile.report import report
@@ -148,7 +149,7 @@ CASES = [
     "observation, credentials, mappings, ready, fragments", [pytest.param(*case[1:], id=case[0]) for case in CASES]
 )
 def test_run_as_verdicts(observation, credentials, mappings, ready, fragments):
-    outcome = report(make_policy(**RUN_AS), make_spec(**RUN_AS), observation, [], [], NOW)
+    outcome = report(make_policy(**RUN_AS), assess(make_spec(**RUN_AS), observation), [], [], NOW)
     found = conditions(outcome)
     assert (found["CredentialsHealthy"]["status"], found["CredentialsHealthy"]["reason"]) == credentials
     assert found["MappingsConfigured"]["reason"] == mappings
@@ -158,16 +159,16 @@ def test_run_as_verdicts(observation, credentials, mappings, ready, fragments):
 
 
 def test_a_run_as_vault_that_is_ready_still_carries_the_advice():
-    ready = conditions(report(make_policy(**RUN_AS), make_spec(**RUN_AS), run_as(), [], [], NOW))["Ready"]
+    ready = conditions(report(make_policy(**RUN_AS), assess(make_spec(**RUN_AS), run_as()), [], [], NOW))["Ready"]
     assert ready["reason"] == "Converged" and "Run As account is retired" in ready["message"]
     assert MIGRATE in ready["message"]
-    identity = conditions(report(make_policy(), make_spec(), converged(), [], [], NOW))["Ready"]
+    identity = conditions(report(make_policy(), assess(make_spec(), converged()), [], [], NOW))["Ready"]
     assert "Run As" not in identity["message"]
 
 
 def test_a_mapping_health_error_carries_the_recommended_action():
     observation = converged(mappings=(mapping(health_errors=(MI_UNAUTHORIZED,)),))
-    found = conditions(report(make_policy(), make_spec(), observation, [], [], NOW))
+    found = conditions(report(make_policy(), assess(make_spec(), observation), [], [], NOW))
     assert found["MappingsConfigured"]["reason"] == "MappingHealthError"
     assert "ManagedIdentityUnauthorized" in found["MappingsConfigured"]["message"]
     assert "Assign the Contributor role on the Recovery Services vault" in found["MappingsConfigured"]["message"]
@@ -191,7 +192,7 @@ def job(status, start):
 
 def job_events(before, jobs, **spec):
     status = {"jobs": before} if before is not None else {}
-    outcome = report(make_policy(status=status, **spec), make_spec(**spec), converged(jobs=jobs), [], [], NOW)
+    outcome = report(make_policy(status=status, **spec), assess(make_spec(**spec), converged(jobs=jobs)), [], [], NOW)
     return [
         (event.type, event.reason, event.message)
         for event in outcome.events
@@ -224,14 +225,16 @@ def test_passing_the_free_minutes_is_one_warning():
 
 def test_identity_on_a_run_as_vault_plans_the_migration():
     legacy = run_as(role_assignments=())
-    actions = plan(make_spec(), legacy, NOW)
+    actions = plan(assess(make_spec(), legacy), NOW)
     assert [type(action).__name__ for action in actions] == ["EnableIdentity"], "the identity comes first"
     with_identity = run_as(automation_account=account(), role_assignments=())
-    actions = plan(make_spec(), with_identity, NOW)
+    actions = plan(assess(make_spec(), with_identity), NOW)
     assert isinstance(actions[0], GrantRole)
     migrations = [action for action in actions if isinstance(action, MigrateMapping)]
     assert len(migrations) == 1 and migrations[0].authentication_type == "SystemAssignedIdentity"
-    outcome = report(make_policy(), make_spec(), converged(), [], [ActionResult(migrations[0], changed=True)], NOW)
+    outcome = report(
+        make_policy(), assess(make_spec(), converged()), [], [ActionResult(migrations[0], changed=True)], NOW
+    )
     assert [(e.type, e.reason, e.message) for e in outcome.events] == [
         (
             "Normal",
@@ -241,20 +244,21 @@ def test_identity_on_a_run_as_vault_plans_the_migration():
         )
     ]
     plain = plan(
-        make_spec(), converged(mappings=(mapping(auto_update="Disabled", authentication_type="RunAsAccount"),)), NOW
+        assess(make_spec(), converged(mappings=(mapping(auto_update="Disabled", authentication_type="RunAsAccount"),))),
+        NOW,
     )
     assert [type(action) for action in plain] == [UpdateMapping], "a disabled mapping is simply enabled"
 
 
 def test_a_repair_puts_the_role_again():
-    actions = plan(make_spec(), converged(), NOW, force=True)
+    actions = plan(assess(make_spec(), converged()), NOW, force=True)
     grants = [action for action in actions if isinstance(action, GrantRole)]
     assert len(grants) == 1 and grants[0].force
-    assert not [action for action in plan(make_spec(), converged(), NOW) if isinstance(action, GrantRole)]
+    assert not [action for action in plan(assess(make_spec(), converged()), NOW) if isinstance(action, GrantRole)]
 
 
 def test_warnings_are_not_mapping_health_errors():
     observation = converged(mappings=(mapping(health_errors=(EXPIRING,)),))
-    found = conditions(report(make_policy(), make_spec(), observation, [], [], NOW))
+    found = conditions(report(make_policy(), assess(make_spec(), observation), [], [], NOW))
     assert found["MappingsConfigured"]["reason"] == "Converged" and found["Ready"]["status"] == "True"
     assert C.CREDENTIALS_HEALTHY in found

@@ -8,6 +8,7 @@ import pytest
 from asr_autoupdate.api import POLICY_TAG
 from asr_autoupdate.azure import port
 from asr_autoupdate.azure.errors import PermissionError_, TransientError
+from asr_autoupdate.reconcile.desired import assess
 from asr_autoupdate.reconcile.model import CreateAccount, Part, RewriteSchedule, UpdateMapping
 from asr_autoupdate.reconcile.plan import plan, plan_cleanup
 from asr_autoupdate.reconcile.timing import next_start
@@ -309,17 +310,17 @@ PLAN_CASES = [
     [pytest.param(*case[1:], id=case[0]) for case in PLAN_CASES],
 )
 def test_plan(overrides, observation, force, expected):
-    actions = plan(make_spec(**overrides), observation, NOW, force=force)
+    actions = plan(assess(make_spec(**overrides), observation), NOW, force=force)
     assert [action.todo for action in actions] == expected
 
 
 def test_created_account_is_tagged_for_its_policy():
-    [create] = plan(make_spec(), converged(automation_account=None), NOW)
+    [create] = plan(assess(make_spec(), converged(automation_account=None)), NOW)
     assert create == CreateAccount(ACCOUNT, location="westeurope", tags={POLICY_TAG: "dr/vault1"})
 
 
 def test_mapping_update_names_the_account_and_authentication():
-    [update] = plan(make_spec(), converged(mappings=(mapping(auto_update="Disabled"),)), NOW)
+    [update] = plan(assess(make_spec(), converged(mappings=(mapping(auto_update="Disabled"),))), NOW)
     assert isinstance(update, UpdateMapping)
     assert (update.enabled, update.automation_account_id, update.authentication_type) == (
         True,
@@ -329,7 +330,7 @@ def test_mapping_update_names_the_account_and_authentication():
 
 
 def test_manual_keeps_the_account_link():
-    [update] = plan(make_spec(updateMode="Manual"), converged(), NOW)
+    [update] = plan(assess(make_spec(updateMode="Manual"), converged()), NOW)
     assert (update.enabled, update.automation_account_id, update.authentication_type) == (
         False,
         mapping().automation_account_id,
@@ -350,7 +351,7 @@ def test_manual_keeps_the_account_link():
 )
 def test_rewrite_keeps_the_name_and_starts_at_the_next_local_time(settings):
     spec = make_spec(schedule=settings)
-    [action] = plan(spec, converged(), NOW)
+    [action] = plan(assess(spec, converged()), NOW)
     assert isinstance(action, RewriteSchedule)
     zone = settings.get("timeZone", "Europe/Amsterdam")
     assert action.schedule == port.ScheduleSpec(
@@ -367,7 +368,7 @@ def test_rewrite_keeps_the_name_and_starts_at_the_next_local_time(settings):
 def test_plan_is_pure():
     observation = converged(automation_account=None)
     before = dataclasses.replace(observation)
-    plan(make_spec(), observation, NOW)
+    plan(assess(make_spec(), observation), NOW)
     assert observation == before
 
 

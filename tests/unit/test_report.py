@@ -17,6 +17,7 @@ from asr_autoupdate.azure.errors import (
     TransientError,
 )
 from asr_autoupdate.reconcile import blocked
+from asr_autoupdate.reconcile.desired import assess
 from asr_autoupdate.reconcile.model import ActionResult, Part
 from asr_autoupdate.reconcile.plan import plan
 from asr_autoupdate.reconcile.report import report
@@ -71,17 +72,17 @@ def run_as(**changes):
 
 def failing(overrides, observation, error, force=False):
     """The plan's first action, failed with `error`; the plan stays what is left to do."""
-    remaining = plan(make_spec(**overrides), observation, NOW, force=force)
+    remaining = plan(assess(make_spec(**overrides), observation), NOW, force=force)
     return remaining, [ActionResult(remaining[0], changed=False, error=error)]
 
 
 def pending(overrides, observation):
-    remaining = plan(make_spec(**overrides), observation, NOW)
+    remaining = plan(assess(make_spec(**overrides), observation), NOW)
     return remaining, [ActionResult(remaining[0], changed=True, pending=True)]
 
 
 def still_planned(overrides, observation):
-    return plan(make_spec(**overrides), observation, NOW), []
+    return plan(assess(make_spec(**overrides), observation), NOW), []
 
 
 RUN_AS = {"authentication": "RunAsAccount"}
@@ -606,7 +607,7 @@ def conditions_of(status):
 def test_report(overrides, observation, work, areas, summary, kstatus, retry):
     remaining, results = work
     policy, spec = make_policy(generation=4, **overrides), make_spec(**overrides)
-    outcome = report(policy, spec, observation, remaining, results, NOW)
+    outcome = report(policy, assess(spec, observation), remaining, results, NOW)
     conditions = conditions_of(outcome.status)
     assert list(conditions) == [str(kind) for kind in C], "every condition, every time, in a stable order"
     for area, (status, reason) in areas.items():
@@ -662,39 +663,51 @@ def test_blocked(reason, fields, kstatus, retry):
 
 def test_transient_retry_honours_retry_after():
     remaining, results = failing({}, NO_ACCOUNT, THROTTLED)
-    outcome = report(make_policy(), make_spec(), NO_ACCOUNT, remaining, results, NOW)
+    outcome = report(make_policy(), assess(make_spec(), NO_ACCOUNT), remaining, results, NOW)
     assert (outcome.retry.kind, outcome.retry.delay) == ("transient", 7)
-    person = report(make_policy(), make_spec(), converged(vault=None), [], [], NOW)
+    person = report(make_policy(), assess(make_spec(), converged(vault=None)), [], [], NOW)
     assert person.retry.delay == 300
 
 
 def test_converged_rechecks_after_the_drift_interval():
     outcome = report(
-        make_policy(driftCheckIntervalSeconds=900), make_spec(driftCheckIntervalSeconds=900), converged(), [], [], NOW
+        make_policy(driftCheckIntervalSeconds=900),
+        assess(make_spec(driftCheckIntervalSeconds=900), converged()),
+        [],
+        [],
+        NOW,
     )
     assert (outcome.retry, outcome.recheck_after) == (None, 900)
 
 
 def test_messages_name_what_to_do():
     health = conditions_of(
-        report(make_policy(), make_spec(), converged(mappings=(mapping(health_errors=(HEALTH,)),)), [], [], NOW).status
+        report(
+            make_policy(), assess(make_spec(), converged(mappings=(mapping(health_errors=(HEALTH,)),))), [], [], NOW
+        ).status
     )
     assert "Check the automation account, then retry" in health["MappingsConfigured"]["message"]
     region = conditions_of(
         report(
-            make_policy(), make_spec(), converged(automation_account=account(location="northeurope")), [], [], NOW
+            make_policy(),
+            assess(make_spec(), converged(automation_account=account(location="northeurope"))),
+            [],
+            [],
+            NOW,
         ).status
     )
     assert "northeurope, not in the vault's region westeurope" in region["Ready"]["message"]
     drift = conditions_of(
         report(
-            make_policy(**OBSERVE), make_spec(**OBSERVE), NO_ACCOUNT, *still_planned(OBSERVE, NO_ACCOUNT), NOW
+            make_policy(**OBSERVE), assess(make_spec(**OBSERVE), NO_ACCOUNT), *still_planned(OBSERVE, NO_ACCOUNT), NOW
         ).status
     )
     assert "create automation account vault1-asr-automationaccount in westeurope" in drift["Ready"]["message"]
     differing = converged(role_assignments=(), mappings=(mapping(auto_update="Disabled"),))
     observed = conditions_of(
-        report(make_policy(**OBSERVE), make_spec(**OBSERVE), differing, *still_planned(OBSERVE, differing), NOW).status
+        report(
+            make_policy(**OBSERVE), assess(make_spec(**OBSERVE), differing), *still_planned(OBSERVE, differing), NOW
+        ).status
     )
     assert observed["Ready"]["message"].startswith(
         "Observe mode, Azure differs from the spec: grant Contributor on the vault to the automation account's "
@@ -704,37 +717,39 @@ def test_messages_name_what_to_do():
         "Observe mode, Azure differs from the spec: set auto-update Enabled on mapping m1."
     )
     expired = run_as(run_as_certificate=certificate(expiry=datetime(2024, 5, 1, tzinfo=UTC)))
-    run_as_status = conditions_of(report(make_policy(**RUN_AS), make_spec(**RUN_AS), expired, [], [], NOW).status)
+    run_as_status = conditions_of(
+        report(make_policy(**RUN_AS), assess(make_spec(**RUN_AS), expired), [], [], NOW).status
+    )
     assert "expired on 2024-05-01" in run_as_status["CredentialsHealthy"]["message"]
     assert "SystemAssignedIdentity" in run_as_status["CredentialsHealthy"]["message"]
 
 
 def test_messages_carry_no_raw_error_text_and_stay_stable():
     """Two failures that differ only in Azure's wording give the same status: nothing churns, nothing leaks."""
-    first = report(make_policy(), make_spec(), NO_ACCOUNT, *failing({}, NO_ACCOUNT, UNAUTHENTICATED), NOW)
+    first = report(make_policy(), assess(make_spec(), NO_ACCOUNT), *failing({}, NO_ACCOUNT, UNAUTHENTICATED), NOW)
     other_words = AuthenticationError("AADSTS7000222: secret expired at 12:01:02", status=401, code="invalid_client")
-    second = report(make_policy(), make_spec(), NO_ACCOUNT, *failing({}, NO_ACCOUNT, other_words), NOW)
+    second = report(make_policy(), assess(make_spec(), NO_ACCOUNT), *failing({}, NO_ACCOUNT, other_words), NOW)
     assert first.status == second.status
     assert "AADSTS" not in json.dumps(first.status) + json.dumps([e.message for e in first.events])
 
 
 def test_last_transition_time_and_warning_events_follow_changes():
     later = NOW + timedelta(minutes=5)
-    first = report(make_policy(), make_spec(), converged(vault=None), [], [], NOW)
-    again = report(make_policy(status=first.status), make_spec(), converged(vault=None), [], [], later)
+    first = report(make_policy(), assess(make_spec(), converged(vault=None)), [], [], NOW)
+    again = report(make_policy(status=first.status), assess(make_spec(), converged(vault=None)), [], [], later)
     assert [event.reason for event in first.events] == ["VaultNotFound"]
     assert again.events == (), "a steady problem posts no new Event"
     assert again.status["conditions"] == first.status["conditions"], "nothing churns while nothing changes"
-    healed = report(make_policy(status=again.status), make_spec(), converged(), [], [], later)
+    healed = report(make_policy(status=again.status), assess(make_spec(), converged()), [], [], later)
     ready = conditions_of(healed.status)["Ready"]
     assert (ready["status"], ready["lastTransitionTime"]) == ("True", "2024-06-10T12:05:00Z")
     assert conditions_of(healed.status)["Reconciling"]["lastTransitionTime"] == "2024-06-10T12:00:00Z"
 
 
 def test_changes_become_normal_events():
-    remaining = plan(make_spec(), DISABLED, NOW)
+    remaining = plan(assess(make_spec(), DISABLED), NOW)
     results = [ActionResult(remaining[0], changed=True)]
-    outcome = report(make_policy(), make_spec(), converged(), [], results, NOW)
+    outcome = report(make_policy(), assess(make_spec(), converged()), [], results, NOW)
     assert [(e.type, e.reason, e.message) for e in outcome.events] == [
         ("Normal", "MappingUpdated", "Set auto-update Enabled on mapping m1.")
     ]
@@ -769,8 +784,7 @@ def test_status_sections():
     )
     status = report(
         make_policy(),
-        make_spec(costModel={"freeMinutesPerMonth": 0, "pricePerMinute": "0.5"}),
-        observation,
+        assess(make_spec(costModel={"freeMinutesPerMonth": 0, "pricePerMinute": "0.5"}), observation),
         [],
         [],
         NOW,
@@ -849,16 +863,16 @@ def test_status_sections():
     ],
 )
 def test_sections_left_out_or_removed(overrides, observation, absent, removed):
-    status = report(make_policy(**overrides), make_spec(**overrides), observation, [], [], NOW).status
+    status = report(make_policy(**overrides), assess(make_spec(**overrides), observation), [], [], NOW).status
     assert all(key not in status for key in absent)
     assert all(key in status and status[key] is None for key in removed)
 
 
 def test_repair_is_recorded_unless_it_must_be_retried():
-    repaired = report(make_policy(repair_token="t1"), make_spec(), converged(), [], [], NOW, repaired=True)
+    repaired = report(make_policy(repair_token="t1"), assess(make_spec(), converged()), [], [], NOW, repaired=True)
     assert repaired.status["lastRepair"] == {"token": "t1", "time": "2024-06-10T12:00:00Z", "result": "Converged"}
     throttled = read_failure(Part.MAPPINGS, THROTTLED)
-    retried = report(make_policy(repair_token="t1"), make_spec(), throttled, [], [], NOW, repaired=True)
+    retried = report(make_policy(repair_token="t1"), assess(make_spec(), throttled), [], [], NOW, repaired=True)
     assert "lastRepair" not in retried.status
 
 
@@ -871,6 +885,6 @@ def test_repair_is_recorded_unless_it_must_be_retried():
     ],
 )
 def test_transient_retry_delay(error, delay):
-    outcome = report(make_policy(), make_spec(), NO_ACCOUNT, *failing({}, NO_ACCOUNT, error), NOW)
+    outcome = report(make_policy(), assess(make_spec(), NO_ACCOUNT), *failing({}, NO_ACCOUNT, error), NOW)
     assert outcome.retry.kind == "transient"
     assert outcome.retry.delay == delay

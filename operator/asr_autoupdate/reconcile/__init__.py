@@ -79,16 +79,21 @@ async def reconcile(
     repairing = policy.repair_requested and not spec.observe_only
     restored: set[str] = set()  # each mapping is set again at most once a pass for a missing schedule
 
+    latest: list[desired.Assessment] = []  # one assessment per observation: plan's last one serves report
+
     def planner(observation: Observation, first: bool) -> list[Action]:
-        restore = desired.schedules_missing(spec, observation) - restored
-        actions = plan(spec, observation, now, force=repairing and first, restore=restore)
+        assessment = desired.assess(spec, observation)
+        latest[:] = [assessment]
+        restore = assessment.schedules_missing - restored
+        actions = plan(assessment, now, force=repairing and first, restore=restore)
         restored.update(a.mapping.name for a in actions if isinstance(a, UpdateMapping) and a.mapping.name in restore)
         return actions
 
     rounds = 0 if spec.observe_only else max_rounds
     earlier = None if repairing else earlier
     observation, remaining, results = await _converge(azure, spec, now, planner, rounds, earlier)
-    outcome = report(policy, spec, observation, remaining, results, now, repaired=repairing)
+    final = latest[0] if latest and latest[0].observation is observation else desired.assess(spec, observation)
+    outcome = report(policy, final, remaining, results, now, repaired=repairing)
     return dataclasses.replace(outcome, observation=observation)
 
 

@@ -15,6 +15,7 @@ from asr_autoupdate.api import POLICY_TAG
 from asr_autoupdate.api.spec import DeletionPolicy, PolicySpec
 from asr_autoupdate.azure import port
 from asr_autoupdate.reconcile import desired
+from asr_autoupdate.reconcile.desired import Assessment
 from asr_autoupdate.reconcile.model import (
     CLEANUP_PARTS,
     Action,
@@ -33,8 +34,7 @@ from asr_autoupdate.reconcile.timing import next_start
 
 
 def plan(
-    spec: PolicySpec,
-    observation: Observation,
+    assessment: Assessment,
     now: datetime,
     *,
     force: bool = False,
@@ -42,17 +42,18 @@ def plan(
 ) -> list[Action]:
     """The changes that bring Azure to the spec; `force` (a repair pass) re-applies mappings and the role;
     `restore` names mappings to set again so that Site Recovery recreates their missing schedule."""
+    spec, observation = assessment.spec, assessment.observation
     if observation.vault is None:
         return []
     if not spec.automatic:
         return _disable_mappings(observation, force=force)
-    account_actions = _account_actions(spec, observation)
-    if account_actions or not desired.account_usable(spec, observation):
+    account_actions = _account_actions(assessment)
+    if account_actions or not assessment.account_usable:
         return account_actions
     return [
         *_role_actions(spec, observation, force=force),
-        *_mapping_actions(spec, observation, force=force, restore=restore),
-        *_schedule_actions(spec, observation, now),
+        *_mapping_actions(assessment, force=force, restore=restore),
+        *_schedule_actions(assessment, now),
     ]
 
 
@@ -80,15 +81,16 @@ def plan_cleanup(spec: PolicySpec, observation: Observation) -> list[Action]:
     return [*revocations, DeleteAccount(spec.automation_account)]
 
 
-def _account_actions(spec: PolicySpec, observation: Observation) -> list[Action]:
+def _account_actions(assessment: Assessment) -> list[Action]:
     """Create the account, or turn its identity on; Run As accounts can no longer be created, so not for them."""
+    spec, observation = assessment.spec, assessment.observation
     if Part.AUTOMATION_ACCOUNT in observation.failures or not spec.uses_identity:
         return []
     account = observation.automation_account
     if account is None:
         tags = {POLICY_TAG: spec.owner}
         return [CreateAccount(spec.automation_account, location=observation.known_vault.location, tags=tags)]
-    if account.principal_id is None and not desired.account_region_problem(observation):
+    if account.principal_id is None and not assessment.region_problem:
         return [EnableIdentity(spec.automation_account, location=account.location, tags=dict(account.tags))]
     return []
 
@@ -104,16 +106,15 @@ def _role_actions(spec: PolicySpec, observation: Observation, *, force: bool) ->
     return [GrantRole(scope=observation.known_vault.id, principal_id=principal, force=force)]
 
 
-def _mapping_actions(
-    spec: PolicySpec, observation: Observation, *, force: bool, restore: Collection[str]
-) -> list[Action]:
+def _mapping_actions(assessment: Assessment, *, force: bool, restore: Collection[str]) -> list[Action]:
+    spec, observation = assessment.spec, assessment.observation
     account = observation.known_account
     return [
         (MigrateMapping if _migrating(spec, mapping) else UpdateMapping)(
             mapping, enabled=True, automation_account_id=account.id, authentication_type=str(spec.authentication)
         )
         for mapping in observation.manageable_mappings
-        if force or not desired.mapping_configured(spec, mapping) or mapping.name in restore
+        if force or not assessment.is_configured(mapping) or mapping.name in restore
     ]
 
 
@@ -140,13 +141,13 @@ def _disable_mappings(observation: Observation, *, force: bool) -> list[Action]:
     ]
 
 
-def _schedule_actions(spec: PolicySpec, observation: Observation, now: datetime) -> list[Action]:
-    time_zone = desired.schedule_time_zone(spec, observation.known_vault)
+def _schedule_actions(assessment: Assessment, now: datetime) -> list[Action]:
+    spec, observation, time_zone = assessment.spec, assessment.observation, assessment.time_zone
     if time_zone is None or Part.SCHEDULES in observation.failures:
         return []
     rewrites: dict[str, Action] = {}
-    for mapping in observation.manageable_mappings:
-        if not (mapping.schedule_name and desired.mapping_configured(spec, mapping)):
+    for mapping in assessment.configured_mappings:
+        if not mapping.schedule_name:
             continue
         schedule = observation.schedule(mapping.schedule_name)
         if schedule is None or schedule.name in rewrites or desired.schedule_matches(spec, time_zone, schedule):
@@ -162,6 +163,6 @@ def _schedule_actions(spec: PolicySpec, observation: Observation, now: datetime)
                 week_days=spec.schedule.week_days,
             ),
             mapping_name=mapping.name,
-            when=desired.desired_summary(spec, time_zone),
+            when=assessment.schedule_summary or time_zone,
         )
     return list(rewrites.values())

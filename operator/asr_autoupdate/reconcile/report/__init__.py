@@ -20,8 +20,8 @@ from typing import Any
 
 from asr_autoupdate.api.conditions import AREA_TYPES, ConditionType, Status, condition, timestamp
 from asr_autoupdate.api.reasons import RETRY_OF_KIND, Kind, Reason, RetryKind
-from asr_autoupdate.api.spec import PolicySpec
 from asr_autoupdate.azure.errors import PERSON_DELAY, AzureError
+from asr_autoupdate.reconcile.desired import Assessment
 from asr_autoupdate.reconcile.model import (
     CLEANUP_PARTS,
     Action,
@@ -66,16 +66,17 @@ _SUMMARY_STATUS = {  # kind -> (Ready, Reconciling, Stalled)
 
 def report(
     policy: PolicyInput,
-    spec: PolicySpec,
-    observation: Observation,
+    assessment: Assessment,
     remaining: Sequence[Action],
     results: Sequence[ActionResult],
     now: datetime,
     *,
     repaired: bool = False,
 ) -> Outcome:
-    """Status, Events and retry verdict after a pass; `remaining` is the plan on the final observation."""
-    this_pass = PassView(spec, observation, remaining, results, now)
+    """Status, Events and retry verdict after a pass: `assessment` is of the final observation, `remaining`
+    the plan on it."""
+    spec, observation = assessment.spec, assessment.observation
+    this_pass = PassView(assessment, remaining, results, now)
     findings = vault_gate(this_pass) or [
         account_condition(this_pass),
         credentials_condition(this_pass),
@@ -85,7 +86,7 @@ def report(
     ]
     summary = _summary(this_pass, findings)
     retry = _retry(summary, _errors(observation, results))
-    status = {"observedGeneration": policy.generation, **status_sections(spec, observation, now)}
+    status = {"observedGeneration": policy.generation, **status_sections(assessment, now)}
     if repaired and (retry is None or retry.kind is not RetryKind.TRANSIENT):
         status["lastRepair"] = {"token": policy.repair_token, "time": timestamp(now), "result": str(summary.reason)}
     outcome = _outcome(policy, findings, summary, now, status, retry, results, spec.drift_check_interval_seconds)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from asr_autoupdate.api.conditions import AREA_TYPES, ConditionType, Status
 from asr_autoupdate.api.reasons import Reason
-from asr_autoupdate.reconcile import desired
 from asr_autoupdate.reconcile.model import (
     Part,
 )
@@ -46,7 +45,7 @@ def _account_state(this_pass: PassView) -> Finding:
     name = this_pass.spec.automation_account.name
     if account is None:  # only Run As gets here: identity mode plans the account's creation
         return finding(kind, Status.FALSE, Reason.RUN_AS_ACCOUNT_NOT_FOUND, piece=f"automation account {name}")
-    if problem := desired.account_region_problem(this_pass.observation):
+    if problem := this_pass.assessment.region_problem:
         return finding(kind, Status.FALSE, Reason.AUTOMATION_ACCOUNT_CONFLICT, account=name, problem=problem)
     identity = " with a system-assigned identity" if account.principal_id else ""
     state = f"Automation account {name} is in {account.location}{identity}"

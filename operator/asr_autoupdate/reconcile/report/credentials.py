@@ -28,7 +28,7 @@ def credentials_condition(this_pass: PassView) -> Finding:
     spec, observation = this_pass.spec, this_pass.observation
     if not spec.automatic:
         return finding(kind, Status.TRUE, Reason.NOT_REQUIRED, subject="credentials")
-    if not desired.account_usable(spec, observation):
+    if not this_pass.assessment.account_usable:
         return finding(kind, Status.UNKNOWN, Reason.WAITING, dependency="the automation account")
     if not spec.uses_identity:
         return _run_as(this_pass)

@@ -13,6 +13,7 @@ from asr_autoupdate.api.conditions import ConditionType, Status
 from asr_autoupdate.api.reasons import REASONS, Kind, Reason, message
 from asr_autoupdate.api.spec import PolicySpec
 from asr_autoupdate.azure.errors import AzureError
+from asr_autoupdate.reconcile.desired import Assessment
 from asr_autoupdate.reconcile.model import (
     Action,
     ActionResult,
@@ -77,11 +78,21 @@ def read_failure(kind: ConditionType, observation: Observation, parts: Iterable[
 
 @dataclasses.dataclass(frozen=True)
 class PassView:
-    spec: PolicySpec
-    observation: Observation
+    """One pass as every area's judge sees it: the assessment of the final observation, the changes still
+    planned on it, and the results of what was done."""
+
+    assessment: Assessment
     remaining: Sequence[Action]
     results: Sequence[ActionResult]
     now: datetime
+
+    @property
+    def spec(self) -> PolicySpec:
+        return self.assessment.spec
+
+    @property
+    def observation(self) -> Observation:
+        return self.assessment.observation
 
     def failed(self, kind: ConditionType) -> Finding | None:
         """The first action for this condition that Azure refused."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from asr_autoupdate.api.conditions import ConditionType, Status
 from asr_autoupdate.api.reasons import Reason
-from asr_autoupdate.reconcile import desired
 from asr_autoupdate.reconcile.model import (
     Observation,
     Part,
@@ -48,7 +47,7 @@ def _mapping_state(this_pass: PassView) -> Finding:
     kind = _C.MAPPINGS_CONFIGURED
     spec = this_pass.spec
     manageable = this_pass.observation.manageable_mappings
-    if not all(desired.mapping_configured(spec, mapping) for mapping in manageable):
+    if len(this_pass.assessment.configured) < len(manageable):
         return finding(kind, Status.FALSE, Reason.WAITING, dependency="the automation account")
     if not manageable:
         state = "No A2A Paired mapping yet; new ones get the setting when they appear"

@@ -15,8 +15,8 @@ from asr_autoupdate.api.conditions import ConditionType, timestamp
 from asr_autoupdate.api.spec import PolicySpec
 from asr_autoupdate.azure import port
 from asr_autoupdate.reconcile import desired
+from asr_autoupdate.reconcile.desired import Assessment
 from asr_autoupdate.reconcile.model import (
-    Observation,
     Part,
 )
 from asr_autoupdate.reconcile.timing import local_clock, month_end, month_start
@@ -27,9 +27,10 @@ _C = ConditionType
 AGENT_EXPIRY_WARNING = timedelta(days=30)
 
 
-def status_sections(spec: PolicySpec, observation: Observation, now: datetime) -> dict[str, Any]:
+def status_sections(assessment: Assessment, now: datetime) -> dict[str, Any]:
     """Status sections: a value when read, None (removes the key) when known absent, left out when unread
     so that the last good value stays."""
+    spec, observation = assessment.spec, assessment.observation
     failures = observation.failures
     if Part.VAULT in failures:
         return {}
@@ -45,13 +46,12 @@ def status_sections(spec: PolicySpec, observation: Observation, now: datetime) -
         sections.update(mappings=None, agents=None, schedules=None, scheduleSummary=None)
         return sections
     if Part.MAPPINGS not in failures:
-        sections["mappings"] = _mappings_status(spec, observation)
+        sections["mappings"] = _mappings_status(assessment)
     if Part.PROTECTED_ITEMS not in failures:
         sections["agents"] = _agents_status(observation.protected_items, now)
-    time_zone = desired.schedule_time_zone(spec, vault) if spec.automatic else None
-    sections["scheduleSummary"] = desired.desired_summary(spec, time_zone) if time_zone else None
+    sections["scheduleSummary"] = assessment.schedule_summary if spec.automatic else None
     if not {Part.AUTOMATION_ACCOUNT, Part.SCHEDULES, Part.MAPPINGS} & failures.keys():
-        sections["schedules"] = _schedules_status(spec, observation) if spec.automatic and account else None
+        sections["schedules"] = _schedules_status(assessment) if spec.automatic and account else None
     return sections
 
 
@@ -63,20 +63,22 @@ def _account_status(spec: PolicySpec, account: port.AutomationAccount) -> dict[s
     }
 
 
-def _mappings_status(spec: PolicySpec, observation: Observation) -> dict[str, int]:
+def _mappings_status(assessment: Assessment) -> dict[str, int]:
+    observation = assessment.observation
     manageable = observation.manageable_mappings
     return {
         "total": len(observation.mappings),
-        "configured": sum(desired.mapping_configured(spec, mapping) for mapping in manageable),
+        "configured": len(assessment.configured),
         "skipped": len(observation.mappings) - len(manageable),
     }
 
 
-def _schedules_status(spec: PolicySpec, observation: Observation) -> list[dict[str, Any]]:
+def _schedules_status(assessment: Assessment) -> list[dict[str, Any]]:
+    observation = assessment.observation
     entries = []
-    for mapping in observation.manageable_mappings:
+    for mapping in assessment.configured_mappings:
         schedule = observation.schedule(mapping.schedule_name or "")
-        if schedule is None or not desired.mapping_configured(spec, mapping):
+        if schedule is None:
             continue
         entry = {
             "name": schedule.name,
