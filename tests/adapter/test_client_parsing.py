@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from asr_autoupdate.azure import client, port
+from asr_autoupdate.azure import port, sdk_errors, wire
 from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid, ServicePrincipal
+from tests.pem import encrypted_bundle, self_signed
 
 UTC = UTC
 
@@ -108,7 +109,7 @@ def test_settings_refuse_bad_values(reason: str, settings: object) -> None:
         ("secret", {"tenantId": "t", "clientId": "c", "clientSecret": "s"}, None),
         (
             "certificate as bytes",
-            {"tenantId": "t", "clientId": "c", "clientCertificate": b"-----BEGIN PRIVATE KEY-----\n..."},
+            {"tenantId": "t", "clientId": "c", "clientCertificate": self_signed()[0].encode()},
             None,
         ),
         ("no tenant", {"clientId": "c", "clientSecret": "s"}, "tenantId"),
@@ -116,6 +117,31 @@ def test_settings_refuse_bad_values(reason: str, settings: object) -> None:
         ("neither secret nor certificate", {"tenantId": "t", "clientId": "c"}, "clientSecret or clientCertificate"),
         ("blank secret", {"tenantId": "t", "clientId": "c", "clientSecret": "  "}, "clientSecret"),
         ("certificate not PEM", {"tenantId": "t", "clientId": "c", "clientCertificate": "abc"}, "not PEM"),
+        (
+            "certificate without its key",
+            {"tenantId": "t", "clientId": "c", "clientCertificate": self_signed()[1]},
+            "holds no private key",
+        ),
+        (
+            "key without its certificate",
+            {"tenantId": "t", "clientId": "c", "clientCertificate": self_signed()[2]},
+            "holds no certificate",
+        ),
+        (
+            "encrypted key",
+            {"tenantId": "t", "clientId": "c", "clientCertificate": encrypted_bundle()},
+            "encrypted private key",
+        ),
+        (
+            "garbled PEM",
+            {
+                "tenantId": "t",
+                "clientId": "c",
+                "clientCertificate": "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            },
+            "cannot be read",
+        ),
     ],
 )
 def test_service_principal_from_secret(reason: str, data: dict, error: str | None) -> None:
@@ -138,14 +164,14 @@ def test_service_principal_repr_hides_secret_material() -> None:
 
 def test_role_assignment_name_is_deterministic_and_case_blind() -> None:
     scope = "/subscriptions/S/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v"
-    first = client.role_assignment_name(scope, "P", port.CONTRIBUTOR_ROLE)
-    assert first == client.role_assignment_name(scope.upper() + "/", "p", port.CONTRIBUTOR_ROLE.upper())
-    assert first != client.role_assignment_name(scope, "P", port.OWNER_ROLE)
-    assert first != client.role_assignment_name(scope + "x", "P", port.CONTRIBUTOR_ROLE)
+    first = wire.role_assignment_name(scope, "P", port.CONTRIBUTOR_ROLE)
+    assert first == wire.role_assignment_name(scope.upper() + "/", "p", port.CONTRIBUTOR_ROLE.upper())
+    assert first != wire.role_assignment_name(scope, "P", port.OWNER_ROLE)
+    assert first != wire.role_assignment_name(scope + "x", "P", port.CONTRIBUTOR_ROLE)
 
 
 def test_parse_arm_id_is_case_blind_on_keys() -> None:
-    parts = client.parse_arm_id(
+    parts = wire.parse_arm_id(
         "/Subscriptions/S/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v"
         "/replicationFabrics/f/replicationProtectionContainers/c/replicationProtectionContainerMappings/m"
     )
@@ -173,19 +199,19 @@ def test_parse_arm_id_is_case_blind_on_keys() -> None:
     ],
 )
 def test_parse_time(reason: str, value: str | None, expected: datetime | None) -> None:
-    assert client.parse_time(value) == expected, reason
+    assert wire.parse_time(value) == expected, reason
 
 
 def test_format_time_is_utc_z() -> None:
     local = datetime(2030, 1, 1, 2, 0, tzinfo=timezone(timedelta(hours=2)))
-    assert client.format_time(local) == "2030-01-01T00:00:00Z"
+    assert wire.format_time(local) == "2030-01-01T00:00:00Z"
 
 
 # --- wire -> port -----------------------------------------------------------------------------------
 
 
 def test_parse_mapping_reads_a2a_details_and_health() -> None:
-    mapping = client.parse_mapping(
+    mapping = wire.parse_mapping(
         {
             "id": "/Subscriptions/S/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v/x/m1",
             "name": "m1",
@@ -216,7 +242,7 @@ def test_parse_mapping_reads_a2a_details_and_health() -> None:
 
 
 def test_parse_mapping_of_another_provider() -> None:
-    mapping = client.parse_mapping(
+    mapping = wire.parse_mapping(
         {
             "id": "i",
             "name": "n",
@@ -227,7 +253,7 @@ def test_parse_mapping_of_another_provider() -> None:
 
 
 def test_parse_protected_item_agent_fields() -> None:
-    item = client.parse_protected_item(
+    item = wire.parse_protected_item(
         {
             "id": "i",
             "name": "vm1",
@@ -255,7 +281,7 @@ def test_parse_protected_item_agent_fields() -> None:
 
 
 def test_parse_schedule_week_and_enabled_flag() -> None:
-    schedule = client.parse_schedule(
+    schedule = wire.parse_schedule(
         {
             "name": "s",
             "properties": {
@@ -274,7 +300,7 @@ def test_parse_schedule_week_and_enabled_flag() -> None:
 
 
 def test_parse_job() -> None:
-    job = client.parse_job(
+    job = wire.parse_job(
         {
             "id": "/x/jobs/j",
             "name": "j",
@@ -296,5 +322,5 @@ def test_parse_job() -> None:
 
 def test_messages_are_one_line_without_tokens_or_secrets() -> None:
     raw = "line one\nAuthorization: Bearer abc.def.ghi and eyJhbGciOi.eyJzdWIiOiJ4.sig secret=s3cr3t-value"
-    text = client._one_line(raw, secrets=("s3cr3t-value",))
+    text = sdk_errors.one_line(raw, secrets=("s3cr3t-value",))
     assert "\n" not in text and "abc.def" not in text and "eyJ" not in text and "s3cr3t" not in text

@@ -18,6 +18,7 @@ from asr_autoupdate.azure import errors, port, throttle
 from asr_autoupdate.azure.client import AzureClient, AzureClientPool
 from asr_autoupdate.azure.credentials import AzureSettings, ServicePrincipal
 from tests.adapter.conftest import Admin
+from tests.pem import self_signed
 
 SUB_A = "3f1c9a52-7d4e-4b8a-9c61-2e5f8d0a4b17"
 WEU = port.VaultRef(SUB_A, "rg-asr-weu", "rsv-weu-prod")
@@ -443,35 +444,8 @@ async def test_pool_shares_one_client_per_identity(azure: AzureClient) -> None:
 # --- more identities ----------------------------------------------------------------------------------
 
 
-def _self_signed_pem() -> tuple[str, str]:
-    """(key + certificate PEM as a Secret would hold it, certificate PEM alone)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "asr-autoupdate-test")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-    return key_pem + certificate_pem, certificate_pem
-
-
 async def test_certificate_identity_from_a_secret(admin: Admin, make_client) -> None:
-    bundle, certificate_pem = _self_signed_pem()
+    bundle, certificate_pem, _ = self_signed()
     principal = admin.post("/principals", {"kind": "ServicePrincipal", "certificatePem": certificate_pem})
     admin.post(
         "/role-assignments",

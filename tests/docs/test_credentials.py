@@ -12,10 +12,11 @@ from asr_autoupdate.azure import credentials
 from asr_autoupdate.azure.credentials import SecretInvalid, ServicePrincipal
 from tests.chart.chart_kit import CHART_DIR, container, one, render
 from tests.docs.docs_kit import ROOT, markdown_table, read
+from tests.pem import encrypted_bundle, self_signed
 
 DOC = read("credentials.md")
 OPERATOR = ROOT / "operator" / "asr_autoupdate"
-PEM = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+PEM = self_signed()[0]
 
 
 def source_text() -> str:
@@ -84,32 +85,33 @@ def test_secret_keys_table_is_what_the_code_reads():
         ServicePrincipal.from_secret_data({**base, "clientCertificate": b"not a certificate"})
 
 
-def test_with_both_the_certificate_is_used(monkeypatch):
-    from asr_autoupdate.azure import client
+async def test_with_both_the_certificate_is_used():
+    from azure.identity.aio import CertificateCredential
 
-    class Recorded:
-        def __init__(self, *args, **kwargs):
-            self.kwargs = kwargs
-
-    monkeypatch.setattr(client, "CertificateCredential", Recorded)
     identity = ServicePrincipal.from_secret_data(
         {"tenantId": b"t", "clientId": b"c", "clientSecret": b"s", "clientCertificate": PEM.encode()}
     )
-    credential = client.make_credential(credentials.AzureSettings(), identity)
-    assert isinstance(credential, Recorded) and credential.kwargs["certificate_data"] == PEM.strip().encode()
+    credential = credentials.make_credential(credentials.AzureSettings(), identity)
+    try:
+        assert isinstance(credential, CertificateCredential)
+    finally:
+        await credential.close()
 
 
-def test_a_certificate_without_its_key_passes_the_secret_check_but_fails_later():
-    """The page says so (InternalError, not CredentialsSecretInvalid); change it when the code learns better."""
-    from asr_autoupdate.azure.client import make_credential
-
-    certificate_only = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    identity = ServicePrincipal.from_secret_data(
-        {"tenantId": b"t", "clientId": b"c", "clientCertificate": certificate_only.encode()}
-    )
-    with pytest.raises(ValueError):
-        make_credential(credentials.AzureSettings(), identity)
-    assert "InternalError" in DOC
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        pytest.param(self_signed()[1], "holds no private key", id="certificate-without-its-key"),
+        pytest.param(encrypted_bundle(), "encrypted private key", id="encrypted-key"),
+    ],
+)
+def test_a_certificate_azure_identity_cannot_use_is_refused_where_the_secret_is_read(value, problem):
+    """The page promises CredentialsSecretInvalid for these, naming the key and what is wrong."""
+    with pytest.raises(SecretInvalid, match=problem) as refused:
+        ServicePrincipal.from_secret_data({"tenantId": b"t", "clientId": b"c", "clientCertificate": value.encode()})
+    assert "clientCertificate" in str(refused.value) and "BEGIN" not in str(refused.value)
+    assert "lacks its private key, or whose key is encrypted" not in DOC
+    assert "CredentialsSecretInvalid" in DOC
 
 
 def test_secret_values_never_show_in_repr():

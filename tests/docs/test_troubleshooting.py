@@ -25,7 +25,7 @@ from tests.docs.docs_kit import CRD_FILE, fenced_blocks, markdown_table, read
 DOC = read("troubleshooting.md")
 report = importlib.import_module("asr_autoupdate.reconcile.report")
 report_credentials = importlib.import_module("asr_autoupdate.reconcile.report.credentials")
-client = importlib.import_module("asr_autoupdate.azure.client")
+sdk_errors = importlib.import_module("asr_autoupdate.azure.sdk_errors")
 
 
 def flat(text: str) -> str:
@@ -118,7 +118,7 @@ def test_common_errors_map_to_the_reasons_the_table_says():
             if code == "TokenRequestFailed":
                 # what the adapter makes of the credential failing to get a token (ARM never saw the call)
                 refused = ClientAuthenticationError("get_token failed: invalid_client AADSTS7000215")
-                error = client.convert_error(refused, "get vault")
+                error = sdk_errors.convert_error(refused, "get vault")
                 assert error.code == code
             else:
                 error = errors.classify(ARM_STATUS[code], code, "m")

@@ -1,8 +1,9 @@
-"""Where Azure is and who the operator is there: plain values, no SDK.
+"""Where Azure is and who the operator is there, and the azure-identity credential for that identity.
 
 `AzureSettings` says which cloud (or emulator) to talk to; `ServicePrincipal` is an explicit identity taken
-from a policy's `credentialsSecretRef`. `client.py` turns both into azure-identity credentials and SDK
-clients; keeping them SDK-free lets the handler layer and the tests build them without importing Azure.
+from a policy's `credentialsSecretRef`. Both are plain frozen values, so the handler layer and the tests can
+build and compare them (a pool keys its clients by identity); `make_credential` turns them into the
+azure-identity credential that `client.py` gives its SDK clients.
 
 Environment variables read by `AzureSettings.from_env()`:
 
@@ -27,8 +28,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
+from typing import NotRequired, TypedDict
 from urllib.parse import urlparse
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.identity.aio import (
+    CertificateCredential,
+    ChainedTokenCredential,
+    ClientSecretCredential,
+    EnvironmentCredential,
+    ManagedIdentityCredential,
+    WorkloadIdentityCredential,
+)
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -179,11 +194,92 @@ class ServicePrincipal:
         secret, certificate = text("clientSecret"), text("clientCertificate")
         if not secret and not certificate:
             raise SecretInvalid("missing key clientSecret or clientCertificate")
-        if certificate and "-----BEGIN" not in certificate:
-            raise SecretInvalid("key clientCertificate is not PEM")
+        if certificate:
+            _check_certificate(certificate)
         return cls(
             tenant_id=text("tenantId") or "",
             client_id=text("clientId") or "",
             client_secret=secret,
             client_certificate=certificate,
         )
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----", re.DOTALL)
+
+
+def _check_certificate(pem: str) -> None:
+    """azure-identity wants the certificate and its unencrypted private key in one PEM. Check that here, where
+    the Secret is read, so a wrong value is the user's `CredentialsSecretInvalid` (naming what is wrong), not a
+    failure deep in the credential."""
+    blocks = {match.group(1): match.group(0) for match in _PEM_BLOCK.finditer(pem)}
+    if not blocks:
+        raise SecretInvalid("key clientCertificate is not PEM")
+    if "CERTIFICATE" not in blocks:
+        raise SecretInvalid("key clientCertificate holds no certificate (PEM: the certificate and its private key)")
+    if "ENCRYPTED PRIVATE KEY" in blocks or "Proc-Type: 4,ENCRYPTED" in pem:
+        raise SecretInvalid("key clientCertificate holds an encrypted private key; store the key unencrypted")
+    key = next((block for kind, block in blocks.items() if kind.endswith("PRIVATE KEY")), None)
+    if key is None:
+        raise SecretInvalid("key clientCertificate holds no private key (PEM: the certificate and its private key)")
+    try:
+        x509.load_pem_x509_certificate(blocks["CERTIFICATE"].encode())
+        serialization.load_pem_private_key(key.encode(), password=None)
+    except (ValueError, TypeError):
+        raise SecretInvalid("key clientCertificate has a certificate or private key that cannot be read") from None
+
+
+class _AuthorityOptions(TypedDict):
+    """The keyword arguments every credential that talks to the authority is made with."""
+
+    authority: str
+    disable_instance_discovery: bool
+    connection_verify: NotRequired[str]
+
+
+class _ManagedIdentityOptions(TypedDict, total=False):
+    """A user-assigned identity's client id; without it, the system-assigned identity."""
+
+    client_id: str
+
+
+def _credential_options(settings: AzureSettings) -> _AuthorityOptions:
+    """One place for the authority settings, so no credential source talks to a different authority."""
+    options: _AuthorityOptions = {
+        "authority": settings.authority_host,
+        "disable_instance_discovery": settings.instance_discovery_disabled,
+    }
+    if settings.ca_bundle:
+        options["connection_verify"] = settings.ca_bundle
+    return options
+
+
+def make_credential(settings: AzureSettings, identity: ServicePrincipal | None = None) -> AsyncTokenCredential:
+    """The credential for `identity`, or for the operator's own identity when it is None.
+
+    The operator's own identity follows azure-identity's DefaultAzureCredential order restricted to
+    sources that need no person: environment (secret or certificate), workload identity, managed identity.
+    The authority, instance-discovery and CA settings apply to every source that talks to the authority.
+    """
+    options = _credential_options(settings)
+    if identity is not None:
+        if identity.client_certificate:
+            return CertificateCredential(
+                identity.tenant_id,
+                identity.client_id,
+                certificate_data=identity.client_certificate.encode("utf-8"),
+                **options,
+            )
+        return ClientSecretCredential(identity.tenant_id, identity.client_id, identity.client_secret or "", **options)
+
+    sources: list[AsyncTokenCredential] = [EnvironmentCredential(**options)]
+    if (
+        os.environ.get("AZURE_FEDERATED_TOKEN_FILE")
+        and os.environ.get("AZURE_CLIENT_ID")
+        and os.environ.get("AZURE_TENANT_ID")
+    ):
+        sources.append(WorkloadIdentityCredential(**options))
+    managed_identity_options: _ManagedIdentityOptions = {}
+    if os.environ.get("AZURE_CLIENT_ID"):
+        managed_identity_options["client_id"] = os.environ["AZURE_CLIENT_ID"]
+    sources.append(ManagedIdentityCredential(**managed_identity_options))
+    return ChainedTokenCredential(*sources)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 SITE_RECOVERY_RUNBOOK = "MS-SR-Update-MobilityServiceForA2AVirtualMachines"
 CONTRIBUTOR_ROLE = "b24988ac-6180-42a0-ab88-20f7382dd24c"
@@ -28,31 +28,28 @@ def same_id(left: str | None, right: str | None) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
-class VaultRef:
+class ResourceRef:
+    """A resource named by subscription, resource group and name; `provider` is its ARM type."""
+
     subscription_id: str
     resource_group: str
     name: str
+    provider: ClassVar[str] = ""
 
     @property
     def id(self) -> str:
         return (
             f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.RecoveryServices/vaults/{self.name}"
+            f"/providers/{self.provider}/{self.name}"
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class AccountRef:
-    subscription_id: str
-    resource_group: str
-    name: str
+class VaultRef(ResourceRef):
+    provider = "Microsoft.RecoveryServices/vaults"
 
-    @property
-    def id(self) -> str:
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.Automation/automationAccounts/{self.name}"
-        )
+
+class AccountRef(ResourceRef):
+    provider = "Microsoft.Automation/automationAccounts"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ handler for minutes.
 
 This module is SDK-free on purpose: the buckets are plain arithmetic over a time passed in, so they are tested
 without sleeping. The azure-core pipeline policy that calls `SubscriptionBudget.acquire` and
-`SubscriptionBudget.record` lives in `client.py`, the only module that imports the SDK.
+`SubscriptionBudget.record` lives in `pipeline.py`, one of the Azure adapter's SDK modules.
 """
 
 from __future__ import annotations
