@@ -142,6 +142,7 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
             outcome = await _pass(finalize, policy, memo, conflict)
         if outcome.retry is None:
             _metrics(memo).forget_policy(policy.namespace, policy.name)
+            await memo.azure.release(f"{policy.namespace}/{policy.name}")
         _obey(outcome, body, patch, memo, attempt=retry)
 
     return registry
@@ -204,7 +205,8 @@ async def _attempt(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: st
     except SecretUnreadable as problem:
         return blocked(policy, now, Reason.CREDENTIALS_SECRET_UNREADABLE, secret=secret_ref, problem=str(problem))
     try:
-        outcome: Outcome = await step(memo.azure.get(identity), policy, now, conflict=conflict, **extra)
+        azure = await memo.azure.get(identity, user=f"{policy.namespace}/{policy.name}")
+        outcome: Outcome = await step(azure, policy, now, conflict=conflict, **extra)
         return outcome
     except Exception:
         log.exception(UNEXPECTED, policy.namespace, policy.name)

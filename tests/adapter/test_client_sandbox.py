@@ -431,14 +431,34 @@ async def test_pool_shares_one_client_per_identity(azure: AzureClient) -> None:
     identity = azure.identity
     assert identity is not None
     try:
-        client = pool.get(identity)
-        assert (
-            pool.get(ServicePrincipal(identity.tenant_id, identity.client_id, client_secret=identity.client_secret))
-            is client
-        )
+        client = await pool.get(identity, user="dr/a")
+        same = ServicePrincipal(identity.tenant_id, identity.client_id, client_secret=identity.client_secret)
+        assert await pool.get(same, user="dr/b") is client
         assert await client.get_vault(WEU) is not None
     finally:
         await pool.close()
+
+
+async def test_a_rotated_secrets_client_is_closed_once_no_policy_uses_it(azure: AzureClient) -> None:
+    pool = AzureClientPool(azure.settings)
+    identity = azure.identity
+    assert identity is not None
+    rotated = ServicePrincipal(identity.tenant_id, identity.client_id, client_secret="rotated-" + "x" * 8)
+    try:
+        old = await pool.get(identity, user="dr/a")
+        await pool.get(identity, user="dr/b")
+        await pool.get(None, user="dr/c")  # the operator's own identity
+        assert pool.identities == 2
+        await pool.get(rotated, user="dr/a")  # a's Secret was rotated: b still uses the old one
+        assert pool.identities == 3 and await pool.get(identity, user="dr/b") is old
+        await pool.release("dr/b")  # b was deleted: nobody uses the old secret now
+        assert pool.identities == 2
+        assert await pool.get(identity, user="dr/d") is not old  # a new client, the closed one is gone
+        await pool.release("dr/c")
+        assert pool.identities == 3, "the operator's own identity stays until shutdown"
+    finally:
+        await pool.close()
+    assert pool.identities == 0
 
 
 # --- more identities ----------------------------------------------------------------------------------

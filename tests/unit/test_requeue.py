@@ -77,7 +77,11 @@ async def test_an_unexpected_failure_is_logged_with_its_traceback_and_reported_a
         raise ZeroDivisionError("a bug")
 
     policy = PolicyInput(namespace="dr", name="weu", generation=1, spec={}, status={})
-    memo = SimpleNamespace(azure=SimpleNamespace(get=lambda identity: None))
+
+    async def no_client(identity, *, user):
+        return None
+
+    memo = SimpleNamespace(azure=SimpleNamespace(get=no_client))
     with caplog.at_level(logging.ERROR, logger="asr_autoupdate"):
         outcome = await handlers._attempt(broken, policy, memo, None)
     [record] = [r for r in caplog.records if r.getMessage() == "reconcile of dr/weu failed unexpectedly"]

@@ -380,28 +380,47 @@ class AzureClient:
 class AzureClientPool:
     """One `AzureClient` per identity for the whole process (the operator's own one under key None).
 
-    The handler layer asks for the client of a policy's identity; equal Secrets share a credential and
-    its token cache, and `close()` at shutdown closes them all.
+    The handler layer asks for the client of a policy's identity, naming the policy (`user`); equal Secrets
+    share a credential and its token cache. When no policy uses an identity any more (its Secret was rotated,
+    the policy moved to another Secret or went away), that identity's client is closed and dropped, so a
+    rotated secret does not live on in memory. The operator's own identity stays until `close()` at shutdown.
     """
 
     def __init__(self, settings: AzureSettings, *, budgets: throttle.BudgetRegistry | None = None):
         self.settings = settings
         self._budgets = budgets
         self._clients: dict[ServicePrincipal | None, AzureClient] = {}
+        self._identity_of: dict[str, ServicePrincipal | None] = {}
 
-    def get(self, identity: ServicePrincipal | None = None) -> AzureClient:
+    async def get(self, identity: ServicePrincipal | None = None, *, user: str | None = None) -> AzureClient:
         """The identity's client, made once, so its token cache outlives any one reconcile."""
+        if user is not None:
+            previous = self._identity_of.get(user)
+            self._identity_of[user] = identity
+            if previous != identity:
+                await self._close_if_unused(previous)
         client = self._clients.get(identity)
         if client is None:
             client = AzureClient(self.settings, identity, budgets=self._budgets)
             self._clients[identity] = client
         return client
 
-    async def forget(self, identity: ServicePrincipal | None) -> None:
-        """Drop and close the client of an identity whose Secret changed or went away."""
+    async def release(self, user: str) -> None:
+        """`user` (a policy that is gone) needs no client any more."""
+        if user in self._identity_of:
+            await self._close_if_unused(self._identity_of.pop(user))
+
+    async def _close_if_unused(self, identity: ServicePrincipal | None) -> None:
+        if identity is None or identity in self._identity_of.values():
+            return
         client = self._clients.pop(identity, None)
         if client is not None:
             await client.close()
+
+    @property
+    def identities(self) -> int:
+        """How many identities have a client (the operator's own included): for tests and metrics."""
+        return len(self._clients)
 
     async def close(self) -> None:
         """Close every client once at shutdown; a pool emptied first cannot hand out a closed one."""
