@@ -324,3 +324,33 @@ def test_messages_are_one_line_without_tokens_or_secrets() -> None:
     raw = "line one\nAuthorization: Bearer abc.def.ghi and eyJhbGciOi.eyJzdWIiOiJ4.sig secret=s3cr3t-value"
     text = sdk_errors.one_line(raw, secrets=("s3cr3t-value",))
     assert "\n" not in text and "abc.def" not in text and "eyJ" not in text and "s3cr3t" not in text
+
+
+def test_azure_enums_arrive_in_one_spelling_whatever_case_azure_used():
+    mapping = wire.parse_mapping(
+        {
+            "id": "/m1",
+            "name": "m1",
+            "properties": {
+                "state": "paired",
+                "providerSpecificDetails": {
+                    "instanceType": "a2a",
+                    "agentAutoUpdateStatus": "enabled",
+                    "automationAccountAuthenticationType": "systemAssignedIdentity",
+                },
+            },
+        }
+    )
+    assert (mapping.instance_type, mapping.state, mapping.auto_update, mapping.authentication_type) == (
+        "A2A",
+        "Paired",
+        "Enabled",
+        "SystemAssignedIdentity",
+    )
+    assert mapping.manageable
+    schedule = wire.parse_schedule(
+        {"name": "s", "properties": {"frequency": "week", "advancedSchedule": {"weekDays": ["sunday", "MONDAY"]}}}
+    )
+    assert (schedule.frequency, schedule.week_days) == ("Week", ("Sunday", "Monday"))
+    unknown = wire.parse_mapping({"properties": {"providerSpecificDetails": {"agentAutoUpdateStatus": "Paused"}}})
+    assert unknown.auto_update == "Paused" and unknown.instance_type is None

@@ -95,6 +95,17 @@ class HealthError:
         return self.level.lower() == "warning"
 
 
+# The spellings of Azure's enums as the port hands them on (the wire parser normalizes their case), so the
+# reconciler compares them exactly.
+INSTANCE_TYPES = ("A2A",)
+MAPPING_STATES = ("Paired", "Unpaired", "Pairing", "Unpairing")
+AUTO_UPDATE_STATES = ("Enabled", "Disabled")
+AUTHENTICATION_TYPES = ("SystemAssignedIdentity", "RunAsAccount")
+FREQUENCIES = ("OneTime", "Minute", "Hour", "Day", "Week", "Month")
+WEEK_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+CONNECTION_TYPES = ("AzureServicePrincipal",)
+
+
 @dataclasses.dataclass(frozen=True)
 class Mapping:
     """An A2A (or other) protection-container mapping: where Site Recovery keeps the auto-update setting."""
@@ -112,7 +123,7 @@ class Mapping:
 
     @property
     def manageable(self) -> bool:
-        return (self.instance_type or "").lower() == "a2a" and (self.state or "").lower() == "paired"
+        return self.instance_type == "A2A" and self.state == "Paired"
 
 
 @dataclasses.dataclass(frozen=True)

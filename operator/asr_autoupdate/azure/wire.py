@@ -151,6 +151,15 @@ def _parse_health_error(data: Json) -> port.HealthError:
     )
 
 
+def _canonical(value: Any, spellings: tuple[str, ...]) -> str | None:
+    """Azure's enums arrive in varying case (the portal, the SDKs and old API versions disagree): one spelling
+    here, so the reconciler compares exactly. An unknown value is kept as it came."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    return next((spelling for spelling in spellings if spelling.lower() == text.lower()), text)
+
+
 def parse_mapping(data: Json) -> port.Mapping:
     """The auto-update setting lives in the provider-specific details (A2A's), not in the mapping's own fields."""
     properties = data.get("properties") or {}
@@ -158,11 +167,11 @@ def parse_mapping(data: Json) -> port.Mapping:
     return port.Mapping(
         id=data.get("id") or "",
         name=data.get("name") or "",
-        instance_type=details.get("instanceType"),
-        state=properties.get("state"),
-        auto_update=details.get("agentAutoUpdateStatus"),
+        instance_type=_canonical(details.get("instanceType"), port.INSTANCE_TYPES),
+        state=_canonical(properties.get("state"), port.MAPPING_STATES),
+        auto_update=_canonical(details.get("agentAutoUpdateStatus"), port.AUTO_UPDATE_STATES),
         automation_account_id=details.get("automationAccountArmId") or None,
-        authentication_type=details.get("automationAccountAuthenticationType"),
+        authentication_type=_canonical(details.get("automationAccountAuthenticationType"), port.AUTHENTICATION_TYPES),
         schedule_name=details.get("scheduleName") or None,
         job_schedule_name=details.get("jobScheduleName") or None,
         health_errors=tuple(_parse_health_error(e) for e in properties.get("healthErrorDetails") or ()),
@@ -182,10 +191,10 @@ def parse_schedule(data: Json) -> port.Schedule:
     return port.Schedule(
         name=data.get("name") or "",
         start_time=parse_time(properties.get("startTime")),
-        frequency=properties.get("frequency"),
+        frequency=_canonical(properties.get("frequency"), port.FREQUENCIES),
         interval=interval,
         time_zone=properties.get("timeZone"),
-        week_days=tuple(advanced.get("weekDays") or ()),
+        week_days=tuple(_canonical(day, port.WEEK_DAYS) or "" for day in advanced.get("weekDays") or ()),
         next_run=parse_time(properties.get("nextRun")),
         is_enabled=True if enabled is None else _bool(enabled),
     )
@@ -244,7 +253,7 @@ def parse_connection(data: Json, name: str) -> port.Connection:
     fields = properties.get("fieldDefinitionValues") or {}
     return port.Connection(
         name=data.get("name") or name,
-        connection_type=(properties.get("connectionType") or {}).get("name"),
+        connection_type=_canonical((properties.get("connectionType") or {}).get("name"), port.CONNECTION_TYPES),
         fields={str(k): str(v) for k, v in fields.items()},
     )
 

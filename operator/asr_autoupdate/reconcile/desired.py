@@ -48,17 +48,17 @@ def has_vault_access(assignments: tuple[port.RoleAssignment, ...]) -> bool:
 
 
 def auto_update_enabled(mapping: port.Mapping) -> bool:
-    return (mapping.auto_update or "").lower() == "enabled"
+    return mapping.auto_update == "Enabled"
 
 
 def mapping_configured(spec: PolicySpec, mapping: port.Mapping) -> bool:
     """Automatic: enabled, with the spec's account and authentication. Manual: disabled."""
     if not spec.automatic:
-        return (mapping.auto_update or "").lower() == "disabled"
+        return mapping.auto_update == "Disabled"
     return (
         auto_update_enabled(mapping)
         and port.same_id(mapping.automation_account_id, spec.automation_account.id)
-        and (mapping.authentication_type or "").lower() == spec.authentication.lower()
+        and mapping.authentication_type == spec.authentication
     )
 
 
@@ -70,13 +70,11 @@ def schedule_time_zone(spec: PolicySpec, vault: port.Vault) -> str | None:
 def schedule_matches(spec: PolicySpec, time_zone: str, schedule: port.Schedule) -> bool:
     """Same local time, zone, frequency, interval and (for Week) week days as the spec asks for."""
     settings = spec.schedule
-    same_days = settings.frequency is Frequency.DAY or {day.lower() for day in schedule.week_days} == {
-        day.lower() for day in settings.week_days
-    }
+    same_days = settings.frequency is Frequency.DAY or set(schedule.week_days) == set(settings.week_days)
     return (
         schedule.time_zone == time_zone
         and local_clock(schedule) == settings.time
-        and (schedule.frequency or "").lower() == settings.frequency.lower()
+        and schedule.frequency == settings.frequency
         and schedule.interval == settings.interval
         and same_days
     )

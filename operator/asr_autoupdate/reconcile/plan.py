@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 from asr_autoupdate.api import POLICY_TAG
-from asr_autoupdate.api.spec import DeletionPolicy, PolicySpec
+from asr_autoupdate.api.spec import Authentication, DeletionPolicy, PolicySpec
 from asr_autoupdate.azure import port
 from asr_autoupdate.reconcile import desired
 from asr_autoupdate.reconcile.desired import Assessment
@@ -123,7 +123,7 @@ def _migrating(spec: PolicySpec, mapping: port.Mapping) -> bool:
     return (
         spec.uses_identity
         and desired.auto_update_enabled(mapping)
-        and (mapping.authentication_type or "").lower() == "runasaccount"
+        and mapping.authentication_type == Authentication.RUN_AS_ACCOUNT
     )
 
 
@@ -137,7 +137,7 @@ def _disable_mappings(observation: Observation, *, force: bool) -> list[Action]:
             authentication_type=mapping.authentication_type,
         )
         for mapping in observation.manageable_mappings
-        if force or (mapping.auto_update or "").lower() != "disabled"
+        if force or mapping.auto_update != "Disabled"
     ]
 
 

@@ -70,7 +70,7 @@ def _run_as(this_pass: PassView) -> Finding:
     if connection is None:
         piece = f"connection asset {port.RUN_AS_CONNECTION}"
         return finding(kind, Status.FALSE, Reason.RUN_AS_ACCOUNT_NOT_FOUND, piece=piece)
-    if (connection.connection_type or "").lower() != "azureserviceprincipal":
+    if connection.connection_type != "AzureServicePrincipal":
         piece = f"connection asset {port.RUN_AS_CONNECTION} of type AzureServicePrincipal"
         return finding(kind, Status.FALSE, Reason.RUN_AS_ACCOUNT_NOT_FOUND, piece=piece)
     if _connection_field(connection, "CertificateThumbprint") != (certificate.thumbprint or "").lower():
