@@ -55,3 +55,12 @@ def test_message_is_one_bounded_line():
 def test_committed_doc_is_generated():
     committed = (ROOT / "docs" / "reasons.md").read_text()
     assert committed == render_markdown(), "run: python -m asr_autoupdate.api.reasons > docs/reasons.md"
+
+
+def test_azures_free_text_is_cut_to_one_short_line():
+    from asr_autoupdate.api.reasons import EXCERPT_LIMIT, excerpt
+
+    long = "Check the automation account.\n" + "Then retry the operation. " * 100
+    cut = excerpt(long)
+    assert len(cut) <= EXCERPT_LIMIT and "\n" not in cut and cut.endswith("…")
+    assert excerpt("Retry.") == "Retry."

@@ -339,6 +339,16 @@ REASONS: dict[Reason, ReasonInfo] = {
 WARNING_EVENTS = frozenset({Reason.UPDATE_JOB_FAILED, Reason.JOB_MINUTES_OVER_FREE_TIER})
 
 
+EXCERPT_LIMIT = 160
+
+
+def excerpt(text: str, limit: int = EXCERPT_LIMIT) -> str:
+    """Azure's free text (a health error's recommended action) as a message may carry it: one line, cut at
+    `limit` characters, never pasted whole."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
 def message(reason: Reason, /, **fields: Any) -> str:
     """The one-line message for `reason`: what is wrong, then what to do."""
     info = REASONS[reason]

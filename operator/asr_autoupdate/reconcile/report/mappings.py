@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from asr_autoupdate.api.conditions import ConditionType, Status
-from asr_autoupdate.api.reasons import Reason
+from asr_autoupdate.api.reasons import Reason, excerpt
 from asr_autoupdate.reconcile.model import (
     Observation,
     Part,
@@ -38,7 +38,7 @@ def _health_problem(observation: Observation) -> Finding | None:
                 Reason.MAPPING_HEALTH_ERROR,
                 mapping=mapping.name,
                 code=health.code,
-                recommendation=health.recommended_action or health.message,
+                recommendation=excerpt(health.recommended_action or health.message),
             )
     return None
 
