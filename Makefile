@@ -23,8 +23,8 @@ controlplane:
 demo: $(STAMP) controlplane
 	$(BIN)/asr-autoupdate demo
 
-## test: lint, then the whole suite (unit, contract, adapter, Azure emulator, RBAC, end to end)
-test: $(STAMP) controlplane lint
+## test: lint and type-check, then the whole suite (unit, contract, adapter, Azure emulator, RBAC, end to end)
+test: $(STAMP) controlplane lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## lint: ruff's checks and its formatting, on everything Python in the tree
@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check operator sandbox tests bench .ci
 	$(BIN)/ruff format --check operator sandbox tests bench .ci
 
-## typecheck: mypy --strict on the operator (not yet part of `make test`: see issue 9's closing note)
+## typecheck: mypy --strict on the operator
 typecheck: $(STAMP)
 	$(BIN)/mypy
 

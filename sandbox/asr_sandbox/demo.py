@@ -1,9 +1,10 @@
 """`asr-autoupdate demo`: the whole product on one machine, in about a minute.
 
-Starts the sandbox, applies the CRD and `examples/` with kubectl, runs the operator, and prints the policies
-as `kubectl get mup` shows them until every one is Ready. Then it lets a week pass on the emulated clock, so
-Site Recovery's update runbook runs and upgrades the agents that were behind, and shows the policies again.
-It stops everything it started and exits 0, or non-zero with the reason if something did not converge.
+Starts the sandbox, applies the CRD and `examples/` with kubectl, runs the operator, and watches the policies
+the way `kubectl get mup -A --watch` shows them (the header once, then a time-stamped row whenever a policy's
+row changes) until every one is Ready. Then it lets a week pass on the emulated clock, so Site Recovery's update
+runbook runs and upgrades the agents that were behind, and watches again. It stops everything it started, ends
+with a short summary and exits 0, or non-zero with the reason if something did not converge.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 from asr_sandbox import controlplane
 from asr_sandbox.admin_client import AdminClient
@@ -30,6 +32,7 @@ class DemoFailed(RuntimeError):
 
 
 def run_demo(state_dir: pathlib.Path | None, repo: pathlib.Path | None = None) -> int:
+    """0 when it all converged, 1 when something did not (logs are kept), 2 when not run from a clone."""
     repo = (repo or pathlib.Path.cwd()).resolve()
     if not (repo / "crds" / f"{CRD}.yaml").exists() or not (repo / "examples").is_dir():
         print(
@@ -40,7 +43,7 @@ def run_demo(state_dir: pathlib.Path | None, repo: pathlib.Path | None = None) -
     with tempfile.TemporaryDirectory(prefix="asr-demo-") as scratch:
         state = pathlib.Path(state_dir or scratch)
         try:
-            _demo(state, repo)
+            summary = _demo(state, repo)
         except DemoFailed as failure:
             print(f"\ndemo failed: {failure}\nlogs: {state}/sandbox.log, {state}/operator.log", file=sys.stderr)
             if state_dir is None:  # keep the logs a failed demo leaves behind
@@ -50,10 +53,12 @@ def run_demo(state_dir: pathlib.Path | None, repo: pathlib.Path | None = None) -
                         (kept / log).write_bytes((state / log).read_bytes())
                 print(f"logs kept in {kept}", file=sys.stderr)
             return 1
+    print(summary, flush=True)
     return 0
 
 
-def _demo(state: pathlib.Path, repo: pathlib.Path) -> None:
+def _demo(state: pathlib.Path, repo: pathlib.Path) -> str:
+    """Run the demo; the summary is returned to be printed last, once everything has stopped."""
     step("starting the sandbox (the Azure Resource Manager emulator, kube-apiserver and etcd)")
     with SandboxProcess(state) as sandbox:
         description = sandbox.description
@@ -73,17 +78,20 @@ def _demo(state: pathlib.Path, repo: pathlib.Path) -> None:
             log_path=state / "operator.log",
         )
         with operator:
-            watch_until(kubectl, all_ready, CONVERGE_TIMEOUT, "every policy Ready")
+            watch = PolicyWatch(kubectl)
+            watch.until(all_ready, CONVERGE_TIMEOUT, "every policy Ready")
             show_azure(admin.state())
 
             step("one emulated week passes: Site Recovery's update runbook runs on every schedule")
             admin.advance_clock(7 * 24 * 3600)
-            watch_until(kubectl, no_agents_behind, AGENTS_TIMEOUT, "no agents behind")
-            show_jobs(admin.state())
+            items = watch.until(no_agents_behind, AGENTS_TIMEOUT, "no agents behind")
+            summary = summarize(items, admin.state())
         step("stopping the operator and the sandbox")
+    return summary
 
 
 def step(text: str) -> None:
+    """A stage of the demo, set apart so the watch output between stages reads as its result."""
     print(f"\n==> {text}", flush=True)
 
 
@@ -101,38 +109,120 @@ def _kubectl(kubeconfig: str):
 
 
 def policies(kubectl) -> list[dict]:
+    """Every MobilityUpdatePolicy, as the API server has it now."""
     return json.loads(kubectl("get", "mup", "-A", "-o", "json"))["items"]
 
 
 def ready(policy: dict) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in policy.get("status", {}).get("conditions", []))
+    return ready_condition(policy).get("status") == "True"
 
 
 def all_ready(items: list[dict]) -> bool:
+    """The first watch ends here: every policy has converged on Azure."""
     return bool(items) and all(ready(item) for item in items)
 
 
 def no_agents_behind(items: list[dict]) -> bool:
+    """The second watch ends here: the update runbook's runs have upgraded every agent that was behind."""
     return all_ready(items) and all(item["status"].get("agents", {}).get("updateRequired") == 0 for item in items)
 
 
-def watch_until(kubectl, done, timeout: float, what: str) -> None:
-    """Print `kubectl get mup -A` whenever it changes, until `done` holds for the policies."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        table = kubectl("get", "mup", "-A")
-        if table != last:
-            print(f"\n$ kubectl get mup -A   ({time.strftime('%H:%M:%S')})\n{table}", end="", flush=True)
-            last = table
-        if done(policies(kubectl)):
-            return
-        if time.monotonic() > deadline:
-            raise DemoFailed(f"not {what} within {timeout:.0f}s")
-        time.sleep(1)
+def ready_condition(policy: dict) -> dict:
+    """The Ready condition ({} while the operator has not written one yet)."""
+    return next((c for c in policy.get("status", {}).get("conditions", []) if c["type"] == "Ready"), {})
+
+
+# The CRD's printer columns without AGE (which changes every second and would make every row look changed).
+COLUMNS: tuple[tuple[str, Callable[[dict], object]], ...] = (
+    ("NAMESPACE", lambda p: p["metadata"]["namespace"]),
+    ("NAME", lambda p: p["metadata"]["name"]),
+    ("VAULT", lambda p: p.get("spec", {}).get("vault", {}).get("name")),
+    ("MODE", lambda p: p.get("spec", {}).get("updateMode")),
+    ("SCHEDULE", lambda p: p.get("status", {}).get("scheduleSummary")),
+    ("READY", lambda p: ready_condition(p).get("status")),
+    ("REASON", lambda p: ready_condition(p).get("reason")),
+    ("AGENTS BEHIND", lambda p: p.get("status", {}).get("agents", {}).get("updateRequired")),
+)
+STAMP = "%H:%M:%S"
+# Room for what a new policy's empty status grows into, so that later rows stay under their header.
+MIN_WIDTHS = {"SCHEDULE": 40, "READY": 5, "REASON": 20}
+
+
+class PolicyWatch:
+    """`kubectl get mup -A --watch`, as the demo shows it: the header once per watch, then a row, time-stamped,
+    whenever a policy's row differs from the last one shown for it (across both watches of the demo)."""
+
+    def __init__(self, kubectl):
+        self._kubectl = kubectl
+        self._shown: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._widths: list[int] = []
+
+    def until(self, done, timeout: float, what: str) -> list[dict]:
+        """Poll every second until `done` holds for the policies (returned), or fail at the deadline."""
+        print("\n$ kubectl get mup -A --watch", flush=True)
+        deadline = time.monotonic() + timeout
+        header_shown = False
+        while True:
+            items = policies(self._kubectl)
+            rows = {(item["metadata"]["namespace"], item["metadata"]["name"]): _row(item) for item in items}
+            if not header_shown:
+                self._size(rows.values())
+                self._print("TIME", tuple(name for name, _ in COLUMNS))
+                header_shown = True
+            for key in sorted(rows):
+                if self._shown.get(key) != rows[key]:
+                    self._print(time.strftime(STAMP), rows[key])
+                    self._shown[key] = rows[key]
+            if done(items):
+                return items
+            if time.monotonic() > deadline:
+                raise DemoFailed(f"not {what} within {timeout:.0f}s")
+            time.sleep(1)
+
+    def _size(self, rows) -> None:
+        """Columns as wide as the header and the first rows (or MIN_WIDTHS), like kubectl's; a value longer still
+        pushes the rest of its row on, as it does with kubectl."""
+        if not self._widths:
+            table = [tuple(name for name, _ in COLUMNS), *rows]
+            self._widths = [
+                max(MIN_WIDTHS.get(name, 0), *(len(row[index]) for row in table))
+                for index, (name, _) in enumerate(COLUMNS)
+            ]
+
+    def _print(self, first: str, cells: tuple[str, ...]) -> None:
+        padded = [cell.ljust(width) for cell, width in zip(cells, self._widths, strict=True)]
+        print("   ".join([first.ljust(len("00:00:00")), *padded]).rstrip(), flush=True)
+
+
+def _row(policy: dict) -> tuple[str, ...]:
+    return tuple("" if (value := read(policy)) is None else str(value) for _, read in COLUMNS)
+
+
+def summarize(items: list[dict], state: dict) -> str:
+    """What the demo ends on: each policy's Ready, reason and agents behind, then Site Recovery's update jobs."""
+    named = sorted((f"{item['metadata']['namespace']}/{item['metadata']['name']}", item) for item in items)
+    width = max((len(name) for name, _ in named), default=0)
+    lines = ["\nSummary:"]
+    for name, item in named:
+        condition = ready_condition(item)
+        ready = "Ready" if condition.get("status") == "True" else "not Ready"
+        behind = item.get("status", {}).get("agents", {}).get("updateRequired", "?")
+        lines.append(
+            f"  {name:<{width}}   {ready} ({condition.get('reason', 'no reason yet')}), {behind} agents behind"
+        )
+    jobs = [job for account in state["automationAccounts"] for job in account["jobs"]]
+    statuses = sorted({job["status"] for job in jobs})
+    counts = ", ".join(f"{sum(job['status'] == status for job in jobs)} {status}" for status in statuses)
+    minutes = sum(account["jobMinutes"] for account in state["automationAccounts"])
+    lines.append(
+        f"  update jobs: {len(jobs)} ({counts or 'none'}) in {len(state['automationAccounts'])} automation "
+        f"account(s), {minutes:.1f} job minutes"
+    )
+    return "\n".join(lines)
 
 
 def show_estate(state: dict) -> None:
+    """Before: the vaults as a tenant has them, auto-update off and some agents behind."""
     print("\nThe sandbox's estate (what a real tenant would already have):")
     for vault in state["vaults"]:
         items = vault["protectedItems"]
@@ -147,6 +237,7 @@ def show_estate(state: dict) -> None:
 
 
 def show_azure(state: dict) -> None:
+    """After convergence: the accounts, identities, roles and schedules the operator set up, read from Azure."""
     print("\nWhat the operator made Azure look like:")
     for account in state["automationAccounts"]:
         principal = (account.get("identity") or {}).get("principalId")
@@ -156,11 +247,3 @@ def show_azure(state: dict) -> None:
             f"  {account['name']} in {account['location']}: identity with {', '.join(roles) or 'no role'} on the vault, "
             f"{len(account['schedules'])} schedule(s) in {', '.join(zones)}, {len(account['jobSchedules'])} job schedule(s)"
         )
-
-
-def show_jobs(state: dict) -> None:
-    print("\nSite Recovery's update jobs:")
-    for account in state["automationAccounts"]:
-        jobs = account["jobs"]
-        statuses = ", ".join(sorted({job["status"] for job in jobs})) or "none yet"
-        print(f"  {account['name']}: {len(jobs)} job(s) ({statuses}), {account['jobMinutes']:.1f} job minutes")

@@ -1,26 +1,19 @@
-"""Start and stop `asr-autoupdate sandbox` and `asr-autoupdate run` as child processes: shared by the demo
-and the test fixtures. Each waits for its own readiness with a deadline and is ended by PID."""
+"""Start and stop `asr-autoupdate sandbox`, `asr-autoupdate run` and the Azure emulator alone
+(`python -m asr_sandbox.azure`) as child processes: shared by the demo and the test fixtures. Each waits for its
+own readiness with a deadline and is ended by PID."""
 
 from __future__ import annotations
 
 import json
 import os
 import pathlib
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable
 
 from asr_sandbox import controlplane
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from asr_sandbox.children import Child, ChildFailed, free_port
 
 
 def read_env_file(path: pathlib.Path) -> dict[str, str]:
@@ -29,50 +22,49 @@ def read_env_file(path: pathlib.Path) -> dict[str, str]:
 
 
 class _ChildProcess:
-    """One `asr-autoupdate` subcommand as a child process, its output appended to `log_path`."""
+    """One `python -m <module>` child process (by default an `asr-autoupdate` subcommand), its output appended
+    to `log_path`; a `children.Child` underneath."""
 
     name = "process"
+    module = "asr_autoupdate"
 
     def __init__(self, log_path: pathlib.Path, startup_timeout: float):
         self.log_path = pathlib.Path(log_path)
         self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen | None = None
+        self.child: Child | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.child.popen if self.child is not None else None
 
     def _spawn(self, args: list[str], env: dict[str, str], ready: Callable[[], bool], poll_interval: float) -> None:
-        """Start the subcommand and wait until `ready()`; fail early if it exits, and at the deadline."""
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "asr_autoupdate", *args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**env, "PYTHONUNBUFFERED": "1"},
+        """Start the child and wait until `ready()`; fail early if it exits, and at the deadline."""
+        self.child = Child(
+            self.name, [sys.executable, "-m", self.module, *args], self.log_path, env={**env, "PYTHONUNBUFFERED": "1"}
+        )
+        try:
+            self.child.wait_until(
+                f"the {self.name} was ready", ready, timeout=self.startup_timeout, interval=poll_interval
             )
-        deadline = time.monotonic() + self.startup_timeout
-        while not ready():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the {self.name} exited with {self.process.returncode}; see {self.log_path}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError(f"the {self.name} was not ready within {self.startup_timeout}s")
-            time.sleep(poll_interval)
+        except ChildFailed:
+            self.stop()
+            raise
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of its log, for a failure message that shows why it did not come up."""
+        return self.child.log_tail(lines) if self.child is not None else "(no log)"
 
     def kill(self) -> None:
         """End it abruptly, as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        if self.child is not None:
+            self.child.kill()
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, then SIGKILL if it does not end in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.child is not None:
+            self.child.stop(timeout)
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 
@@ -98,6 +90,37 @@ class SandboxProcess(_ChildProcess):
         return self.description
 
     def __enter__(self) -> SandboxProcess:
+        self.start()
+        return self
+
+
+class AzureEmulatorProcess(_ChildProcess):
+    """The Azure emulator alone, for tests that need ARM but no Kubernetes; `description` is its azure.json.
+
+    `config` holds start-up settings in the admin API's names (`{"lroRetryAfterSeconds": 0}`); a
+    `POST /_sandbox/reset` returns to them. Ready once azure.json exists (it is written whole, then renamed).
+    """
+
+    name = "Azure emulator"
+    module = "asr_sandbox.azure"
+
+    def __init__(self, state_dir: pathlib.Path, *, config: dict | None = None, startup_timeout: float = 30.0):
+        self.state_dir = pathlib.Path(state_dir)
+        super().__init__(self.state_dir / "emulator.log", startup_timeout)
+        self.config = dict(config or {})
+        self.description: dict = {}
+
+    def start(self) -> dict:
+        """Start it and wait for azure.json: the emulator writes it only once it is listening."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        azure_json = self.state_dir / "azure.json"
+        azure_json.unlink(missing_ok=True)
+        args = ["--state-dir", str(self.state_dir), "--config", json.dumps(self.config)]
+        self._spawn(args, dict(os.environ), azure_json.exists, 0.05)
+        self.description = json.loads(azure_json.read_text())
+        return self.description
+
+    def __enter__(self) -> AzureEmulatorProcess:
         self.start()
         return self
 

@@ -8,13 +8,7 @@ its PID at the end. The process-wide throttle registry is reset with it, so coun
 from __future__ import annotations
 
 import json
-import os
-import pathlib
-import signal
 import ssl
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -101,50 +95,20 @@ def azure_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     """Start the emulator, wait for its azure.json (with a deadline), end it by PID afterwards."""
     try:
         import asr_sandbox.azure.__main__  # noqa: F401
+        from asr_sandbox.process import AzureEmulatorProcess
     except ImportError as error:
         pytest.skip(f"the Azure emulator is not available: {error}")
-    state_dir = tmp_path_factory.mktemp("azure-emulator")
-    log_path = state_dir / "emulator.log"
-    description_path = state_dir / "azure.json"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "asr_sandbox.azure",
-                "--state-dir",
-                str(state_dir),
-                "--config",
-                json.dumps(EMULATOR_CONFIG),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    emulator = AzureEmulatorProcess(
+        tmp_path_factory.mktemp("azure-emulator"), config=EMULATOR_CONFIG, startup_timeout=START_DEADLINE_SECONDS
+    )
     try:
-        deadline = time.monotonic() + START_DEADLINE_SECONDS
-        while not description_path.exists():
-            if process.poll() is not None:
-                pytest.fail(f"the emulator exited with {process.returncode}:\n{_tail(log_path)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no azure.json after {START_DEADLINE_SECONDS}s:\n{_tail(log_path)}")
-            time.sleep(0.05)
-        yield json.loads(description_path.read_text())
+        try:
+            description = emulator.start()
+        except (RuntimeError, TimeoutError) as error:
+            pytest.fail(f"{error}:\n{emulator.log_tail()}")
+        yield description
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
-
-
-def _tail(path: pathlib.Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+        emulator.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from asr_sandbox.process import free_port
+from asr_sandbox.children import free_port
 from tests.e2e.kit import policy, vault_spec, wait_condition, wait_ready
 from tests.support import wait_for
 

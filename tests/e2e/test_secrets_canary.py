@@ -13,7 +13,7 @@ import json
 import urllib.request
 import uuid
 
-from asr_sandbox.process import free_port
+from asr_sandbox.children import free_port
 from tests.e2e.kit import arm_requests, condition, policy, vault_spec, wait_condition, wait_ready
 from tests.support import wait_for
 

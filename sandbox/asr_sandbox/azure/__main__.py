@@ -13,11 +13,12 @@ import os
 import pathlib
 import signal
 
-from .server import AzureEmulator
-from .settings import EmulatorSettings
+from .http.server import AzureEmulator
+from .services.settings import EmulatorSettings
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The settings given with --config are the start-up ones, so a reset returns to them too."""
     parser = argparse.ArgumentParser(prog="python -m asr_sandbox.azure", description=__doc__)
     parser.add_argument("--state-dir", type=pathlib.Path, required=True)
     parser.add_argument("--host", default="127.0.0.1")

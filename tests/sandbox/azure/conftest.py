@@ -6,12 +6,7 @@ Every emulated operation is driven through the real async Azure SDK clients, the
 from __future__ import annotations
 
 import json
-import os
-import pathlib
 import ssl
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +20,8 @@ from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.automation.aio import AutomationClient
 from azure.mgmt.recoveryservices.aio import RecoveryServicesClient
 from azure.mgmt.recoveryservicessiterecovery.aio import SiteRecoveryManagementClient
+
+from asr_sandbox.process import AzureEmulatorProcess
 
 START_DEADLINE_SECONDS = 30
 # Tests poll the SDK's LROs with no delay; reset returns to these start-up settings.
@@ -140,47 +137,18 @@ class Sandbox:
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    state_dir = tmp_path_factory.mktemp("azure-sandbox")
-    description = state_dir / "azure.json"
-    log_path = state_dir / "emulator.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "asr_sandbox.azure",
-                "--state-dir",
-                str(state_dir),
-                "--config",
-                json.dumps(START_CONFIG),
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    """One emulator process for the session, ended by its PID at the end."""
+    emulator = AzureEmulatorProcess(
+        tmp_path_factory.mktemp("azure-sandbox"), config=START_CONFIG, startup_timeout=START_DEADLINE_SECONDS
+    )
     try:
-        _wait_for(description, process, log_path)
-        info = json.loads(description.read_text())
+        try:
+            info = emulator.start()
+        except (RuntimeError, TimeoutError) as error:
+            raise RuntimeError(f"{error}:\n{emulator.log_tail()}") from None
         yield Sandbox(info, ssl.create_default_context(cafile=info["caBundle"]))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _wait_for(description: pathlib.Path, process: subprocess.Popen[bytes], log_path: pathlib.Path) -> None:
-    deadline = time.monotonic() + START_DEADLINE_SECONDS
-    while not description.exists():
-        if process.poll() is not None:
-            raise RuntimeError(f"the emulator exited with {process.returncode}:\n{log_path.read_text()}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"the emulator wrote no azure.json within {START_DEADLINE_SECONDS}s:\n{log_path.read_text()}"
-            )
-        time.sleep(0.05)
+        emulator.stop()
 
 
 @pytest.fixture(autouse=True)

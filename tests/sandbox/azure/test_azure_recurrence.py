@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from asr_sandbox.azure.recurrence import Recurrence
+from asr_sandbox.azure.services.recurrence import Recurrence
 
 UTC = datetime.UTC
 

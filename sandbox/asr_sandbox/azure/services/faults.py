@@ -83,6 +83,7 @@ class Fault:
         )
 
     def public(self) -> dict[str, Any]:
+        """What the admin API shows, in the names a fault was posted with (`count` is what is left)."""
         return {
             "id": self.id,
             "method": self.method or "*",
@@ -99,10 +100,13 @@ class Fault:
 
 
 class FaultBook:
+    """The injected faults, in the order they were added: the first match wins."""
+
     def __init__(self) -> None:
         self._faults: list[Fault] = []
 
     def add(self, fault: Fault) -> Fault:
+        """Add a fault after the existing ones."""
         self._faults.append(fault)
         return fault
 
@@ -119,19 +123,24 @@ class FaultBook:
         return None
 
     def remove(self, fault_id: str) -> bool:
+        """Delete one fault; False when there is none with that id."""
         before = len(self._faults)
         self._faults = [fault for fault in self._faults if fault.id != fault_id]
         return len(self._faults) != before
 
     def clear(self) -> None:
+        """Forget every fault."""
         self._faults.clear()
 
     def public(self) -> list[dict[str, Any]]:
+        """The faults still in force."""
         return [fault.public() for fault in self._faults]
 
 
 @dataclass
 class LoggedRequest:
+    """One request as the admin API's log shows it (never its token or body)."""
+
     time: datetime.datetime
     method: str
     path: str
@@ -143,6 +152,7 @@ class LoggedRequest:
     fault: str | None = None
 
     def public(self) -> dict[str, Any]:
+        """What the admin API's request log shows."""
         return {
             "time": self.time.isoformat(),
             "method": self.method,
@@ -163,11 +173,14 @@ class RequestLog:
         self._entries: collections.deque[LoggedRequest] = collections.deque(maxlen=limit)
 
     def add(self, entry: LoggedRequest) -> LoggedRequest:
+        """Log a request (its status is filled in once answered)."""
         self._entries.append(entry)
         return entry
 
     def clear(self) -> None:
+        """Forget every entry."""
         self._entries.clear()
 
     def public(self) -> list[dict[str, Any]]:
+        """Oldest first."""
         return [entry.public() for entry in self._entries]

@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .arm import bad_request, parse_time
+from ..state.timestamps import parse_time
+from .arm import bad_request
 
 OPERATORS = ("eq", "ne", "ge", "gt", "le", "lt")
 _CLAUSE = re.compile(
@@ -24,6 +25,8 @@ _CLAUSE = re.compile(
 
 @dataclass(frozen=True)
 class Clause:
+    """One comparison (`path operator value`) or function call (`atScope()`)."""
+
     function: str | None = None
     path: str | None = None
     operator: str | None = None

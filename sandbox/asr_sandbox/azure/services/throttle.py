@@ -6,7 +6,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from .arm import ArmError
+from ..state.errors import Throttled
 from .settings import EmulatorSettings
 
 # ARM's global per-subscription limit is 15 times the per-principal one.
@@ -46,7 +46,7 @@ class Throttle:
         self._buckets.clear()
 
     def admit(self, method: str, subscription_id: str, actor: str) -> dict[str, str]:
-        """Spend one request; return the x-ms-ratelimit-remaining headers or raise 429 SubscriptionRequestsThrottled."""
+        """Spend one request; return the x-ms-ratelimit-remaining headers, or refuse as SubscriptionRequestsThrottled."""
         kind = OPERATION_KINDS.get(method, "writes")
         now = time.monotonic()
         local = self._bucket(subscription_id, kind, False, now)
@@ -54,12 +54,11 @@ class Throttle:
         if wait is not None:
             seconds = max(1, math.ceil(wait))
             singular = kind[:-1]
-            raise ArmError(
-                429,
+            raise Throttled(
                 "SubscriptionRequestsThrottled",
                 f"Number of '{singular}' requests for subscription '{subscription_id}' actor '{actor}' exceeded. "
                 f"Please try again after '{seconds}' seconds.",
-                headers={"Retry-After": str(seconds)},
+                retry_after=seconds,
             )
         shared = self._bucket(subscription_id, kind, True, now)
         shared.take(now)

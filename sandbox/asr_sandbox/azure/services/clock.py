@@ -17,19 +17,24 @@ class EmulatedClock:
         self._offset = datetime.timedelta(0)
 
     def now(self) -> datetime.datetime:
+        """Real UTC plus the offset, so time still passes between two calls."""
         return datetime.datetime.now(UTC) + self._offset
 
     @property
     def offset_seconds(self) -> float:
+        """How far ahead of real time the estate is (shown by the admin API)."""
         return self._offset.total_seconds()
 
     def advance(self, seconds: float) -> None:
+        """Move ahead; ValueError for a step back."""
         if seconds < 0:
             raise ValueError("the clock only moves forward")
         self._offset += datetime.timedelta(seconds=seconds)
 
     def move_to(self, moment: datetime.datetime) -> None:
+        """Move ahead to a moment; ValueError if it is in the past."""
         self.advance((moment - self.now()).total_seconds())
 
     def reset(self) -> None:
+        """Back to real time (only a reset may go back)."""
         self._offset = datetime.timedelta(0)

@@ -18,20 +18,29 @@ from typing import Any
 
 from aiohttp import web
 
-from . import admin, auth, authorization, automation, automation_schedules, siterecovery
+from ..services.faults import LoggedRequest
+from ..services.settings import EmulatorSettings
+from ..services.world import World
+from ..state.errors import ServiceError
+from . import (
+    admin,
+    authorization,
+    automation,
+    automation_assets,
+    automation_schedules,
+    entra,
+    recovery_services,
+    resources,
+    site_recovery,
+)
 from .arm import ArmCall, ArmError, Router, normalize_path
-from .faults import LoggedRequest
-from .settings import EmulatorSettings
-from .store import ResourceGroup
 from .tls import make_server_context
-from .world import World
 
 log = logging.getLogger("asr_sandbox.azure")
 
 ADMIN_PREFIX = "/_sandbox"
 TICK_SECONDS = 0.5
 _SUBSCRIPTION = re.compile(r"^/subscriptions/([^/]+)", re.IGNORECASE)
-_RESOURCE_GROUP = "/subscriptions/{sub}/resourcegroups/{rg}"
 
 
 class AzureEmulator:
@@ -68,6 +77,7 @@ class AzureEmulator:
         log.info("Azure emulator listening on %s", self.url)
 
     async def stop(self) -> None:
+        """Stop the ticker first, so no tick runs against a server that is going away."""
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -108,22 +118,22 @@ class AzureEmulator:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             try:
-                self.world.service.tick()
+                self.world.tick()
             except Exception:
                 log.exception("the emulated clock's tick failed")
 
 
 def build_app(world: World) -> web.Application:
+    """One aiohttp app: Entra ID, the admin API, and every ARM path through `_dispatch`'s gate."""
     router = Router()
-    router.add("GET", _RESOURCE_GROUP, _get_resource_group)
-    router.add("PUT", _RESOURCE_GROUP, _put_resource_group)
-    automation.register(router)
-    automation_schedules.register(router)
-    siterecovery.register(router)
+    resources.register(router)
+    automation.register(router, (*automation_assets.KINDS, *automation_schedules.KINDS))
+    recovery_services.register(router)
+    site_recovery.register(router)
     authorization.register(router)
 
     app = web.Application(middlewares=[_edge(world)], client_max_size=4 * 1024 * 1024)
-    auth.register(app, world)
+    entra.register(app, world)
     admin.register(app, world)
 
     async def arm(request: web.Request) -> web.StreamResponse:
@@ -150,7 +160,7 @@ def _edge(world: World) -> Any:
                 path=path,
                 api_version=request.query.get("api-version"),
                 subscription=found.group(1) if found else None,
-                principal=auth.principal_hint(world, request),
+                principal=entra.principal_hint(world, request),
                 request_id=request_id,
             )
         )
@@ -185,9 +195,9 @@ async def _dispatch(world: World, router: Router, request: web.Request) -> web.S
     path = normalize_path(request.rel_url.raw_path)
     limits: dict[str, str] = {}
     try:
-        principal = auth.authenticate(world, request)
+        principal = entra.authenticate(world, request)
         handler, params = router.match(request.method, path)
-        world.service.tick()
+        world.tick()
         found = _SUBSCRIPTION.match(path)
         if found:
             limits = world.throttle.admit(request.method, found.group(1), principal.object_id)
@@ -199,6 +209,8 @@ async def _dispatch(world: World, router: Router, request: web.Request) -> web.S
         )
     except ArmError as error:
         response = error.response()
+    except ServiceError as refusal:
+        response = ArmError.of(refusal).response()
     except Exception:
         log.exception("unhandled error for %s %s", request.method, path)
         response = ArmError(
@@ -225,33 +237,3 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
     return body
-
-
-def _resource_group_body(subscription_id: str, name: str, location: str, tags: dict[str, str]) -> dict[str, Any]:
-    return {
-        "id": f"/subscriptions/{subscription_id}/resourceGroups/{name}",
-        "name": name,
-        "type": "Microsoft.Resources/resourceGroups",
-        "location": location,
-        "tags": tags,
-        "properties": {"provisioningState": "Succeeded"},
-    }
-
-
-def _get_resource_group(call: ArmCall) -> web.Response:
-    group = call.world.state.resource_group(call.params["sub"], call.params["rg"])
-    return web.json_response(_resource_group_body(call.params["sub"], group.name, group.location, group.tags))
-
-
-def _put_resource_group(call: ArmCall) -> web.Response:
-    """Resource groups exist implicitly per seed; a PUT may add one (tests that need a fresh group)."""
-    subscription = call.world.state.subscription(call.params["sub"])
-    location = call.required(call.body, "location", where="body")
-    existing = subscription.resource_groups.get(call.params["rg"].lower())
-    group = existing or ResourceGroup(call.params["rg"], location)
-    group.tags = call.body.get("tags") or group.tags
-    subscription.resource_groups[group.name.lower()] = group
-    return web.json_response(
-        _resource_group_body(subscription.subscription_id, group.name, group.location, group.tags),
-        status=200 if existing else 201,
-    )

@@ -1,4 +1,5 @@
-"""Azure RBAC: built-in roles, inherited role assignments, and the checks ARM makes before every call.
+"""Microsoft.Authorization on ARM: role assignments and definitions at any scope, and RBAC's check before
+every call.
 
 Each call is turned into the action Azure would check (`Microsoft.Automation/automationAccounts/write`) over
 the request's scope, and matched against the caller's roles at that scope or any scope above it.
@@ -8,119 +9,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from .arm import ArmCall, ArmError, Router, bad_request, iso
+from ..state.estate import AzureState
+from ..state.roles import BUILT_IN_ROLES, RoleDefinition, is_permitted, role_by_name_or_id, scope_covers
+from ..state.tenant import Principal, RoleAssignment
+from ..state.timestamps import iso
+from .arm import ArmCall, ArmError, Router, bad_request
 from .odata import parse_filter
-from .store import AzureState, Principal, RoleAssignment
-
-if TYPE_CHECKING:
-    from .world import World
 
 PROVIDER = "/providers/Microsoft.Authorization"
-
-
-@dataclass(frozen=True)
-class RoleDefinition:
-    id: str
-    name: str
-    description: str
-    actions: tuple[str, ...]
-    not_actions: tuple[str, ...] = ()
-
-    def allows(self, action: str) -> bool:
-        return any(_wildcard(pattern, action) for pattern in self.actions) and not any(
-            _wildcard(pattern, action) for pattern in self.not_actions
-        )
-
-
-CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
-OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
-USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
-READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
-SITE_RECOVERY_CONTRIBUTOR = "6670b86e-a3f7-4917-ac9b-5d6ab1be4567"
-
-BUILT_IN_ROLES = {
-    role.id: role
-    for role in (
-        RoleDefinition(
-            OWNER,
-            "Owner",
-            "Grants full access to manage all resources, including the ability to assign roles in Azure RBAC.",
-            ("*",),
-        ),
-        RoleDefinition(
-            CONTRIBUTOR,
-            "Contributor",
-            "Grants full access to manage all resources, but does not allow "
-            "you to assign roles in Azure RBAC, manage assignments in Azure Blueprints, or share image "
-            "galleries.",
-            ("*",),
-            (
-                "Microsoft.Authorization/*/Delete",
-                "Microsoft.Authorization/*/Write",
-                "Microsoft.Authorization/elevateAccess/Action",
-                "Microsoft.Blueprint/blueprintAssignments/write",
-                "Microsoft.Blueprint/blueprintAssignments/delete",
-                "Microsoft.Compute/galleries/share/action",
-                "Microsoft.Purview/consents/write",
-                "Microsoft.Purview/consents/delete",
-                "Microsoft.Resources/deploymentStacks/manageDenySetting/action",
-                "Microsoft.Subscription/cancel/action",
-                "Microsoft.Subscription/enable/action",
-            ),
-        ),
-        RoleDefinition(
-            READER, "Reader", "View all resources, but does not allow you to make any changes.", ("*/read",)
-        ),
-        RoleDefinition(
-            USER_ACCESS_ADMINISTRATOR,
-            "User Access Administrator",
-            "Lets you manage user access to Azure resources.",
-            ("*/read", "Microsoft.Authorization/*", "Microsoft.Support/*"),
-        ),
-        RoleDefinition(
-            SITE_RECOVERY_CONTRIBUTOR,
-            "Site Recovery Contributor",
-            "Lets you manage Site Recovery service except vault creation and role assignment",
-            (
-                "Microsoft.Authorization/*/read",
-                "Microsoft.Insights/alertRules/*",
-                "Microsoft.Network/virtualNetworks/read",
-                "Microsoft.RecoveryServices/vaults/read",
-                "Microsoft.RecoveryServices/vaults/extendedInformation/*",
-                "Microsoft.RecoveryServices/vaults/replicationAlertSettings/*",
-                "Microsoft.RecoveryServices/vaults/replicationEvents/read",
-                "Microsoft.RecoveryServices/vaults/replicationFabrics/*",
-                "Microsoft.RecoveryServices/vaults/replicationJobs/*",
-                "Microsoft.RecoveryServices/vaults/replicationPolicies/*",
-                "Microsoft.RecoveryServices/vaults/replicationRecoveryPlans/*",
-                "Microsoft.RecoveryServices/vaults/replicationVaultSettings/*",
-                "Microsoft.RecoveryServices/vaults/replicationProtectedItems/read",
-                "Microsoft.RecoveryServices/vaults/replicationProtectionContainerMappings/read",
-                "Microsoft.RecoveryServices/vaults/replicationProtectionContainers/read",
-                "Microsoft.RecoveryServices/vaults/replicationOperationStatus/read",
-                "Microsoft.RecoveryServices/vaults/replicationOperationResults/read",
-                "Microsoft.Resources/deployments/*",
-                "Microsoft.Resources/subscriptions/resourceGroups/read",
-                "Microsoft.Storage/storageAccounts/read",
-                "Microsoft.Support/*",
-            ),
-        ),
-    )
-}
-
-
-def role_by_name_or_id(reference: str) -> RoleDefinition | None:
-    """A built-in role from its name ("Contributor"), GUID or full roleDefinitionId."""
-    tail = reference.rstrip("/").rsplit("/", 1)[-1].lower()
-    for role in BUILT_IN_ROLES.values():
-        if tail == role.id or reference.lower() == role.name.lower():
-            return role
-    return None
 
 
 def required_action(method: str, path: str) -> str:
@@ -141,33 +41,6 @@ def required_action(method: str, path: str) -> str:
     return "/".join([namespace, *types, verb])
 
 
-def scope_covers(assignment_scope: str, resource_path: str) -> bool:
-    """Role assignments are inherited by everything below their scope."""
-    scope, path = assignment_scope.rstrip("/").lower(), resource_path.rstrip("/").lower()
-    return scope == "" or path == scope or path.startswith(scope + "/")
-
-
-def is_permitted(state: AzureState, principal_id: str, action: str, path: str) -> bool:
-    """Any role assigned at or above the path whose actions (minus notActions) cover the action."""
-    for assignment in state.role_assignments.values():
-        if assignment.principal_id.lower() != principal_id.lower() or not scope_covers(assignment.scope, path):
-            continue
-        role = BUILT_IN_ROLES.get(assignment.role_definition_id)
-        if role is not None and role.allows(action):
-            return True
-    return False
-
-
-def holds_role(state: AzureState, principal_id: str, role_ids: set[str], path: str) -> bool:
-    """Whether a principal holds one of these roles over a resource (what Site Recovery's runbook checks)."""
-    return any(
-        assignment.principal_id.lower() == principal_id.lower()
-        and assignment.role_definition_id in role_ids
-        and scope_covers(assignment.scope, path)
-        for assignment in state.role_assignments.values()
-    )
-
-
 def authorize(state: AzureState, principal: Principal, method: str, path: str) -> None:
     """Raise ARM's 403 AuthorizationFailed unless the caller's roles allow the call."""
     action = required_action(method, path)
@@ -182,55 +55,6 @@ def authorize(state: AzureState, principal: Principal, method: str, path: str) -
         f"have authorization to perform action '{action}' over scope '{path}' or the scope is invalid. If access "
         "was recently granted, please refresh your credentials.",
     )
-
-
-def new_assignment(
-    world: World,
-    scope: str,
-    name: str,
-    role: RoleDefinition,
-    principal_id: str,
-    principal_type: str,
-    created_by: str | None,
-    description: str | None = None,
-) -> RoleAssignment:
-    """Create a role assignment the way ARM validates one (used by the ARM API and the admin API alike)."""
-    state = world.state
-    principal = state.principals.get(principal_id.lower())
-    if principal is None or not principal.replicated:
-        raise ArmError(
-            400,
-            "PrincipalNotFound",
-            f"Principal {principal_id.replace('-', '')} does not exist in the directory {state.tenant_id}. Check that "
-            "you have the correct principal ID. If you are creating this principal and then immediately assigning a "
-            "role, this error might be related to a replication delay. In this case, set the role assignment "
-            "principalType property to a value, such as ServicePrincipal, User, or Group.  See "
-            "https://aka.ms/docs-principaltype",
-        )
-    for existing in state.role_assignments.values():
-        if (
-            existing.principal_id.lower() == principal_id.lower()
-            and existing.role_definition_id == role.id
-            and existing.scope.rstrip("/").lower() == scope.rstrip("/").lower()
-        ):
-            raise ArmError(
-                409,
-                "RoleAssignmentExists",
-                f"The role assignment already exists. The ID of the existing role assignment is "
-                f"{existing.name.replace('-', '')}.",
-            )
-    assignment = RoleAssignment(
-        name=name,
-        scope=scope.rstrip("/"),
-        role_definition_id=role.id,
-        principal_id=principal.object_id,
-        principal_type=principal_type or _principal_type(principal),
-        created_on=world.clock.now(),
-        created_by=created_by,
-        description=description,
-    )
-    state.role_assignments[name.lower()] = assignment
-    return assignment
 
 
 def assignment_body(assignment: RoleAssignment) -> dict[str, Any]:
@@ -277,7 +101,7 @@ def _create_assignment(call: ArmCall) -> web.Response:
             f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.",
             "InvalidRoleAssignmentId",
         ) from None
-    properties = call.body.get("properties") or {}
+    properties = call.properties
     role_reference = call.required(properties, "roleDefinitionId")
     principal_id = call.required(properties, "principalId")
     role = role_by_name_or_id(role_reference)
@@ -299,8 +123,7 @@ def _create_assignment(call: ArmCall) -> web.Response:
                 "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
             )
         return web.json_response(assignment_body(existing), status=201)
-    created = new_assignment(
-        call.world,
+    created = call.world.directory.create_assignment(
         scope,
         name,
         role,
@@ -419,12 +242,3 @@ def _check_scope(state: AzureState, scope: str) -> None:
         state.resource_group(found.group(1), found.group(2))
     else:
         state.subscription(found.group(1))
-
-
-def _principal_type(principal: Principal) -> str:
-    return "User" if principal.kind == "User" else "ServicePrincipal"
-
-
-def _wildcard(pattern: str, action: str) -> bool:
-    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
-    return re.fullmatch(regex, action, re.IGNORECASE) is not None

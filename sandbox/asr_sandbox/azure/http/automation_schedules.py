@@ -1,7 +1,8 @@
-"""Microsoft.Automation schedules, job schedules and jobs: what runs when, and what ran.
+"""The Automation kinds that say what runs when, and what ran: schedules, job schedules and jobs.
 
 The quirks the operator has to live with are reproduced on purpose: a schedule PUT has no `isEnabled` and must
-start at least five minutes ahead, only PATCH pauses or resumes it, and a runbook+schedule pair links once.
+start at least five minutes ahead, only PATCH pauses or resumes it, a runbook+schedule pair links once, and a
+job cannot be deleted. Jobs themselves are started and ended by the scheduler service.
 """
 
 from __future__ import annotations
@@ -11,27 +12,15 @@ from typing import Any
 
 from aiohttp import web
 
-from .arm import ArmCall, ArmError, Router, bad_request, iso, parse_time, resource_not_found
-from .automation import ACCOUNT, RESOURCE_TYPE, account_of, child_id, child_missing, register_children
-from .odata import parse_filter
-from .recurrence import Recurrence, recurrence_of
-from .store import ASR_RUNBOOK, AutomationAccount, Job, JobSchedule, Schedule
+from ..services.recurrence import Recurrence, recurrence_of
+from ..state.automation import ASR_RUNBOOK, AutomationAccount, Job, JobSchedule, Schedule
+from ..state.errors import resource_not_found
+from ..state.timestamps import iso, parse_time
+from .arm import ArmCall, ArmError, bad_request
+from .automation import RESOURCE_TYPE, AssetKind, account_of, asset_of, child_id
 
 MINIMUM_LEAD = datetime.timedelta(minutes=5)
 NEVER_EXPIRES = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
-
-
-def register(router: Router) -> None:
-    register_children(
-        router,
-        {
-            "schedules": (_put_schedule, _get_schedule, _delete_schedule, _list_schedules),
-            "jobSchedules": (_put_job_schedule, _get_job_schedule, _delete_job_schedule, _list_job_schedules),
-            "jobs": (_put_job, _get_job, None, _list_jobs),
-        },
-    )
-    router.add("PATCH", f"{ACCOUNT}/schedules/{{name}}", _patch_schedule)
-
 
 # ---- schedules ------------------------------------------------------------------------------------
 
@@ -72,13 +61,12 @@ def _offset_minutes(moment: datetime.datetime) -> float:
     return offset.total_seconds() / 60 if offset else 0.0
 
 
-def _put_schedule(call: ArmCall) -> web.Response:
-    account, now = account_of(call), call.now
-    name = call.params["name"]
-    existing = account.schedules.get(name.lower())
+def _put_schedule(call: ArmCall, account: AutomationAccount, existing: Schedule | None) -> Schedule:
+    """What happens to an existing schedule is a setting: the real service's answer is not pinned down."""
+    now, name = call.now, call.params["name"]
     if existing is not None and call.world.settings.schedule_put_on_existing == "conflict409":
         raise ArmError(409, "Conflict", f"A schedule with the name '{name}' already exists.")
-    properties = call.body.get("properties") or {}
+    properties = call.properties
     start = parse_time(properties.get("startTime"), "properties.startTime")
     if start < now + MINIMUM_LEAD:
         raise bad_request(
@@ -112,16 +100,14 @@ def _put_schedule(call: ArmCall) -> web.Response:
         next_run=recurrence.first_at_or_after(start),
     )
     account.schedules[schedule.name.lower()] = schedule
-    return web.json_response(schedule_body(account, schedule), status=200 if existing else 201)
+    return schedule
 
 
 def _patch_schedule(call: ArmCall) -> web.Response:
     """PATCH is the only way to pause or resume a schedule; resuming looks for the next run from now."""
     account, now = account_of(call), call.now
-    schedule = account.schedules.get(call.params["name"].lower())
-    if schedule is None:
-        raise child_missing(call, "schedules")
-    properties = call.body.get("properties") or {}
+    schedule: Schedule = asset_of(call, SCHEDULES, account)
+    properties = call.properties
     if "description" in properties:
         schedule.description = properties["description"] or ""
     if properties.get("isEnabled") is not None:
@@ -131,30 +117,6 @@ def _patch_schedule(call: ArmCall) -> web.Response:
         schedule.is_enabled = enabled
     schedule.modified = now
     return web.json_response(schedule_body(account, schedule))
-
-
-def _get_schedule(call: ArmCall) -> web.Response:
-    account = account_of(call)
-    schedule = account.schedules.get(call.params["name"].lower())
-    if schedule is None:
-        raise child_missing(call, "schedules")
-    return web.json_response(schedule_body(account, schedule))
-
-
-def _delete_schedule(call: ArmCall) -> web.Response:
-    """Deleting a schedule unlinks every runbook from it, as the service does."""
-    account = account_of(call)
-    schedule = account.schedules.pop(call.params["name"].lower(), None)
-    if schedule is None:
-        raise child_missing(call, "schedules")
-    for link in account.job_schedules_of(schedule.name):
-        del account.job_schedules[link.job_schedule_id.lower()]
-    return web.Response(status=200)
-
-
-def _list_schedules(call: ArmCall) -> web.Response:
-    account = account_of(call)
-    return call.page(schedule_body(account, schedule) for schedule in account.schedules.values())
 
 
 # ---- job schedules --------------------------------------------------------------------------------
@@ -176,10 +138,9 @@ def job_schedule_body(account: AutomationAccount, link: JobSchedule) -> dict[str
     }
 
 
-def _put_job_schedule(call: ArmCall) -> web.Response:
-    account = account_of(call)
-    link_id = call.params["name"]
-    properties = call.body.get("properties") or {}
+def _put_job_schedule(call: ArmCall, account: AutomationAccount, existing: JobSchedule | None) -> JobSchedule:
+    """Links are never replaced: an existing id, or a second link of the same pair, is a conflict."""
+    link_id, properties = call.params["name"], call.properties
     schedule_name = call.required(properties.get("schedule") or {}, "name", "properties.schedule")
     runbook_name = call.required(properties.get("runbook") or {}, "name", "properties.runbook")
     schedule = account.schedules.get(schedule_name.lower())
@@ -187,70 +148,38 @@ def _put_job_schedule(call: ArmCall) -> web.Response:
         raise resource_not_found(
             f"Microsoft.Automation/automationAccounts/{account.name}/schedules/{schedule_name}", account.resource_group
         )
-    runbook = account.runbooks.get(runbook_name.lower())
-    if runbook is None and runbook_name.lower() != ASR_RUNBOOK.lower():
-        raise resource_not_found(
-            f"Microsoft.Automation/automationAccounts/{account.name}/runbooks/{runbook_name}", account.resource_group
-        )
-    if link_id.lower() in account.job_schedules:
+    runbook = _runbook_or_asr(account, runbook_name)
+    if existing is not None:
         raise ArmError(409, "Conflict", f"A job schedule with the id '{link_id}' already exists.")
     if any(link.runbook_name.lower() == runbook_name.lower() for link in account.job_schedules_of(schedule.name)):
         raise ArmError(409, "Conflict", "A job schedule for the specified runbook and schedule already exists.")
     link = JobSchedule(
         job_schedule_id=link_id,
         schedule_name=schedule.name,
-        runbook_name=runbook.name if runbook else ASR_RUNBOOK,
+        runbook_name=runbook,
         run_on=properties.get("runOn"),
         parameters=properties.get("parameters") or {},
     )
     account.job_schedules[link_id.lower()] = link
-    return web.json_response(job_schedule_body(account, link), status=201)
+    return link
 
 
-def _get_job_schedule(call: ArmCall) -> web.Response:
-    account = account_of(call)
-    link = account.job_schedules.get(call.params["name"].lower())
-    if link is None:
-        raise child_missing(call, "jobSchedules")
-    return web.json_response(job_schedule_body(account, link))
-
-
-def _delete_job_schedule(call: ArmCall) -> web.Response:
-    account = account_of(call)
-    if account.job_schedules.pop(call.params["name"].lower(), None) is None:
-        raise child_missing(call, "jobSchedules")
-    return web.Response(status=200)
-
-
-def _list_job_schedules(call: ArmCall) -> web.Response:
-    account = account_of(call)
-    clauses = parse_filter(call.query.get("$filter", ""))
-    fields = {"properties/runbook/name": "runbook_name", "properties/schedule/name": "schedule_name"}
-    for clause in clauses:
-        if clause.path not in fields:
-            raise bad_request(f"The filter field '{clause.path or clause.function}' is not supported.", "InvalidFilter")
-    return call.page(
-        job_schedule_body(account, link)
-        for link in account.job_schedules.values()
-        if all(clause.holds(getattr(link, fields[clause.path or ""])) for clause in clauses)
-    )
+def _runbook_or_asr(account: AutomationAccount, runbook_name: str) -> str:
+    """The runbook's own spelling of its name; Site Recovery's global runbook exists in every account."""
+    runbook = account.runbooks.get(runbook_name.lower())
+    if runbook is None and runbook_name.lower() != ASR_RUNBOOK.lower():
+        raise resource_not_found(
+            f"Microsoft.Automation/automationAccounts/{account.name}/runbooks/{runbook_name}", account.resource_group
+        )
+    return runbook.name if runbook else ASR_RUNBOOK
 
 
 # ---- jobs -----------------------------------------------------------------------------------------
 
-_JOB_FIELDS = {
-    "properties/runbook/name": lambda job: job.runbook_name,
-    "properties/status": lambda job: job.status,
-    "properties/starttime": lambda job: job.start,
-    "properties/endtime": lambda job: job.end if job.status != "Running" else None,
-    "properties/creationtime": lambda job: job.created,
-    "properties/lastmodifiedtime": lambda job: job.end if job.status != "Running" else job.start,
-}
-
 
 def job_body(account: AutomationAccount, job: Job, *, full: bool = True) -> dict[str, Any]:
     """A list item lacks exception and parameters (JobCollectionItem); endTime stays null while running."""
-    finished = job.status != "Running"
+    finished = job.finished
     properties: dict[str, Any] = {
         "runbook": {"name": job.runbook_name},
         "jobId": job.job_id,
@@ -278,17 +207,14 @@ def job_body(account: AutomationAccount, job: Job, *, full: bool = True) -> dict
     }
 
 
-def _put_job(call: ArmCall) -> web.Response:
-    account = account_of(call)
-    properties = call.body.get("properties") or {}
+def _put_job(call: ArmCall, account: AutomationAccount, existing: Job | None) -> Job:
+    """A PUT starts the job now; the scheduler ends it once its run time has passed on the emulated clock."""
+    properties = call.properties
     runbook_name = call.required(properties.get("runbook") or {}, "name", "properties.runbook")
-    if runbook_name.lower() not in account.runbooks and runbook_name.lower() != ASR_RUNBOOK.lower():
-        raise resource_not_found(
-            f"Microsoft.Automation/automationAccounts/{account.name}/runbooks/{runbook_name}", account.resource_group
-        )
-    if call.params["name"].lower() in account.jobs:
+    _runbook_or_asr(account, runbook_name)
+    if existing is not None:
         raise ArmError(409, "Conflict", f"A job with the id '{call.params['name']}' already exists.")
-    job = call.world.service.start_job(
+    return call.world.scheduler.start_job(
         account,
         runbook_name,
         started_by=call.principal.object_id,
@@ -297,26 +223,44 @@ def _put_job(call: ArmCall) -> web.Response:
         start=call.now,
         schedule_name=None,
     )
-    return web.json_response(job_body(account, job), status=201)
 
 
-def _get_job(call: ArmCall) -> web.Response:
-    account = account_of(call)
-    job = account.jobs.get(call.params["name"].lower())
-    if job is None:
-        raise child_missing(call, "jobs")
-    return web.json_response(job_body(account, job))
+SCHEDULES = AssetKind(
+    collection="schedules",
+    assets=lambda account: account.schedules,
+    body=schedule_body,
+    put=_put_schedule,
+    remove=lambda account, name: account.remove_schedule(name),
+    patch=_patch_schedule,
+)
 
-
-def _list_jobs(call: ArmCall) -> web.Response:
-    account = account_of(call)
-    clauses = parse_filter(call.query.get("$filter", ""))
-    for clause in clauses:
-        if clause.path not in _JOB_FIELDS:
-            raise bad_request(f"The filter field '{clause.path or clause.function}' is not supported.", "InvalidFilter")
-    jobs = sorted(account.jobs.values(), key=lambda job: job.start, reverse=True)
-    return call.page(
-        job_body(account, job, full=False)
-        for job in jobs
-        if all(clause.holds(_JOB_FIELDS[clause.path or ""](job)) for clause in clauses)
-    )
+KINDS = (
+    SCHEDULES,
+    AssetKind(
+        collection="jobSchedules",
+        assets=lambda account: account.job_schedules,
+        body=job_schedule_body,
+        put=_put_job_schedule,
+        remove=lambda account, name: account.job_schedules.pop(name.lower(), None),
+        filters={
+            "properties/runbook/name": lambda link: link.runbook_name,
+            "properties/schedule/name": lambda link: link.schedule_name,
+        },
+    ),
+    AssetKind(
+        collection="jobs",
+        assets=lambda account: account.jobs,
+        body=job_body,
+        put=_put_job,
+        list_body=lambda account, job: job_body(account, job, full=False),
+        filters={
+            "properties/runbook/name": lambda job: job.runbook_name,
+            "properties/status": lambda job: job.status,
+            "properties/starttime": lambda job: job.start,
+            "properties/endtime": lambda job: job.end if job.finished else None,
+            "properties/creationtime": lambda job: job.created,
+            "properties/lastmodifiedtime": lambda job: job.end if job.finished else job.start,
+        },
+        newest_first_by=lambda job: job.start,
+    ),
+)

@@ -10,11 +10,9 @@ import calendar
 import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-if TYPE_CHECKING:
-    from .store import Schedule
+from ..state.automation import Schedule
 
 UTC = datetime.UTC
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -39,6 +37,8 @@ def recurrence_of(schedule: Schedule) -> Recurrence:
 
 @dataclass(frozen=True)
 class Recurrence:
+    """A schedule's recurrence, validated: the moments it fires, in UTC."""
+
     start: datetime.datetime
     frequency: str
     interval: int
@@ -81,9 +81,11 @@ class Recurrence:
         return cls(start, canonical, interval, zone(time_zone), expiry, week_days, month_days, occurrences)
 
     def first_at_or_after(self, moment: datetime.datetime) -> datetime.datetime | None:
+        """A schedule's next run from a moment (a new schedule's first run is its start)."""
         return next(self._from(moment), None)
 
     def first_after(self, moment: datetime.datetime) -> datetime.datetime | None:
+        """The run after one that just happened."""
         return next(self._from(moment + datetime.timedelta(microseconds=1)), None)
 
     def _from(self, earliest: datetime.datetime) -> Iterator[datetime.datetime]:

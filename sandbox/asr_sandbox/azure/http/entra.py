@@ -1,7 +1,8 @@
-"""A Microsoft Entra ID (Azure AD) stand-in that azure-identity's credentials use unchanged.
+"""A Microsoft Entra ID (Azure AD) stand-in that azure-identity's credentials use unchanged, and ARM's
+bearer-token gate in front of every resource provider.
 
 With `disable_instance_discovery=True` MSAL makes exactly two calls: the OpenID configuration, then the token
-endpoint. Tokens are JWT-shaped (so tools that peek at `oid`/`tid` work) but validated only by lookup here.
+endpoint. Refusals come in Entra's own AADSTS shape, which differs from ARM's error body.
 """
 
 from __future__ import annotations
@@ -11,54 +12,22 @@ import binascii
 import datetime
 import hmac
 import json
-import secrets
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
+from ..services.world import World
+from ..state.tenant import Principal
 from .arm import ArmError
-from .store import Principal
-
-if TYPE_CHECKING:
-    from .world import World
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
-class TokenIssuer:
-    """Access tokens live outside the resettable estate: a test's credential survives `/_sandbox/reset`."""
-
-    def __init__(self) -> None:
-        self._tokens: dict[str, tuple[str, float]] = {}
-
-    def issue(self, principal: Principal, tenant_id: str, audience: str, lifetime: int) -> str:
-        now = int(time.time())
-        claims = {
-            "aud": audience,
-            "iss": f"https://sts.windows.net/{tenant_id}/",
-            "iat": now,
-            "nbf": now,
-            "exp": now + lifetime,
-            "oid": principal.object_id,
-            "tid": tenant_id,
-            "sub": principal.object_id,
-            "appid": principal.client_id,
-            "idtyp": "app",
-            "ver": "1.0",
-        }
-        header = {"typ": "JWT", "alg": "RS256", "kid": "asr-sandbox"}
-        token = ".".join((_b64(header), _b64(claims), secrets.token_urlsafe(32)))
-        self._tokens[token] = (principal.object_id, now + lifetime)
-        return token
-
-    def resolve(self, token: str) -> tuple[str, float] | None:
-        """(object id, expiry epoch seconds) of a token this emulator issued."""
-        return self._tokens.get(token)
-
-
 def register(app: web.Application, world: World) -> None:
+    """The two endpoints MSAL calls: discovery, then client-credentials tokens."""
+
     async def openid_configuration(request: web.Request) -> web.Response:
         tenant = request.match_info["tenant"]
         if tenant.lower() != world.state.tenant_id.lower():
@@ -226,10 +195,6 @@ def _thumbprint_hex(value: Any) -> str | None:
 
 def _padded(text: str) -> str:
     return text + "=" * (-len(text) % 4)
-
-
-def _b64(document: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(document, separators=(",", ":")).encode()).rstrip(b"=").decode()
 
 
 def _aad_error(status: int, error: str, code: int, description: str) -> web.Response:

@@ -10,25 +10,29 @@ import json
 import secrets
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from .arm import ArmError, iso, parse_time
-from .authorization import BUILT_IN_ROLES, assignment_body
-from .automation import certificate_body, connection_body
+from ..services.faults import Fault
+from ..services.world import World
+from ..state.automation import RUN_AS_CERTIFICATE, RUN_AS_CONNECTION, AutomationAccount, Certificate, Connection
+from ..state.errors import ServiceError
+from ..state.recovery import Vault
+from ..state.roles import BUILT_IN_ROLES
+from ..state.seed import add_principal, apply_seed, assign_role
+from ..state.tenant import RoleAssignment
+from ..state.timestamps import iso, parse_time
+from .authorization import assignment_body
+from .automation_assets import certificate_body, connection_body
 from .automation_schedules import job_schedule_body, schedule_body
-from .faults import Fault
-from .seed import add_principal, apply_seed, assign_role
-from .service import RUN_AS_CERTIFICATE, RUN_AS_CONNECTION
-from .siterecovery import item_body, mapping_body
-from .store import AutomationAccount, Certificate, Connection, RoleAssignment, Vault
-
-if TYPE_CHECKING:
-    from .world import World
+from .recovery_services import item_body
+from .site_recovery import mapping_body
 
 
 class AdminError(Exception):
+    """An admin-API refusal: `{"error": message}` with this status."""
+
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
@@ -36,6 +40,8 @@ class AdminError(Exception):
 
 
 def register(app: web.Application, world: World) -> None:
+    """Every endpoint answers JSON; input it cannot use is a 400 whose `error` says what is wrong."""
+
     def route(method: str, path: str, action: Callable[[World, web.Request, dict[str, Any]], Any]) -> None:
         async def handle(request: web.Request) -> web.Response:
             try:
@@ -43,8 +49,8 @@ def register(app: web.Application, world: World) -> None:
                 answer = action(world, request, body)
             except AdminError as error:
                 return web.json_response({"error": error.message}, status=error.status)
-            except (ArmError, ValueError, KeyError, TypeError) as error:
-                message = error.message if isinstance(error, ArmError) else f"{type(error).__name__}: {error}"
+            except (ServiceError, ValueError, KeyError, TypeError) as error:
+                message = error.message if isinstance(error, ServiceError) else f"{type(error).__name__}: {error}"
                 return web.json_response({"error": message}, status=400)
             return web.json_response(
                 answer,
@@ -100,7 +106,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def _state(world: World, _request: web.Request, _body: dict[str, Any]) -> dict[str, Any]:
-    world.service.tick()
+    world.tick()
     state = world.state
     return {
         "clock": _clock(world),
@@ -329,7 +335,7 @@ def _move_clock(world: World, _request: web.Request, body: dict[str, Any]) -> di
         world.clock.move_to(parse_time(body["to"], "to"))
     else:
         raise AdminError(400, "give advanceSeconds or to")
-    world.service.tick()
+    world.tick()
     return _clock(world)
 
 

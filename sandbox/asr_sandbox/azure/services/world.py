@@ -1,16 +1,23 @@
-"""Everything one emulator instance holds, in one object the handlers share."""
+"""Everything one emulator instance holds, and the services acting on it, in one object the handlers share.
+
+The top of the services layer. The services are handed the estate, clock and settings they work with; because
+a reset replaces the estate and a configuration change replaces the settings, both rebind the services too, so
+a handler always reaches services that see the current ones.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .auth import TokenIssuer
+from ..state.seed import build_state
 from .clock import EmulatedClock
+from .directory import Directory
 from .faults import FaultBook, RequestLog
-from .seed import build_state
-from .service import SiteRecoveryService
+from .scheduler import Scheduler
 from .settings import EmulatorSettings
+from .site_recovery import SiteRecoveryService
 from .throttle import Throttle
+from .tokens import TokenIssuer
 
 
 class World:
@@ -28,8 +35,17 @@ class World:
         self.throttle = Throttle(settings)
         self.faults = FaultBook()
         self.requests = RequestLog()
-        self.service = SiteRecoveryService(self)
         self.state = build_state(seed, self.clock.now())
+        self._bind_services()
+
+    def _bind_services(self) -> None:
+        self.scheduler = Scheduler(self.state, self.clock, self.settings)
+        self.site_recovery = SiteRecoveryService(self.state, self.clock)
+        self.directory = Directory(self.state, self.clock, self.settings)
+
+    def tick(self) -> None:
+        """Let the emulated clock's consequences happen: due schedules run, finished jobs end."""
+        self.scheduler.tick()
 
     def reset(self) -> None:
         """Back to the seed: clock offset 0, start-up settings, no faults, empty request log."""
@@ -39,6 +55,7 @@ class World:
         self.faults.clear()
         self.requests.clear()
         self.state = build_state(self._seed, self.clock.now())
+        self._bind_services()
 
     def configure(self, changes: dict[str, Any]) -> None:
         """Apply admin-API setting changes; a new latest agent version makes older agents need an update."""
@@ -46,9 +63,6 @@ class World:
         new_release = updated.latest_agent_version != self.settings.latest_agent_version
         self.settings = updated
         self.throttle.configure(updated)
+        self._bind_services()
         if new_release:
-            for vault in self.state.vaults.values():
-                for _fabric, _container, item in vault.items():
-                    behind = item.details.get("agentVersion") != updated.latest_agent_version
-                    item.details["isReplicationAgentUpdateRequired"] = behind
-                    item.details["isAgentUpgradeable"] = behind
+            self.site_recovery.release_agent(updated.latest_agent_version)

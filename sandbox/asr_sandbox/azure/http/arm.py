@@ -1,7 +1,8 @@
 """Azure Resource Manager conventions shared by every resource provider the emulator speaks.
 
-Error bodies, id-style paths, case-insensitive routing, paging with absolute nextLinks and timestamps:
-the SDK relies on each of these, so they live in one place rather than being reinvented per provider.
+Error bodies, id-style paths, case-insensitive routing, paging with absolute nextLinks: the SDK relies on each
+of these, so they live in one place rather than being reinvented per provider. This is also where a refusal of
+the estate or a service (`state.errors`) gets its HTTP status.
 """
 
 from __future__ import annotations
@@ -11,16 +12,21 @@ import datetime
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
 
-if TYPE_CHECKING:
-    from .store import Principal
-    from .world import World
+from ..services.world import World
+from ..state.errors import Conflict, InvalidInput, NotFound, ServiceError, Throttled
+from ..state.tenant import Principal
 
-UTC = datetime.UTC
+_STATUS_OF_REFUSAL: tuple[tuple[type[ServiceError], int], ...] = (
+    (NotFound, 404),
+    (InvalidInput, 400),
+    (Conflict, 409),
+    (Throttled, 429),
+)
 
 
 class ArmError(Exception):
@@ -33,48 +39,23 @@ class ArmError(Exception):
         self.message = message
         self.headers = headers or {}
 
+    @classmethod
+    def of(cls, refusal: ServiceError) -> ArmError:
+        """The answer ARM gives for a refusal; a throttled caller is told when to come back."""
+        status = next((status for kind, status in _STATUS_OF_REFUSAL if isinstance(refusal, kind)), 400)
+        headers = {"Retry-After": str(refusal.retry_after)} if isinstance(refusal, Throttled) else None
+        return cls(status, refusal.code, refusal.message, headers=headers)
+
     def response(self) -> web.Response:
+        """The body every Azure SDK error parser understands."""
         return web.json_response(
             {"error": {"code": self.code, "message": self.message}}, status=self.status, headers=self.headers
         )
 
 
 def bad_request(message: str, code: str = "BadRequest") -> ArmError:
+    """ARM's 400; most providers say BadRequest, some name the problem in the code."""
     return ArmError(400, code, message)
-
-
-def resource_not_found(resource_type_and_name: str, resource_group: str) -> ArmError:
-    """ARM's own 404 for a resource under an existing resource group, message as the service words it."""
-    return ArmError(
-        404,
-        "ResourceNotFound",
-        f"The Resource '{resource_type_and_name}' under resource group '{resource_group}' was not found. "
-        "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
-    )
-
-
-def iso(moment: datetime.datetime | None) -> str | None:
-    """ARM's timestamp form; offsets other than UTC are kept (Automation reports schedule times in their zone)."""
-    if moment is None:
-        return None
-    text = moment.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") and moment.utcoffset() == datetime.timedelta(0) else text
-
-
-def parse_time(value: Any, field: str) -> datetime.datetime:
-    """An RFC 3339 timestamp from a request body; naive values are UTC, as the service reads them."""
-    if not isinstance(value, str):
-        raise bad_request(f"The '{field}' property is required and must be a date-time.", "InvalidRequestContent")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Azure writes seven fractional digits; Python reads at most six.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise bad_request(f"The '{field}' value '{value}' is not a valid date-time.", "InvalidRequestContent") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def normalize_path(path: str) -> str:
@@ -96,19 +77,28 @@ class ArmCall:
 
     @property
     def query(self) -> CIMultiDict[str]:
+        """Query names are case-insensitive in ARM (`$skipToken`, `$skiptoken`)."""
         return CIMultiDict(self.request.query)
 
     @property
     def api_version(self) -> str:
+        """Echoed into nextLinks and LRO URLs, so follow-up calls use the caller's version."""
         return self.query.get("api-version", "")
 
     @property
     def base_url(self) -> str:
+        """The host the caller used, so links work whichever loopback name it chose."""
         return f"https://{self.request.host}"
 
     @property
     def now(self) -> datetime.datetime:
+        """The emulated clock's now, never the wall clock."""
         return self.world.clock.now()
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """The body's `properties`, empty when the caller sent none."""
+        return self.body.get("properties") or {}
 
     def url(self, path: str, **query: str) -> str:
         """An absolute URL back to the emulator (nextLinks and LRO headers must not point at real Azure)."""
@@ -141,6 +131,8 @@ Handler = Callable[[ArmCall], web.Response]
 
 @dataclasses.dataclass(frozen=True)
 class Route:
+    """One registered template, compiled once."""
+
     method: str
     pattern: re.Pattern[str]
     handler: Handler
@@ -156,11 +148,13 @@ class Router:
         self._routes: list[Route] = []
 
     def add(self, method: str, template: str, handler: Handler) -> None:
+        """Register `handler` for `method` on `template`."""
         regex = re.sub(r"\{(\w+)\*\}", r"(?P<\1>(?:/[^/]+)*)", template)
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
         self._routes.append(Route(method.upper(), re.compile(f"^{regex}$", re.IGNORECASE), handler))
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        """The handler and path parameters; 405 when only other methods match, 404 when nothing does."""
         allowed = False
         for route in self._routes:
             found = route.pattern.match(path)
