@@ -4,8 +4,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 # Raise the floor when tests are added; a drop below it means tests went missing (deleted, or not collected).
-# Lowered once, from 1040, when the Kubernetes emulator and its 44 tests were deleted (issue 8).
-MINIMUM_TOTAL = 1030
+# Lowered once, from 1040 to 1030, when the Kubernetes emulator and its 44 tests were deleted (issue 8).
+MINIMUM_TOTAL = 1090
 REQUIRED_SUITES = [
     "tests/test_layering.py",
     "tests/test_cli.py",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import functools
 import re
-import string
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from lupa import lua51
 
 from asr_autoupdate.api import GROUP, KIND, VERSION
 from asr_autoupdate.api.conditions import ConditionType
-from asr_autoupdate.api.reasons import REASONS, Reason
+from asr_autoupdate.api.reasons import REASONS, Reason, fields_of
 from asr_autoupdate.reconcile import PolicyInput, blocked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,8 +105,7 @@ def policy_object(status: dict[str, Any] | None, *, generation: int = 1) -> dict
 
 def placeholder_fields(reason: Reason) -> dict[str, str]:
     """`<name>` for every field the reason's message template names."""
-    names = {name for _, name, _, _ in string.Formatter().parse(REASONS[reason].summary) if name}
-    return {name: f"<{name}>" for name in names}
+    return {name: f"<{name}>" for name in fields_of(reason)}
 
 
 def status_for(reason: Reason, *, generation: int = 1) -> dict[str, Any]:

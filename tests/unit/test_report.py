@@ -888,3 +888,20 @@ def test_transient_retry_delay(error, delay):
     outcome = report(make_policy(), assess(make_spec(), NO_ACCOUNT), *failing({}, NO_ACCOUNT, error), NOW)
     assert outcome.retry.kind == "transient"
     assert outcome.retry.delay == delay
+
+
+@pytest.mark.parametrize(
+    "observation, needs",
+    [
+        pytest.param(NO_ACCOUNT, "Contributor on resource group rg-dr", id="create-the-account"),
+        pytest.param(converged(role_assignments=()), "Owner or User Access Administrator on the vault", id="grant"),
+        pytest.param(
+            converged(mappings=(mapping(auto_update="Disabled"),)), "Contributor on the vault", id="update-a-mapping"
+        ),
+    ],
+)
+def test_insufficient_permissions_names_the_role_and_scope_that_is_missing(observation, needs):
+    outcome = report(make_policy(), assess(make_spec(), observation), *failing({}, observation, FORBIDDEN), NOW)
+    ready = conditions_of(outcome.status)["Ready"]
+    assert ready["reason"] == "InsufficientPermissions"
+    assert f"Grant the operator's identity {needs}, then request a repair" in ready["message"], ready["message"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import string
 from typing import Any
 
 from asr_autoupdate.api import REPAIR_ANNOTATION
@@ -159,8 +160,7 @@ REASONS: dict[Reason, ReasonInfo] = {
         Kind.PERSON,
         _ALL,
         "The operator's identity may not {operation} ({code})",
-        "Grant the operator's identity Owner or User Access Administrator on the vault (and Contributor on the "
-        f"automation account's resource group to create the account), {_REPAIR}.",
+        f"Grant the operator's identity {{needs}}, {_REPAIR}.",
     ),
     Reason.AUTHENTICATION_FAILED: ReasonInfo(
         Kind.PERSON,
@@ -349,12 +349,20 @@ def excerpt(text: str, limit: int = EXCERPT_LIMIT) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
+def fields_of(reason: Reason) -> frozenset[str]:
+    """The names a reason's message is formatted with (its summary's and its action's)."""
+    info = REASONS[reason]
+    return frozenset(
+        name for text in (info.summary, info.action) for _, name, _, _ in string.Formatter().parse(text) if name
+    )
+
+
 def message(reason: Reason, /, **fields: Any) -> str:
     """The one-line message for `reason`: what is wrong, then what to do."""
     info = REASONS[reason]
     text = info.summary.format(**fields) + "."
     if info.action:
-        text = f"{text} {info.action}"
+        text = f"{text} {info.action.format(**fields)}"
     text = " ".join(text.split())
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 

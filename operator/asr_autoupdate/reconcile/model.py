@@ -131,6 +131,11 @@ class Action:
         """The names its Event and refusal messages are formatted with."""
         raise NotImplementedError
 
+    @property
+    def needs(self) -> str:
+        """The role, and where, the operator's identity needs for this change (InsufficientPermissions says it)."""
+        return "Contributor on the vault"
+
 
 @dataclasses.dataclass(frozen=True)
 class CreateAccount(Action):
@@ -145,6 +150,10 @@ class CreateAccount(Action):
     @property
     def todo(self) -> str:
         return f"create automation account {self.account.name} in {self.location}"
+
+    @property
+    def needs(self) -> str:
+        return f"Contributor on resource group {self.account.resource_group}"
 
     @property
     def fields(self) -> dict[str, str]:
@@ -168,6 +177,10 @@ class EnableIdentity(Action):
         return f"turn on the system-assigned identity of automation account {self.account.name}"
 
     @property
+    def needs(self) -> str:
+        return f"Contributor on automation account {self.account.name}"
+
+    @property
     def fields(self) -> dict[str, str]:
         return {"account": self.account.name}
 
@@ -187,6 +200,10 @@ class GrantRole(Action):
     @property
     def todo(self) -> str:
         return f"grant Contributor on the vault to the automation account's identity {self.principal_id}"
+
+    @property
+    def needs(self) -> str:
+        return "Owner or User Access Administrator on the vault"
 
     @property
     def fields(self) -> dict[str, str]:
@@ -246,6 +263,10 @@ class RewriteSchedule(Action):
         return f"rewrite schedule {self.schedule.name} to run at {self.when}"
 
     @property
+    def needs(self) -> str:
+        return f"Contributor on automation account {self.account.name}"
+
+    @property
     def fields(self) -> dict[str, str]:
         return {"schedule": self.schedule.name, "when": self.when, "mapping": self.mapping_name}
 
@@ -262,6 +283,10 @@ class DeleteAccount(Action):
         return f"delete automation account {self.account.name}"
 
     @property
+    def needs(self) -> str:
+        return f"Contributor on automation account {self.account.name}"
+
+    @property
     def fields(self) -> dict[str, str]:
         return {"account": self.account.name}
 
@@ -276,6 +301,10 @@ class RevokeRole(Action):
     @property
     def todo(self) -> str:
         return f"remove role assignment {self.assignment.id}"
+
+    @property
+    def needs(self) -> str:
+        return "Owner or User Access Administrator on the vault"
 
     @property
     def fields(self) -> dict[str, str]:

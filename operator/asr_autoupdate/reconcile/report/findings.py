@@ -66,14 +66,21 @@ def action_failure(result: ActionResult) -> Finding:
     action, error = result.action, result.error
     if error is None:
         raise AssertionError(f"{action.todo}: reported as failed without an error")
-    return _error(action.condition, Status.FALSE, error, action.todo, action.refusal, **action.fields)
+    return _error(
+        action.condition, Status.FALSE, error, action.todo, action.refusal, needs=action.needs, **action.fields
+    )
 
 
 def read_failure(kind: ConditionType, observation: Observation, parts: Iterable[Part]) -> Finding | None:
     part = next((part for part in parts if part in observation.failures), None)
     if part is None:
         return None
-    return _error(kind, Status.UNKNOWN, observation.failures[part], str(part), Reason.AZURE_REQUEST_FAILED)
+    return _error(
+        kind, Status.UNKNOWN, observation.failures[part], str(part), Reason.AZURE_REQUEST_FAILED, needs=READ_NEEDS
+    )
+
+
+READ_NEEDS = "Reader on the vault and on the automation account"  # what every read of a pass asks for
 
 
 @dataclasses.dataclass(frozen=True)
