@@ -64,3 +64,13 @@ def test_azures_free_text_is_cut_to_one_short_line():
     cut = excerpt(long)
     assert len(cut) <= EXCERPT_LIMIT and "\n" not in cut and cut.endswith("…")
     assert excerpt("Retry.") == "Retry."
+
+
+def test_condition_messages_stay_one_short_line():
+    """About 200 characters with values of a realistic length (a name, a code, a count: 10 characters here);
+    the what-to-click lives in docs/reasons.md (`detail`)."""
+    from asr_autoupdate.api.reasons import REASONS, fields_of, message
+
+    for reason in REASONS:
+        text = message(reason, **{name: "x" * 10 for name in fields_of(reason)})
+        assert len(text) <= 210 and "\n" not in text, (reason, len(text), text)

@@ -114,18 +114,18 @@ EFFECTS = {
 class ReasonInfo:
     kind: Kind
     conditions: tuple[ConditionType, ...]
-    summary: str  # str.format template; a message is `summary. action`
-    action: str  # what a person does; empty when nothing
+    summary: str  # str.format template; a message is `summary. action`, one line of about 200 characters
+    action: str  # what a person does, in a few words; empty when nothing
+    detail: str = ""  # where to click and why, for docs/reasons.md only (too long for a condition message)
 
 
 _ALL = SUMMARY_TYPES + AREA_TYPES
 _CONFIGURABLE = AREA_TYPES[:-1]
-_REPAIR = f"then request a repair (annotate {REPAIR_ANNOTATION} with a new value)"
-_MIGRATE = (
-    "migrate to spec.authentication: SystemAssignedIdentity "
-    "(vault > Site Recovery infrastructure > Extension update settings > Migrate)"
-)
-_RUN_AS_RETIRED = f"Run As accounts were retired by Azure and cannot be recreated: {_MIGRATE}."
+_REPAIR = f"then request a repair (annotate {REPAIR_ANNOTATION})"
+_MIGRATE = "migrate to spec.authentication: SystemAssignedIdentity"
+_MIGRATE_PATH = "To migrate in the portal: vault > Site Recovery infrastructure > Extension update settings > Migrate."
+_RENEW_PATH = "To renew: automation account > Run As accounts > Renew certificate."
+_RUN_AS_RETIRED = f"Run As is retired and cannot be recreated: {_MIGRATE}."
 
 
 def _summary(*areas: ConditionType) -> tuple[ConditionType, ...]:
@@ -166,8 +166,9 @@ REASONS: dict[Reason, ReasonInfo] = {
         Kind.PERSON,
         _ALL,
         "The operator could not sign in to Azure to {operation} ({code})",
-        "Check tenantId, clientId and clientSecret or clientCertificate in the Secret of spec.credentialsSecretRef "
-        f"(or the operator's own workload identity), {_REPAIR}.",
+        f"Check the Secret of spec.credentialsSecretRef (or the operator's own identity), {_REPAIR}.",
+        "The Secret needs tenantId, clientId and clientSecret or clientCertificate; without a Secret the operator "
+        "uses its own identity (workload identity, environment variables).",
     ),
     Reason.CREDENTIALS_SECRET_INVALID: ReasonInfo(
         Kind.PERSON,
@@ -220,64 +221,71 @@ REASONS: dict[Reason, ReasonInfo] = {
         Kind.PERSON,
         _summary(ConditionType.CREDENTIALS_HEALTHY),
         "The identity {principal} of automation account {account} has no Contributor role on the vault",
-        "Grant it Contributor on the vault (vault > Access control (IAM) > Add role assignment > Managed identity), "
-        "or set spec.grantVaultAccess: true.",
+        "Grant it Contributor on the vault, or set spec.grantVaultAccess: true.",
+        "In the portal: vault > Access control (IAM) > Add role assignment > Managed identity.",
     ),
     Reason.RUN_AS_ACCOUNT_NOT_FOUND: ReasonInfo(
         Kind.PERSON,
         _summary(ConditionType.AUTOMATION_ACCOUNT_READY, ConditionType.CREDENTIALS_HEALTHY),
         "The Run As account's {piece} is missing",
         _RUN_AS_RETIRED,
+        _MIGRATE_PATH,
     ),
     Reason.RUN_AS_ACCOUNT_UNAUTHORIZED: ReasonInfo(
         Kind.PERSON,
         _summary(ConditionType.CREDENTIALS_HEALTHY),
         "Site Recovery reports that the Run As account may not access the vault (mapping {mapping}: {code})",
         _RUN_AS_RETIRED,
+        _MIGRATE_PATH,
     ),
     Reason.RUN_AS_THUMBPRINT_MISMATCH: ReasonInfo(
         Kind.PERSON,
         _summary(ConditionType.CREDENTIALS_HEALTHY),
         "The thumbprint in connection AzureRunAsConnection differs from certificate AzureRunAsCertificate's",
-        f"Renew the certificate (automation account > Run As accounts > Renew certificate), or better {_MIGRATE}.",
+        f"Renew the certificate, or better {_MIGRATE}.",
+        f"{_RENEW_PATH} {_MIGRATE_PATH}",
     ),
     Reason.RUN_AS_CERTIFICATE_EXPIRED: ReasonInfo(
         Kind.PERSON,
         _summary(ConditionType.CREDENTIALS_HEALTHY),
         "Certificate AzureRunAsCertificate expired on {date}, so auto-update has stopped",
-        f"Renew the certificate (automation account > Run As accounts > Renew certificate), or better {_MIGRATE}.",
+        f"Renew the certificate, or better {_MIGRATE}.",
+        f"{_RENEW_PATH} {_MIGRATE_PATH}",
     ),
     Reason.RUN_AS_CERTIFICATE_EXPIRING: ReasonInfo(
         Kind.OK,
         (ConditionType.CREDENTIALS_HEALTHY,),
         "Certificate AzureRunAsCertificate expires on {date}",
-        f"Renew it before then, or better {_MIGRATE}: Run As accounts are retired.",
+        f"Renew it before then, or better {_MIGRATE}: Run As is retired.",
+        f"{_RENEW_PATH} {_MIGRATE_PATH}",
     ),
     Reason.RUN_AS_ACCOUNT_RETIRED: ReasonInfo(
         Kind.OK,
         (ConditionType.CREDENTIALS_HEALTHY,),
         "The Run As account is healthy, but Azure retired Run As accounts on 30 September 2023",
         f"Plan to {_MIGRATE}.",
+        _MIGRATE_PATH,
     ),
     Reason.MAPPING_UPDATE_FAILED: ReasonInfo(
         Kind.PERSON,
         _summary(ConditionType.MAPPINGS_CONFIGURED),
         "Site Recovery refused to {operation} ({code})",
-        "Check the mapping in the vault (Site Recovery infrastructure > Extension update settings) and the "
-        f"operator's log, {_REPAIR}.",
+        f"Check the mapping in the vault and the operator's log, {_REPAIR}.",
+        "The setting is under vault > Site Recovery infrastructure > Extension update settings.",
     ),
     Reason.MAPPING_HEALTH_ERROR: ReasonInfo(
         Kind.PERSON,
         _summary(ConditionType.MAPPINGS_CONFIGURED),
         "Mapping {mapping} reports health error {code}: {recommendation}",
-        f"Follow Site Recovery's recommended action, {_REPAIR} to apply the setting again.",
+        f"Follow Site Recovery's recommended action, {_REPAIR}.",
+        "A repair applies the mapping's setting again once the cause is fixed.",
     ),
     Reason.SCHEDULE_NOT_FOUND: ReasonInfo(
         Kind.PERSON,
         _summary(ConditionType.SCHEDULE_CONFIGURED),
         "Site Recovery's {piece} for mapping {mapping} is missing from the automation account",
-        f"Request a repair (annotate {REPAIR_ANNOTATION} with a new value): applying the mapping's setting "
-        "again makes Site Recovery recreate it.",
+        f"Request a repair (annotate {REPAIR_ANNOTATION}): Site Recovery then recreates it.",
+        "Setting the mapping's auto-update again is what makes Site Recovery create its schedule anew.",
     ),
     Reason.SCHEDULE_DISABLED: ReasonInfo(
         Kind.PERSON,
@@ -295,8 +303,8 @@ REASONS: dict[Reason, ReasonInfo] = {
         Kind.INFO,
         (ConditionType.AGENTS_CURRENT,),
         "{count} of {total} protected items need a Mobility Service agent update",
-        "With updateMode Automatic the next scheduled run updates them; with Manual, update them from the "
-        "vault's Replicated items.",
+        "Automatic: the next scheduled run updates them; Manual: update them in the vault.",
+        "In the portal: vault > Replicated items > Update agent.",
     ),
     Reason.AUTOMATION_ACCOUNT_CREATED: ReasonInfo(
         Kind.EVENT, (), "Created automation account {account} in {location}", ""
@@ -322,16 +330,16 @@ REASONS: dict[Reason, ReasonInfo] = {
         Kind.EVENT,
         (),
         "Site Recovery's Mobility Service update job that started at {start} failed",
-        "See the conditions CredentialsHealthy and MappingsConfigured for the cause Site Recovery reports and its "
-        "recommended action; the job's output is in the automation account (Process Automation > Jobs).",
+        "See CredentialsHealthy and MappingsConfigured for the cause.",
+        "The job's output is in the automation account (Process Automation > Jobs).",
     ),
     Reason.JOB_MINUTES_OVER_FREE_TIER: ReasonInfo(
         Kind.EVENT,
         (),
-        "Site Recovery's update jobs are projected to use {projected} job minutes this month, more than the "
-        "{free} free minutes (projected cost {cost} {currency})",
-        "Check the job durations in the automation account, or run the update less often (spec.schedule "
-        "frequency and interval); spec.costModel sets the free minutes and the price.",
+        "Update jobs are projected to use {projected} job minutes this month, more than the {free} free minutes "
+        "(projected cost {cost} {currency})",
+        "Run the update less often (spec.schedule).",
+        "Or check the job durations in the automation account. spec.costModel sets the free minutes and the price per minute.",
     ),
 }
 
@@ -386,7 +394,8 @@ def render_markdown() -> str:
     for reason, info in REASONS.items():
         conditions = ", ".join(info.conditions) or "Event"
         effect = "Warning Event only" if reason in WARNING_EVENTS else EFFECTS[info.kind]
-        cells = (f"`{reason}`", conditions, effect, info.summary, info.action or "Nothing.")
+        to_do = " ".join(part for part in (info.action, info.detail) if part) or "Nothing."
+        cells = (f"`{reason}`", conditions, effect, info.summary, to_do)
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
