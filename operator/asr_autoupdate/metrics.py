@@ -30,6 +30,8 @@ unexpected exception also a panic). The operator's own gauges, computed when scr
     asr_autoupdate_azure_remaining_requests{subscription,kind}          ARM's x-ms-ratelimit-remaining-*
 
 Labels carry names and ids only (namespace, policy, vault, subscription id), never a secret or a token.
+One module on purpose (a little over 400 lines): the families above, the scrape-time collector and the
+per-policy facts it reads belong together.
 """
 
 from __future__ import annotations

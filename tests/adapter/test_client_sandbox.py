@@ -10,7 +10,6 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -19,6 +18,7 @@ from asr_autoupdate.azure.client import AzureClient, AzureClientPool
 from asr_autoupdate.azure.credentials import AzureSettings, ServicePrincipal
 from tests.adapter.conftest import Admin
 from tests.pem import self_signed
+from tests.support import async_wait_for
 
 SUB_A = "3f1c9a52-7d4e-4b8a-9c61-2e5f8d0a4b17"
 WEU = port.VaultRef(SUB_A, "rg-asr-weu", "rsv-weu-prod")
@@ -28,18 +28,6 @@ ACCOUNT = port.AccountRef(SUB_A, "rg-asr-weu", "rsv-weu-prod-asr-automationaccou
 
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-async def eventually(check, *, timeout: float = 10.0, interval: float = 0.05, what: str = "") -> Any:
-    """Await `check()` until it returns something truthy, failing at the deadline (never a bare sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value {value!r}")
-        await asyncio.sleep(interval)
 
 
 async def account_with_access(azure: AzureClient, admin: Admin) -> port.AutomationAccount:
@@ -237,7 +225,7 @@ async def test_update_mapping_returns_none_when_the_operation_outlasts_the_timeo
     assert result is None
     assert time.monotonic() - started < 2.5, "the handler must not wait for the slow status"
     # Azure's operation was not cancelled: the next pass sees it through
-    now = await eventually(lambda: _enabled(azure, mapping.id), what="the mapping to be enabled")
+    now = await async_wait_for(lambda: _enabled(azure, mapping.id), what="the mapping to be enabled")
     assert now.auto_update == "Enabled"
 
 
@@ -405,7 +393,7 @@ async def test_short_retry_after_is_honoured_and_shared(azure: AzureClient, admi
         stats = throttle.stats().get(SUB_A)
         return bool(stats and stats.throttled == 1)
 
-    await eventually(throttled_once, what="the 429 to reach the budget")
+    await async_wait_for(throttled_once, what="the 429 to reach the budget")
     mappings = await make_client().list_mappings(EUS)
     assert mappings and (await first) is not None
 

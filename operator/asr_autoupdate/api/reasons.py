@@ -6,6 +6,8 @@ guidance). Messages are built only from this table, so they stay stable between 
 counts or raw exception text) and never carry secrets. `docs/reasons.md` is generated from it:
 
     python -m asr_autoupdate.api.reasons > docs/reasons.md
+
+It is a little over 400 lines because it is one table: one entry per reason.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ Why the client is shaped this way:
 * **Short waits only.** Long-running operations are awaited for a bounded time; what is left over surfaces
   as `TransientError`/`ThrottledError` (or `None` for a still-running update) for the reconciler to requeue.
 
-Environment variables and identity sources are documented in `credentials.py`.
+Environment variables and identity sources are documented in `credentials.py`. At a little over 400 lines it
+stays one module on purpose: one method per port method, each a few lines, reads best side by side.
 """
 
 from __future__ import annotations

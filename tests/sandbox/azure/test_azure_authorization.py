@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+
+from tests.support import async_wait_for
 
 RG, VAULT = "rg-asr-weu", "rsv-weu-prod"
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
@@ -68,14 +68,14 @@ async def test_new_identity_is_not_found_until_the_directory_replicates(sandbox,
     assert raised.value.status_code == 400 and raised.value.error.code == "PrincipalNotFound"
     assert "replication delay" in raised.value.error.message
 
-    deadline = time.monotonic() + 5
-    while True:
+    async def assigned():
         try:
-            created = await assign(azure, vault_scope(sandbox), principal_id, contributor(sandbox))
-            break
+            return await assign(azure, vault_scope(sandbox), principal_id, contributor(sandbox))
         except HttpResponseError as error:
-            assert error.error.code == "PrincipalNotFound" and time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+            assert error.error.code == "PrincipalNotFound"
+            return None
+
+    created = await async_wait_for(assigned, timeout=5, interval=0.05, what="the identity in the directory")
     assert created.principal_id == principal_id and created.scope == vault_scope(sandbox)
     assert created.role_definition_id == contributor(sandbox)
 
