@@ -14,8 +14,6 @@ TokenRequest API instead).
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import pathlib
@@ -29,12 +27,11 @@ import urllib.request
 from dataclasses import dataclass
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from asr_sandbox.children import HOST, Child, ChildFailed, free_port
+from asr_sandbox.pki import Authority, loopback_names, pem, pem_key, write_private
 
 BIN_ENV = "ASR_SANDBOX_CONTROLPLANE_BIN"
 _PROJECT = pathlib.Path(__file__).resolve().parents[2]
@@ -74,56 +71,6 @@ def kubectl() -> str:
 # --- certificates -------------------------------------------------------------------------------------------
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _certificate(
-    subject: x509.Name,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: x509.Name,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool = False,
-    sans: list[x509.GeneralName] | None = None,
-    client: bool = False,
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    else:
-        usage = x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH if client else x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 @dataclass(frozen=True)
 class Pki:
     """The files kube-apiserver and its clients need, all under one directory (keys owner-only)."""
@@ -148,50 +95,25 @@ class Pki:
             service_account_key=directory / "sa-signer.key",
             service_account_public_key=directory / "sa-signer.pub",
         )
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "asr-sandbox-ca")])
-        ca_cert = _certificate(ca_name, ca_key, ca_name, ca_key, ca=True)
-        serving_key = ec.generate_private_key(ec.SECP256R1())
-        serving = _certificate(
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
-            serving_key,
-            ca_name,
-            ca_key,
-            sans=[
-                x509.DNSName("localhost"),
-                x509.DNSName("kubernetes.default.svc"),
-                x509.IPAddress(ipaddress.ip_address(HOST)),
-                x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
-            ],
+        authority = Authority.new("asr-sandbox control plane CA", days=7)
+        serving_key, serving = authority.issue(
+            "kube-apiserver", server_names=loopback_names(HOST, "kubernetes.default.svc", "10.0.0.1"), days=7
         )
-        admin_key = ec.generate_private_key(ec.SECP256R1())
-        admin = _certificate(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.COMMON_NAME, "admin"),
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
-                ]
-            ),
-            admin_key,
-            ca_name,
-            ca_key,
-            client=True,
-        )
+        admin_key, admin = authority.issue("admin", organization="system:masters", client=True, days=7)
         signer = ec.generate_private_key(ec.SECP256R1())
         files = {
-            pki.ca: ca_cert.public_bytes(serialization.Encoding.PEM),
-            pki.serving_cert: serving.public_bytes(serialization.Encoding.PEM),
-            pki.serving_key: _pem_key(serving_key),
-            pki.admin_cert: admin.public_bytes(serialization.Encoding.PEM),
-            pki.admin_key: _pem_key(admin_key),
-            pki.service_account_key: _pem_key(signer),
+            pki.ca: pem(authority.certificate),
+            pki.serving_cert: pem(serving),
+            pki.serving_key: pem_key(serving_key),
+            pki.admin_cert: pem(admin),
+            pki.admin_key: pem_key(admin_key),
+            pki.service_account_key: pem_key(signer),
             pki.service_account_public_key: signer.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             ),
         }
         for path, content in files.items():
-            path.write_bytes(content)
-            os.chmod(path, 0o600)
+            write_private(path, content)
         return pki
 
 
