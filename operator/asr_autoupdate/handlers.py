@@ -188,14 +188,17 @@ async def _pass(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str |
     """One pass, timed and counted in controller-runtime's reconcile metrics."""
     started = time.monotonic()
     with _metrics(memo).working():
-        outcome = await _attempt(step, policy, memo, conflict, **extra)
+        outcome = await attempt(step, policy, memo, conflict, **extra)
     retry = outcome.retry
     kind, reason = (retry.kind, retry.reason) if retry else (None, None)
     _metrics(memo).record_pass(time.monotonic() - started, kind, reason)
     return outcome
 
 
-async def _attempt(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str | None, **extra: Any) -> Outcome:
+async def attempt(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str | None, **extra: Any) -> Outcome:
+    """One pass of `step` (reconcile or finalize) as the policy's identity; whatever goes wrong ends in an
+    Outcome with a reason (the Secret's problems, or InternalError with the traceback in the log), never in an
+    exception kopf would have to report."""
     now = datetime.now(UTC)
     secret_ref = str((policy.spec.get("credentialsSecretRef") or {}).get("name") or "")
     try:

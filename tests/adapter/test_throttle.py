@@ -27,8 +27,8 @@ class FakeTime:
         self.now += seconds
 
 
-def make_registry(fake: FakeTime, **settings: float) -> BudgetRegistry:
-    return BudgetRegistry(BudgetSettings(**settings), clock=fake.clock, sleep=fake.sleep)
+def make_registry(fake: FakeTime, *, sleep=None, **settings: float) -> BudgetRegistry:
+    return BudgetRegistry(BudgetSettings(**settings), clock=fake.clock, sleep=sleep or fake.sleep)
 
 
 @pytest.mark.parametrize(
@@ -233,30 +233,26 @@ async def test_acquire_fails_fast_when_the_pause_is_longer_than_max_wait() -> No
 
 async def test_a_pause_that_arrives_while_waiting_for_a_token_holds_the_request() -> None:
     fake = FakeTime()
-    budget = make_registry(fake, read_rate=1.0, read_burst=1.0).budget(SUB)
-    await budget.acquire(READ)  # takes the only token
-
-    original_sleep = fake.sleep
 
     async def sleep_then_get_throttled(seconds: float) -> None:
-        await original_sleep(seconds)
+        await fake.sleep(seconds)
         if len(fake.sleeps) == 1:
             budget.record(READ, 429, 3.0)  # another client got a 429 meanwhile
 
-    budget._sleep = sleep_then_get_throttled  # the budget's injected sleep, not an SDK object
+    budget = make_registry(fake, sleep=sleep_then_get_throttled, read_rate=1.0, read_burst=1.0).budget(SUB)
+    await budget.acquire(READ)  # takes the only token
     await budget.acquire(READ)
     assert fake.sleeps == [pytest.approx(1.0), pytest.approx(3.0)]
 
 
 async def test_concurrent_callers_share_the_bucket_in_order() -> None:
     fake = FakeTime()
-    budget = make_registry(fake, write_rate=10.0, write_burst=1.0).budget(SUB)
 
     async def frozen_sleep(seconds: float) -> None:  # every caller is queued before time moves
         fake.sleeps.append(seconds)
         await asyncio.sleep(0)
 
-    budget._sleep = frozen_sleep
+    budget = make_registry(fake, sleep=frozen_sleep, write_rate=10.0, write_burst=1.0).budget(SUB)
     await asyncio.gather(*(budget.acquire(WRITE) for _ in range(3)))
     assert sorted(fake.sleeps) == [pytest.approx(0.1), pytest.approx(0.2)]
 

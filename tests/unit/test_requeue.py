@@ -83,7 +83,7 @@ async def test_an_unexpected_failure_is_logged_with_its_traceback_and_reported_a
 
     memo = SimpleNamespace(azure=SimpleNamespace(get=no_client))
     with caplog.at_level(logging.ERROR, logger="asr_autoupdate"):
-        outcome = await handlers._attempt(broken, policy, memo, None)
+        outcome = await handlers.attempt(broken, policy, memo, None)
     [record] = [r for r in caplog.records if r.getMessage() == "reconcile of dr/weu failed unexpectedly"]
     assert record.exc_info and record.exc_info[0] is ZeroDivisionError
     assert outcome.retry.kind is RetryKind.INTERNAL and outcome.retry.reason == "InternalError"
