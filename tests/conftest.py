@@ -4,18 +4,11 @@ runs them, ended by PID at the end of the session."""
 
 from __future__ import annotations
 
-import pathlib
-
 import kubernetes
 import pytest
 
 from asr_sandbox.process import SandboxProcess
-from tests.kube_kit import Kubectl
-from tests.support import wait_for
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-CRD_PATH = ROOT / "crds" / "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
-CRD_NAME = "mobilityupdatepolicies.asr.autoupdate.dev"
+from tests.kube_kit import Kubectl, install_crd
 
 
 @pytest.fixture(scope="session")
@@ -37,17 +30,7 @@ def kubectl(description) -> Kubectl:
 
 @pytest.fixture(scope="session")
 def crd(kubectl) -> None:
-    """The CRD, installed as a user installs it, and served: Established is not enough, discovery must list it."""
-    kubectl("apply", "--server-side", "-f", str(CRD_PATH))
-    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=30s")
-    wait_for(
-        lambda: (
-            "mobilityupdatepolicies"
-            in kubectl("api-resources", "--api-group=asr.autoupdate.dev", "-o", "name", check=False).stdout
-        ),
-        timeout=30,
-        what="the CRD in discovery",
-    )
+    install_crd(kubectl)
 
 
 @pytest.fixture(scope="session")

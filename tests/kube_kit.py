@@ -11,6 +11,7 @@ import kubernetes
 import yaml
 
 from asr_sandbox import controlplane
+from tests.support import wait_for
 
 
 class Kubectl:
@@ -80,3 +81,20 @@ def install_chart_identity(kubectl: Kubectl, manifests: list[dict], release_name
     """Apply the chart's ServiceAccount, roles and bindings (as `helm install` would) to the real server."""
     kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": release_namespace}})
     kubectl.apply(chart_identity(manifests), "--server-side", "--force-conflicts")
+
+
+CRD_FILE = pathlib.Path(__file__).resolve().parents[1] / "crds" / "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
+
+
+def install_crd(kubectl: Kubectl) -> None:
+    """The CRD, installed as a user installs it, and served: Established is not enough, discovery must list it."""
+    kubectl("apply", "--server-side", "-f", str(CRD_FILE))
+    kubectl("wait", "--for=condition=Established", "crd/mobilityupdatepolicies.asr.autoupdate.dev", "--timeout=30s")
+    wait_for(
+        lambda: (
+            "mobilityupdatepolicies"
+            in kubectl("api-resources", "--api-group=asr.autoupdate.dev", "-o", "name", check=False).stdout
+        ),
+        timeout=30,
+        what="the CRD in discovery",
+    )

@@ -30,7 +30,7 @@ from asr_sandbox.admin_client import AdminClient
 from asr_sandbox.process import OperatorProcess, SandboxProcess
 from tests.chart import chart_kit
 from tests.e2e.kit import GROUP, PLURAL, VERSION, condition, policy, vault_spec
-from tests.kube_kit import Kubectl, install_chart_identity, service_account_kubeconfig
+from tests.kube_kit import Kubectl, install_chart_identity, install_crd, service_account_kubeconfig
 from tests.support import Timeout, wait_for
 
 MODES = ("cluster-wide", "namespaced")
@@ -45,11 +45,10 @@ def rbac_sandbox(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def world(rbac_sandbox, crd_file):
+def world(rbac_sandbox):
     description = rbac_sandbox.description
     kubectl = Kubectl(description["kubeconfig"])
-    kubectl("apply", "--server-side", "-f", str(crd_file))
-    kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=30s")
+    install_crd(kubectl)
     client = kubernetes.config.new_client_from_config(config_file=description["kubeconfig"])
     yield World(
         description,
@@ -59,11 +58,6 @@ def world(rbac_sandbox, crd_file):
         AdminClient(description["adminEndpoint"], description["caBundle"]),
     )
     client.close()
-
-
-@pytest.fixture(scope="module")
-def crd_file():
-    return pathlib.Path(__file__).resolve().parents[2] / "crds" / f"{PLURAL}.{GROUP}.yaml"
 
 
 @dataclass
