@@ -168,7 +168,7 @@ REASONS: dict[Reason, ReasonInfo] = {
         Kind.PERSON,
         _ALL,
         "The operator could not sign in to Azure to {operation} ({code})",
-        f"Check the Secret of spec.credentialsSecretRef (or the operator's own identity), {_REPAIR}.",
+        f"Check clientId and clientSecret or clientCertificate in the policy's Secret, {_REPAIR}.",
         "The Secret needs tenantId, clientId and clientSecret or clientCertificate; without a Secret the operator "
         "uses its own identity (workload identity, environment variables).",
     ),
