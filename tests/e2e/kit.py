@@ -3,6 +3,7 @@ SDK, and reading the emulator's request log."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -40,6 +41,17 @@ def vault_id(vault: dict) -> str:
 
 def default_account_name(vault: dict) -> str:
     return f"{vault['name']}-asr-automationaccount"
+
+
+def secret_manifest(namespace: str, name: str, **data: str) -> dict:
+    """An Opaque Secret manifest holding `data` (base64-encoded as the API wants it)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
 
 
 def policy(name: str, namespace: str, vault: dict, **spec) -> dict:

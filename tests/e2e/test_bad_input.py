@@ -3,8 +3,6 @@ a reason and a one-line message, never a crash loop or a traceback in an Event).
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from tests.e2e.kit import (
@@ -15,20 +13,11 @@ from tests.e2e.kit import (
     events_for,
     get_policy,
     policy,
+    secret_manifest,
     vault_spec,
     wait_condition,
     writes,
 )
-
-
-def _secret(namespace: str, name: str, **data: str) -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
-        "type": "Opaque",
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-    }
 
 
 def _assert_stalled_cleanly(core, process, namespace: str, name: str, body: dict, reason: str) -> str:
@@ -101,7 +90,7 @@ def test_an_unusable_credentials_secret_stalls_with_credentials_secret_invalid(
     secret, problem, description, namespace, kubectl, custom, core, admin, start_operator
 ):
     if secret is not None:
-        kubectl.apply(_secret(namespace, "azure-sp", **secret))
+        kubectl.apply(secret_manifest(namespace, "azure-sp", **secret))
     process = start_operator()
     kubectl.apply(policy("tenant", namespace, vault_spec(description, 0), credentialsSecretRef={"name": "azure-sp"}))
     body = wait_condition(custom, namespace, "tenant", "Stalled", "True", reason="CredentialsSecretInvalid")
@@ -115,7 +104,7 @@ def test_a_wrong_client_secret_stalls_with_authentication_failed(
     description, namespace, kubectl, custom, core, admin, start_operator
 ):
     kubectl.apply(
-        _secret(
+        secret_manifest(
             namespace,
             "azure-sp",
             tenantId=description["tenantId"],

@@ -17,7 +17,6 @@ session's shared server holds other suites' policies.
 
 from __future__ import annotations
 
-import base64
 import copy
 import pathlib
 import uuid
@@ -29,7 +28,7 @@ import pytest
 from asr_sandbox.admin_client import AdminClient
 from asr_sandbox.process import OperatorProcess, SandboxProcess
 from tests.chart import chart_kit
-from tests.e2e.kit import GROUP, PLURAL, VERSION, condition, policy, vault_spec
+from tests.e2e.kit import GROUP, PLURAL, VERSION, condition, policy, secret_manifest, vault_spec
 from tests.kube_kit import Kubectl, install_chart_identity, install_crd, service_account_kubeconfig
 from tests.support import Timeout, wait_for
 
@@ -132,20 +131,9 @@ def run_trial(world: World, mode: str, tmp_path: pathlib.Path, remove: tuple[str
     )
     d = world.description
     world.kubectl.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "Opaque",
-            "metadata": {"name": "azure-sp", "namespace": namespace},
-            "data": {
-                k: base64.b64encode(v.encode()).decode()
-                for k, v in {
-                    "tenantId": d["tenantId"],
-                    "clientId": d["clientId"],
-                    "clientSecret": d["clientSecret"],
-                }.items()
-            },
-        }
+        secret_manifest(
+            namespace, "azure-sp", tenantId=d["tenantId"], clientId=d["clientId"], clientSecret=d["clientSecret"]
+        )
     )
     scope = ["-A"] if mode == "cluster-wide" else ["-n", namespace]
     operator = OperatorProcess(

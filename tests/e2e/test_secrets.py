@@ -6,20 +6,10 @@ from __future__ import annotations
 import base64
 import json
 
-from tests.e2e.kit import policy, vault_spec, wait_condition, wait_ready
+from tests.e2e.kit import policy, secret_manifest, vault_spec, wait_condition, wait_ready
 
 TENANT_SECRET = "tenant-sp-secret-0f9e8d7c6b5a"
 WRONG_SECRET = "wrong-secret-1a2b3c4d5e6f"
-
-
-def _secret(namespace: str, name: str, **data: str) -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
-        "type": "Opaque",
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-    }
 
 
 def test_secrets_never_reach_logs_events_or_status(
@@ -35,7 +25,7 @@ def test_secrets_never_reach_logs_events_or_status(
         },
     )
     kubectl.apply(
-        _secret(
+        secret_manifest(
             namespace,
             "tenant-sp",
             tenantId=description["tenantId"],
@@ -44,7 +34,7 @@ def test_secrets_never_reach_logs_events_or_status(
         )
     )
     kubectl.apply(
-        _secret(
+        secret_manifest(
             namespace,
             "wrong-sp",
             tenantId=description["tenantId"],
