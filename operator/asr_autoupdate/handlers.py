@@ -32,6 +32,7 @@ log = logging.getLogger("asr_autoupdate")
 # Handler ids: kopf names its progress annotations and log lines after them (docs/troubleshooting.md)
 CONVERGE, DRIFT_CHECK, CLEANUP = "converge", "drift_check", "cleanup"
 UNEXPECTED = "reconcile of %s/%s failed unexpectedly"  # logged with the traceback; the condition says InternalError
+WAITING = "waiting on Azure: "  # how a wait's TemporaryError starts, so `WaitsAreNotFailures` knows it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,7 +237,10 @@ def _in_kopf_terms(retry: Retry, attempt: int) -> Exception:
     """The one translation of the operator's retry verdict into kopf's vocabulary."""
     if retry.kind is RetryKind.INVALID:
         return kopf.PermanentError(retry.reason)
-    return kopf.TemporaryError(retry.reason, delay=requeue.retry_delay(retry, attempt))
+    delay = requeue.retry_delay(retry, attempt)
+    if retry.kind is RetryKind.WAIT:
+        return kopf.TemporaryError(f"{WAITING}{retry.reason}; next look in {delay:.0f} s", delay=delay)
+    return kopf.TemporaryError(retry.reason, delay=delay)
 
 
 class QuietTicks(logging.Filter):
@@ -247,15 +251,31 @@ class QuietTicks(logging.Filter):
         return not (record.levelno <= logging.INFO and record.getMessage() == f"Timer {DRIFT_CHECK!r} succeeded.")
 
 
+class WaitsAreNotFailures(logging.Filter):
+    """kopf's only way to come back after a delay is a TemporaryError, which it logs at ERROR as "failed
+    temporarily" (and posts as an Error Event). Waiting on Azure (an operation Site Recovery is running, a new
+    identity on its way through the directory) is not a failure: those lines become INFO and say "is waiting"."""
+
+    FAILED = f" failed temporarily: {WAITING}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if self.FAILED in text:
+            record.msg, record.args = text.replace(self.FAILED, f" is {WAITING}", 1), None
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return True
+
+
 def quiet_loggers() -> None:
     """Keep secrets and noise out of the log: azure-identity echoes the authority's error text, msal and the
     Kubernetes client log token responses and API bodies (a Secret's data) even at -v, and timer ticks."""
     logging.getLogger("azure").setLevel(logging.ERROR)
     for chatty in ("msal", "kubernetes"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    ticks = logging.getLogger("kopf.objects")
-    if not any(isinstance(existing, QuietTicks) for existing in ticks.filters):
-        ticks.addFilter(QuietTicks())
+    objects = logging.getLogger("kopf.objects")
+    for kind in (WaitsAreNotFailures, QuietTicks):  # a wait's line is rewritten before anything reads it
+        if not any(isinstance(existing, kind) for existing in objects.filters):
+            objects.addFilter(kind())
 
 
 def run(options: OperatorOptions) -> int:

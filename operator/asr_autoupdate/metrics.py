@@ -123,6 +123,8 @@ def reconcile_result(retry_kind: str | None, reason: str | None) -> tuple[str, b
     match retry_kind:
         case None:
             return "success", False, False, False
+        case RetryKind.WAIT:
+            return "requeue_after", False, False, False
         case RetryKind.TRANSIENT if _kind_of(reason) < Kind.TRANSIENT:
             return "requeue_after", False, False, False
         case RetryKind.INVALID:

@@ -5,6 +5,9 @@ the way `kubectl get mup -A --watch` shows them (the header once, then a time-st
 row changes) until every one is Ready. Then it lets a week pass on the emulated clock, so Site Recovery's update
 runbook runs and upgrades the agents that were behind, and watches again. It stops everything it started, ends
 with a short summary and exits 0, or non-zero with the reason if something did not converge.
+
+The emulator runs the `fast` pace by default (mapping operations of a second); `--pace real` shows Azure's
+own timings (two-minute mapping operations, ARM latency), and the waits grow to match.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from asr_sandbox.process import OperatorProcess, SandboxProcess
 CRD = "mobilityupdatepolicies.asr.autoupdate.dev"
 CONVERGE_TIMEOUT = 180.0
 AGENTS_TIMEOUT = 120.0
+# At real pace each mapping update takes minutes, and the operator works through the mappings a few at a time.
+REAL_PACE_CONVERGE_TIMEOUT = 1200.0
 
 
 class DemoFailed(RuntimeError):
     pass
 
 
-def run_demo(state_dir: pathlib.Path | None, repo: pathlib.Path | None = None) -> int:
+def run_demo(state_dir: pathlib.Path | None, repo: pathlib.Path | None = None, *, pace: str = "fast") -> int:
     """0 when it all converged, 1 when something did not (logs are kept), 2 when not run from a clone."""
     repo = (repo or pathlib.Path.cwd()).resolve()
     if not (repo / "crds" / f"{CRD}.yaml").exists() or not (repo / "examples").is_dir():
@@ -43,7 +48,7 @@ def run_demo(state_dir: pathlib.Path | None, repo: pathlib.Path | None = None) -
     with tempfile.TemporaryDirectory(prefix="asr-demo-") as scratch:
         state = pathlib.Path(state_dir or scratch)
         try:
-            summary = _demo(state, repo)
+            summary = _demo(state, repo, pace)
         except DemoFailed as failure:
             print(f"\ndemo failed: {failure}\nlogs: {state}/sandbox.log, {state}/operator.log", file=sys.stderr)
             if state_dir is None:  # keep the logs a failed demo leaves behind
@@ -57,10 +62,11 @@ def run_demo(state_dir: pathlib.Path | None, repo: pathlib.Path | None = None) -
     return 0
 
 
-def _demo(state: pathlib.Path, repo: pathlib.Path) -> str:
+def _demo(state: pathlib.Path, repo: pathlib.Path, pace: str) -> str:
     """Run the demo; the summary is returned to be printed last, once everything has stopped."""
-    step("starting the sandbox (the Azure Resource Manager emulator, kube-apiserver and etcd)")
-    with SandboxProcess(state) as sandbox:
+    step(f"starting the sandbox (the Azure Resource Manager emulator at {pace} pace, kube-apiserver and etcd)")
+    converge_timeout = REAL_PACE_CONVERGE_TIMEOUT if pace == "real" else CONVERGE_TIMEOUT
+    with SandboxProcess(state, pace=pace) as sandbox:
         description = sandbox.description
         admin = AdminClient(description["adminEndpoint"], description["caBundle"])
         kubectl = _kubectl(description["kubeconfig"])
@@ -79,7 +85,7 @@ def _demo(state: pathlib.Path, repo: pathlib.Path) -> str:
         )
         with operator:
             watch = PolicyWatch(kubectl)
-            watch.until(all_ready, CONVERGE_TIMEOUT, "every policy Ready")
+            watch.until(all_ready, converge_timeout, "every policy Ready")
             show_azure(admin.state())
 
             step("one emulated week passes: Site Recovery's update runbook runs on every schedule")

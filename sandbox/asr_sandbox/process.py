@@ -1,6 +1,9 @@
 """Start and stop `asr-autoupdate sandbox`, `asr-autoupdate run` and the Azure emulator alone
 (`python -m asr_sandbox.azure`) as child processes: shared by the demo and the test fixtures. Each waits for its
-own readiness with a deadline and is ended by PID."""
+own readiness with a deadline and is ended by PID.
+
+The emulator children start at the `fast` pace unless told otherwise: they serve tests, which would otherwise
+wait minutes per mapping update; a test or a demo that wants Azure's timings passes `pace="real"`."""
 
 from __future__ import annotations
 
@@ -69,13 +72,22 @@ class _ChildProcess:
 
 
 class SandboxProcess(_ChildProcess):
-    """A running sandbox; `description` is its sandbox.json."""
+    """A running sandbox; `description` is its sandbox.json. `config` holds emulator settings over the pace's."""
 
     name = "sandbox"
 
-    def __init__(self, state_dir: pathlib.Path, *, startup_timeout: float = 90.0):
+    def __init__(
+        self,
+        state_dir: pathlib.Path,
+        *,
+        pace: str = "fast",
+        config: dict | None = None,
+        startup_timeout: float = 90.0,
+    ):
         self.state_dir = pathlib.Path(state_dir)
         super().__init__(self.state_dir / "sandbox.log", startup_timeout)
+        self.pace = pace
+        self.config = dict(config or {})
         self.description: dict = {}
 
     def start(self) -> dict:
@@ -85,7 +97,8 @@ class SandboxProcess(_ChildProcess):
         sandbox_json = self.state_dir / "sandbox.json"
         sandbox_json.unlink(missing_ok=True)
         env = {**os.environ, controlplane.BIN_ENV: str(controlplane.binaries())}
-        self._spawn(["sandbox", "--state-dir", str(self.state_dir)], env, sandbox_json.exists, 0.05)
+        args = ["sandbox", "--state-dir", str(self.state_dir), "--pace", self.pace, "--config", json.dumps(self.config)]
+        self._spawn(args, env, sandbox_json.exists, 0.05)
         self.description = json.loads(sandbox_json.read_text())
         return self.description
 
@@ -97,16 +110,25 @@ class SandboxProcess(_ChildProcess):
 class AzureEmulatorProcess(_ChildProcess):
     """The Azure emulator alone, for tests that need ARM but no Kubernetes; `description` is its azure.json.
 
-    `config` holds start-up settings in the admin API's names (`{"lroRetryAfterSeconds": 0}`); a
-    `POST /_sandbox/reset` returns to them. Ready once azure.json exists (it is written whole, then renamed).
+    `pace` names the settings profile, `config` start-up settings over it in the admin API's names
+    (`{"lroRetryAfterSeconds": 0}`); a `POST /_sandbox/reset` returns to them. Ready once azure.json exists (it
+    is written whole, then renamed).
     """
 
     name = "Azure emulator"
     module = "asr_sandbox.azure"
 
-    def __init__(self, state_dir: pathlib.Path, *, config: dict | None = None, startup_timeout: float = 30.0):
+    def __init__(
+        self,
+        state_dir: pathlib.Path,
+        *,
+        pace: str = "fast",
+        config: dict | None = None,
+        startup_timeout: float = 30.0,
+    ):
         self.state_dir = pathlib.Path(state_dir)
         super().__init__(self.state_dir / "emulator.log", startup_timeout)
+        self.pace = pace
         self.config = dict(config or {})
         self.description: dict = {}
 
@@ -115,7 +137,7 @@ class AzureEmulatorProcess(_ChildProcess):
         self.state_dir.mkdir(parents=True, exist_ok=True)
         azure_json = self.state_dir / "azure.json"
         azure_json.unlink(missing_ok=True)
-        args = ["--state-dir", str(self.state_dir), "--config", json.dumps(self.config)]
+        args = ["--state-dir", str(self.state_dir), "--pace", self.pace, "--config", json.dumps(self.config)]
         self._spawn(args, dict(os.environ), azure_json.exists, 0.05)
         self.description = json.loads(azure_json.read_text())
         return self.description

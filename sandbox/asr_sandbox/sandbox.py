@@ -6,6 +6,9 @@ points kubectl and kopf at the control plane's kube-apiserver as its admin, and 
 environment under which `asr-autoupdate run` talks to the Azure emulator. One line with the path of
 `sandbox.json` is printed when everything is listening; the process runs until SIGTERM or SIGINT, then stops
 kube-apiserver, etcd and the emulator.
+
+The emulator runs at a pace (`--pace`, recorded as `pace` in sandbox.json): `real` (Azure's timings, the
+default, so a user trying the operator sees what production will feel like) or `fast` (what the tests run).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pathlib
 import shutil
 import signal
 
-from asr_sandbox.azure import AzureEmulator
+from asr_sandbox.azure import AzureEmulator, EmulatorSettings
 from asr_sandbox.controlplane import ControlPlane
 
 
@@ -41,7 +44,17 @@ def _write_private(path: pathlib.Path, text: str) -> None:
     partial.replace(path)
 
 
-async def serve(state_dir: pathlib.Path, *, host: str = "127.0.0.1", azure_port: int = 0, kube_port: int = 0) -> None:
+async def serve(
+    state_dir: pathlib.Path,
+    *,
+    host: str = "127.0.0.1",
+    azure_port: int = 0,
+    kube_port: int = 0,
+    pace: str = "real",
+    config: dict | None = None,
+) -> None:
+    """`config` holds emulator settings in the admin API's names over the pace's; a reset returns to them."""
+    settings = EmulatorSettings.of_pace(pace, config)  # refuse a bad pace or setting before starting anything
     state_dir.mkdir(parents=True, exist_ok=True)
     # a data dir per run: etcd, the PKI and the logs of both servers. Started and stopped on this (the main)
     # thread on purpose: the servers die with the thread that spawned them (PR_SET_PDEATHSIG), and nothing
@@ -49,7 +62,7 @@ async def serve(state_dir: pathlib.Path, *, host: str = "127.0.0.1", azure_port:
     control_plane = ControlPlane(state_dir / "controlplane", port=kube_port)
     control_plane.start()
     try:
-        azure = AzureEmulator(state_dir)
+        azure = AzureEmulator(state_dir, settings=settings)
         await azure.start(host, azure_port)
         try:
             kubeconfig = state_dir / "kubeconfig"
@@ -60,6 +73,7 @@ async def serve(state_dir: pathlib.Path, *, host: str = "127.0.0.1", azure_port:
                 "kubeconfig": str(kubeconfig),
                 "controlPlanePids": control_plane.pids(),
                 **azure.describe(),
+                "pace": pace,
             }
             environment = operator_environment(description)
             _write_private(state_dir / "operator.env", "".join(f"{k}={v}\n" for k, v in environment.items()))

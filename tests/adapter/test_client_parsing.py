@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from asr_autoupdate.azure import port, sdk_errors, wire
+from asr_autoupdate.azure import errors, port, sdk_errors, wire
 from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid, ServicePrincipal
 from tests.pem import encrypted_bundle, self_signed
 
@@ -354,3 +354,102 @@ def test_azure_enums_arrive_in_one_spelling_whatever_case_azure_used():
     assert (schedule.frequency, schedule.week_days) == ("Week", ("Sunday", "Monday"))
     unknown = wire.parse_mapping({"properties": {"providerSpecificDetails": {"agentAutoUpdateStatus": "Paused"}}})
     assert unknown.auto_update == "Paused" and unknown.instance_type is None
+
+
+# --- Site Recovery operations, followed by hand -------------------------------------------------------
+
+VAULT_ID = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v1"
+ARM = "https://management.azure.com"
+
+
+def test_a_mapping_update_answer_says_where_to_follow_it() -> None:
+    status_url = f"{ARM}{VAULT_ID}/replicationOperationStatus/op1?api-version=2025-08-01"
+    answer = wire.parse_mapping_update(
+        202, {"Azure-AsyncOperation": status_url, "Location": f"{ARM}/results", "Retry-After": "30"}, None
+    )
+    assert answer == port.MappingUpdate(status_url=status_url, retry_after=30.0)
+    location_only = wire.parse_mapping_update(202, {"location": f"{ARM}/results"}, None)
+    assert location_only.status_url == f"{ARM}/results" and location_only.retry_after is None
+    done = wire.parse_mapping_update(200, {}, {"id": "m", "name": "m", "properties": {"state": "Paired"}})
+    assert done.status_url is None and done.mapping is not None and done.mapping.name == "m"
+    with pytest.raises(errors.TransientError):
+        wire.parse_mapping_update(202, {}, None)
+
+
+@pytest.mark.parametrize(
+    "body, running, succeeded, failed",
+    [
+        ({"status": "InProgress"}, True, False, False),
+        ({"status": "NotStarted"}, True, False, False),
+        ({"status": "Validating"}, True, False, False),  # unknown: still running, never a success
+        ({}, True, False, False),
+        ({"status": "Succeeded"}, False, True, False),
+        ({"status": "PartiallySucceeded"}, False, True, False),
+        ({"status": "CompletedWithInformation"}, False, True, False),
+        ({"status": "failed", "error": {"code": "E1", "message": "m"}}, False, False, True),
+        ({"status": "Canceled"}, False, False, True),
+    ],
+)
+def test_operation_statuses(body, running, succeeded, failed) -> None:
+    answer = wire.parse_operation_status({"Retry-After": "15"}, body)
+    assert (answer.running, answer.succeeded, answer.failed, answer.retry_after) == (running, succeeded, failed, 15.0)
+
+
+def test_a_failed_operation_carries_its_code() -> None:
+    answer = wire.parse_operation_status({}, {"status": "Failed", "error": {"code": "E1", "message": "broken"}})
+    assert (answer.error_code, answer.error_message) == ("E1", "broken")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        pytest.param(f"{ARM}{VAULT_ID}/replicationOperationStatus/op1?api-version=x", id="the-vaults-own"),
+        pytest.param(
+            f"{ARM}{VAULT_ID.replace('/subscriptions/', '/Subscriptions/')}/replicationOperationStatus/op1",
+            id="any-case",
+        ),
+    ],
+)
+def test_operation_addresses_that_are_followed(address) -> None:
+    wire.check_operation_address(address, ARM, VAULT_ID)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        pytest.param(f"https://attacker.example{VAULT_ID}/replicationOperationStatus/op1", id="another-host"),
+        pytest.param(f"http://management.azure.com{VAULT_ID}/replicationOperationStatus/op1", id="not-https"),
+        pytest.param(f"{ARM}{VAULT_ID}2/replicationOperationStatus/op1", id="another-vault"),
+        pytest.param(f"{ARM}{VAULT_ID}/replicationOperationStatus/op1/../../../other", id="climbing-out"),
+        pytest.param(
+            f"{ARM}/subscriptions/s1/providers/Microsoft.Authorization/roleAssignments", id="not-an-operation"
+        ),
+        pytest.param(
+            f"https://management.azure.com.attacker.example{VAULT_ID}/replicationOperationStatus/op1",
+            id="lookalike-host",
+        ),
+    ],
+)
+def test_operation_addresses_that_are_refused(address) -> None:
+    with pytest.raises(errors.InvalidRequestError) as refused:
+        wire.check_operation_address(address, ARM, VAULT_ID)
+    assert refused.value.code == "UntrustedOperationAddress"
+
+
+def test_site_recoverys_placeholder_time_means_never() -> None:
+    assert wire.parse_time("1753-01-01T01:01:01Z") is None
+    assert wire.parse_time("1754-01-01T00:00:00Z") is not None
+
+
+def test_fabrics_and_a_mappings_source_fabric() -> None:
+    fabric = wire.parse_fabric(
+        {"name": "asr-a2a-default-uksouth", "properties": {"customDetails": {"location": "uksouth"}}}
+    )
+    assert fabric == port.Fabric("asr-a2a-default-uksouth", "uksouth")
+    mapping = wire.parse_mapping(
+        {
+            "id": f"{VAULT_ID}/replicationFabrics/asr-a2a-default-uksouth/replicationProtectionContainers/c/replicationProtectionContainerMappings/m",
+            "name": "m",
+        }
+    )
+    assert mapping.fabric_name == "asr-a2a-default-uksouth"

@@ -38,18 +38,27 @@ async def account_with_access(azure: AzureClient, admin: Admin) -> port.Automati
     return account
 
 
+async def updated(azure: AzureClient, admin: Admin, mapping: port.Mapping, **change) -> port.Mapping:
+    """Send a mapping update, let the emulated clock pass its end, poll it as a later pass would, re-read."""
+    update = await azure.begin_mapping_update(mapping, **change)
+    assert update.status_url is not None
+    admin.post("/clock", {"advanceSeconds": 600})
+    answer = await azure.get_operation_status(WEU, update.status_url)
+    assert answer.succeeded, answer
+    return next(m for m in await azure.list_mappings(WEU) if m.id == mapping.id)
+
+
 async def enabled_mapping(azure: AzureClient, admin: Admin) -> port.Mapping:
     account = await account_with_access(azure, admin)
     mapping = next(m for m in await azure.list_mappings(WEU) if m.manageable)
-    updated = await azure.update_mapping(
+    return await updated(
+        azure,
+        admin,
         mapping,
         enabled=True,
         automation_account_id=account.id,
         authentication_type="SystemAssignedIdentity",
-        timeout=10,
     )
-    assert updated is not None
-    return updated
 
 
 # --- identity and vaults ----------------------------------------------------------------------------
@@ -192,60 +201,84 @@ async def test_list_mappings_tells_a2a_from_others(azure: AzureClient) -> None:
 async def test_update_mapping_enable_with_explicit_auth_type_then_disable(azure: AzureClient, admin: Admin) -> None:
     account = await account_with_access(azure, admin)
     mapping = next(m for m in await azure.list_mappings(WEU) if m.manageable)
-    enabled = await azure.update_mapping(
-        mapping, enabled=True, automation_account_id=account.id, authentication_type=None, timeout=10
+    enabled = await updated(
+        azure, admin, mapping, enabled=True, automation_account_id=account.id, authentication_type=None
     )
-    assert enabled is not None and enabled.auto_update == "Enabled"
+    assert enabled.auto_update == "Enabled"
     # the service's default is RunAsAccount: only an explicit type gives a managed identity
     assert enabled.authentication_type == "SystemAssignedIdentity"
     assert port.same_id(enabled.automation_account_id, account.id)
     assert enabled.schedule_name and enabled.schedule_name.startswith(mapping.name + "_") and enabled.job_schedule_name
-    disabled = await azure.update_mapping(
-        enabled, enabled=False, automation_account_id=None, authentication_type=None, timeout=10
-    )
-    assert disabled is not None and disabled.auto_update == "Disabled"
+    disabled = await updated(azure, admin, enabled, enabled=False, automation_account_id=None, authentication_type=None)
+    assert disabled.auto_update == "Disabled"
     patches = [r for r in admin.requests() if r["method"] == "PATCH"]
-    assert len(patches) == 2 and all(r["apiVersion"] == "2025-08-01" for r in patches)
+    lists = [
+        r
+        for r in admin.requests()
+        if r["method"] == "GET" and r["path"].endswith("/replicationProtectionContainerMappings")
+    ]
+    assert len(patches) == 2 and {r["apiVersion"] for r in patches} == {lists[0]["apiVersion"]}, "the SDK's own version"
 
 
-async def test_update_mapping_returns_none_when_the_operation_outlasts_the_timeout(
-    azure: AzureClient, admin: Admin
-) -> None:
+async def test_a_mapping_update_returns_at_once_and_is_followed_by_polls(azure: AzureClient, admin: Admin) -> None:
+    """One PATCH, no waiting: the answer says where to poll and when; the mapping changes when Site Recovery
+    ends the operation, not before."""
     account = await account_with_access(azure, admin)
+    admin.configure(lroRetryAfterSeconds=30, operationDurationSeconds=120)
     mapping = next(m for m in await azure.list_mappings(WEU) if m.manageable)
-    admin.fault(method="GET", pathPattern="/replicationOperationStatus/", latencySeconds=3, count=1)
     started = time.monotonic()
-    result = await azure.update_mapping(
-        mapping,
-        enabled=True,
-        automation_account_id=account.id,
-        authentication_type="SystemAssignedIdentity",
-        timeout=0.5,
+    update = await azure.begin_mapping_update(
+        mapping, enabled=True, automation_account_id=account.id, authentication_type="SystemAssignedIdentity"
     )
-    assert result is None
-    assert time.monotonic() - started < 2.5, "the handler must not wait for the slow status"
-    # Azure's operation was not cancelled: the next pass sees it through
-    now = await async_wait_for(lambda: _enabled(azure, mapping.id), what="the mapping to be enabled")
-    assert now.auto_update == "Enabled"
-
-
-async def _enabled(azure: AzureClient, mapping_id: str) -> port.Mapping | None:
-    found = next(m for m in await azure.list_mappings(WEU) if m.id == mapping_id)
-    return found if found.auto_update == "Enabled" else None
-
-
-async def test_update_mapping_failure_carries_the_service_code(azure: AzureClient) -> None:
-    mapping = next(m for m in await azure.list_mappings(WEU) if m.manageable)
-    with pytest.raises(errors.AzureError) as caught:
-        await azure.update_mapping(
-            mapping,
-            enabled=True,
-            automation_account_id=ACCOUNT.id,
-            authentication_type="SystemAssignedIdentity",
-            timeout=10,
+    assert time.monotonic() - started < 5, "the PATCH does not wait for the operation"
+    assert update.status_url and "/replicationOperationStatus/" in update.status_url and update.retry_after == 30
+    running = await azure.get_operation_status(WEU, update.status_url)
+    assert running.running and running.retry_after == 30
+    still = next(m for m in await azure.list_mappings(WEU) if m.id == mapping.id)
+    assert still.auto_update == "Disabled", "the mapping keeps its old settings while the operation runs"
+    with pytest.raises(errors.AzureError) as busy:
+        await azure.begin_mapping_update(
+            mapping, enabled=True, automation_account_id=account.id, authentication_type="SystemAssignedIdentity"
         )
-    assert caught.value.code == "AutomationAccountNotFound" and "the operation failed" in caught.value.message
-    assert not isinstance(caught.value, errors.TransientError)
+    assert busy.value.status == 409
+    admin.post("/clock", {"advanceSeconds": 121})
+    done = await azure.get_operation_status(WEU, update.status_url)
+    assert done.succeeded
+    assert next(m for m in await azure.list_mappings(WEU) if m.id == mapping.id).auto_update == "Enabled"
+    assert len([r for r in admin.requests() if r["method"] == "PATCH"]) == 2
+
+
+async def test_an_operation_address_elsewhere_is_never_called(azure: AzureClient, admin: Admin) -> None:
+    elsewhere = "https://attacker.example" + WEU.id + "/replicationOperationStatus/x"
+    with pytest.raises(errors.InvalidRequestError):
+        await azure.get_operation_status(WEU, elsewhere)
+    other_vault = admin.description["armEndpoint"].rstrip("/") + EUS.id + "/replicationOperationStatus/x"
+    with pytest.raises(errors.InvalidRequestError):
+        await azure.get_operation_status(WEU, other_vault)
+    assert not [r for r in admin.requests() if "replicationOperationStatus" in r["path"]]
+
+
+async def test_an_unknown_operation_is_not_found(azure: AzureClient, admin: Admin) -> None:
+    unknown = admin.description["armEndpoint"].rstrip("/") + WEU.id + "/replicationOperationStatus/" + str(uuid.uuid4())
+    with pytest.raises(errors.NotFoundError):
+        await azure.get_operation_status(WEU, unknown + "?api-version=2025-08-01")
+
+
+async def test_fabrics_name_each_mappings_source_region(azure: AzureClient) -> None:
+    fabrics = {fabric.name.lower(): fabric.location for fabric in await azure.list_fabrics(WEU)}
+    for mapping in await azure.list_mappings(WEU):
+        assert fabrics.get((mapping.fabric_name or "").lower()), mapping.id
+
+
+async def test_update_mapping_failure_carries_the_service_code(azure: AzureClient, admin: Admin) -> None:
+    mapping = next(m for m in await azure.list_mappings(WEU) if m.manageable)
+    update = await azure.begin_mapping_update(
+        mapping, enabled=True, automation_account_id=ACCOUNT.id, authentication_type="SystemAssignedIdentity"
+    )
+    assert update.status_url is not None
+    admin.post("/clock", {"advanceSeconds": 600})
+    answer = await azure.get_operation_status(WEU, update.status_url)
+    assert answer.failed and answer.error_code == "AutomationAccountNotFound"
 
 
 async def test_protected_items_across_pages(azure: AzureClient, admin: Admin) -> None:

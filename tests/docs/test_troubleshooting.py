@@ -102,6 +102,7 @@ ARM_STATUS = {
     "ExpiredAuthenticationToken": 401,
     "SubscriptionRequestsThrottled": 429,
     "PrincipalNotFound": 400,
+    "AnotherOperationInProgress": 409,
     "ConnectionFailed": 0,
 }
 

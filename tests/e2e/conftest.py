@@ -8,10 +8,12 @@ chart's ServiceAccount under the chart's own RBAC (namespaced mode: `watchNamesp
 namespace>]`), rendered and applied for real, with a token from the TokenRequest API: a verb the chart lacks
 fails the test.
 
-Two settings keep each test at seconds rather than minutes, both documented knobs rather than shortcuts:
-the emulator's `principalPropagationDelaySeconds` is 0 after each reset (a new identity is usable at once;
-mark a test `@pytest.mark.azure_config(...)` to shape the emulator otherwise), and the operator runs with
-`ASR_AUTOUPDATE_LRO_POLLING_INTERVAL=1`, a floor for any poll that comes without a Retry-After (the SDK's
+Three settings keep each test at seconds rather than minutes, all documented knobs rather than shortcuts:
+the session sandbox runs the emulator's `fast` pace (mapping operations of one emulated second polled with
+Retry-After 1, no ARM latency), its `principalPropagationDelaySeconds` is 0 after each reset (a new identity is
+usable at once; TEST_AZURE_CONFIG says so even if the pace changes; mark a test `@pytest.mark.azure_config(...)`
+to shape the emulator otherwise, e.g. `operationDurationSeconds=120` for Azure's pace), and the operator runs
+with `ASR_AUTOUPDATE_LRO_POLLING_INTERVAL=1`, a floor for any poll that comes without a Retry-After (the SDK's
 default of 30 s is longer than the operator's 10 s bound on a mapping update).
 """
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from azure.mgmt.automation.models import Schedule
 
+from asr_autoupdate.api.regions import region_time_zone
 from tests.e2e.kit import (
     CONTRIBUTOR,
     SITE_RECOVERY_RUNBOOK,
@@ -64,7 +65,8 @@ def test_automatic_policy_converges_and_reads_ready(description, namespace, kube
         assert details.automation_account_arm_id.lower() == account.id.lower()
         assert details.automation_account_authentication_type == "SystemAssignedIdentity"
         schedule: Schedule = automation.schedule.get(vault["resourceGroup"], account_name, details.schedule_name)
-        assert schedule.time_zone == "Europe/Amsterdam"
+        # no timeZone in the spec: the zone of the mapping's source region, where its VMs run
+        assert schedule.time_zone == source_zone(arm, vault, mapping)
         assert schedule.frequency == "Day" and schedule.interval == 1
         assert schedule.next_run.astimezone().hour is not None
     schedules = list(automation.schedule.list_by_automation_account(vault["resourceGroup"], account_name))
@@ -81,8 +83,22 @@ def test_automatic_policy_converges_and_reads_ready(description, namespace, kube
     reasons = {event.reason for event in events_for(core, namespace, "weu")}
     assert reasons, "changes made must leave Events"
 
+    zones = sorted({source_zone(arm, vault, mapping) for mapping in a2a})
+    assert len(zones) == 2, "the forward and the failback mapping come from two regions"
+    assert {s["timeZone"] for s in status["schedules"]} == set(zones)
     table = kubectl("get", "mup", "-n", namespace).stdout
-    assert "02:30 Europe/Amsterdam" in table and "rsv-weu-prod" in table and "True" in table
+    assert f"02:30 {', '.join(zones)}" in table and "rsv-weu-prod" in table and "True" in table
+
+
+def source_zone(arm, vault: dict, mapping) -> str:
+    """The time zone of the region of the mapping's source fabric."""
+    fabric_name = mapping.id.split("/replicationFabrics/")[1].split("/")[0]
+    fabric = arm.site_recovery(vault["subscriptionId"]).replication_fabrics.get(
+        vault["resourceGroup"], vault["name"], fabric_name
+    )
+    zone = region_time_zone(fabric.properties.custom_details.location)
+    assert zone, fabric_name
+    return zone
 
 
 def test_custom_account_and_weekly_schedule_rewrite_site_recovery_schedules_in_place(

@@ -276,8 +276,9 @@ def test_identity_asked_for_on_a_run_as_vault_migrates_it(
 def test_repair_reapplies_everything_and_rereads_health(
     description, namespace, kubectl, custom, core, admin, arm, start_operator
 ):
-    """A job failed while the identity had no role: its health error outlives the fix until a repair sets the
-    mappings again; the repair also puts the role again and records status.lastRepair."""
+    """A job failed while the identity had no role: once the role is back, the operator sets each mapping again
+    (as Microsoft's enable script does for a mapping with a health error), once, and the health error clears;
+    a repair later puts the role and every mapping again and records status.lastRepair."""
     vault = vault_spec(description, 0)
     start_operator(*DRIFT)
     kubectl.apply(policy("weu", namespace, vault))
@@ -295,19 +296,30 @@ def test_repair_reapplies_everything_and_rereads_health(
     event = wait_event(core, namespace, "weu", "UpdateJobFailed", since=before)
     assert event.type == "Warning"
 
-    # granting the role again (the policy does it) heals the credentials, not the mappings' health
+    # granting the role again (the policy does it) heals the credentials; the operator then sets the mappings
+    # with a health error again, one update each, and Site Recovery's health follows
+    admin.delete("requests")
     kubectl.apply(policy("weu", namespace, vault))
-    body = wait_condition(custom, namespace, "weu", "CredentialsHealthy", "True", reason="Converged")
-    body = wait_condition(custom, namespace, "weu", "MappingsConfigured", "False", reason="MappingHealthError")
-    assert condition(body, "Stalled")["status"] == "True"
+    body = wait_ready(custom, namespace, "weu")
+    assert condition(body, "CredentialsHealthy")["reason"] == "Converged"
+    assert not [m for m in a2a_mappings(arm, vault) if m.properties.health_error_details]
     assert "lastRepair" not in body["status"]
+    changes = writes(arm_requests(admin, operator_object_id(admin)))
+    reapplied = [
+        r for r in changes if "replicationProtectionContainerMappings/" in r["path"] and r["method"] == "PATCH"
+    ]
+    assert len(reapplied) == len(paired_a2a_mappings(arm, vault)), describe_requests(changes)
 
     admin.delete("requests")
     kubectl("annotate", "mup", "weu", "-n", namespace, f"{REPAIR_ANNOTATION}=after-the-failed-run")
     body = wait_for(
-        lambda: (lambda b: (b["status"].get("lastRepair") or {}).get("token") == "after-the-failed-run" and b)(
-            get_policy(custom, namespace, "weu")
-        ),
+        lambda: (
+            lambda b: (
+                (b["status"].get("lastRepair") or {}).get("token") == "after-the-failed-run"
+                and b["status"]["lastRepair"]["result"] == "Converged"
+                and b
+            )
+        )(get_policy(custom, namespace, "weu")),
         timeout=20,
         what="status.lastRepair",
     )

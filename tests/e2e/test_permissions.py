@@ -53,7 +53,10 @@ def test_role_assignment_refused_stalls_until_owner_is_restored_and_a_repair_is_
     kubectl("wait", "--for=condition=Ready", "mup/lowered", "-n", namespace, "--timeout=30s")
 
     body = wait_for(
-        lambda: (b := get_policy(custom, namespace, "lowered"))["status"].get("lastRepair") and b,
+        lambda: (
+            (b := get_policy(custom, namespace, "lowered"))["status"].get("lastRepair", {}).get("result") == "Converged"
+            and b
+        ),
         timeout=10,
         what="lastRepair",
     )

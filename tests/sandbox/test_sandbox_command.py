@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
@@ -14,6 +15,8 @@ import pytest
 from azure.identity import ClientSecretCredential
 from azure.mgmt.recoveryservices import RecoveryServicesClient
 
+from asr_sandbox.azure.services.settings import PROFILES
+from asr_sandbox.cli import PACES, add_demo_command, add_sandbox_command
 from asr_sandbox.process import SandboxProcess, read_env_file
 from tests.kube_kit import Kubectl
 from tests.support import wait_for
@@ -45,6 +48,28 @@ def test_sandbox_json_describes_azure_the_control_plane_and_a_believable_estate(
     assert len({vault["location"] for vault in vaults}) == 3
     assert description["kubeEndpoint"].startswith("https://127.0.0.1:")
     assert description["kubeVersion"] == KUBE_VERSION
+    assert description["pace"] == "fast"  # what tests/conftest.py asked for
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers()
+    add_sandbox_command(commands)
+    add_demo_command(commands)
+    return parser.parse_args(argv)
+
+
+def test_the_sandbox_runs_azures_real_pace_unless_told_and_the_demo_the_fast_one():
+    assert set(PACES) == set(PROFILES)
+    assert _parse("sandbox", "--state-dir", "x").pace == "real"
+    assert _parse("sandbox", "--state-dir", "x", "--pace", "fast").pace == "fast"
+    assert _parse("sandbox", "--state-dir", "x", "--config", '{"operationDurationSeconds": 10}').config == {
+        "operationDurationSeconds": 10
+    }
+    assert _parse("demo").pace == "fast"
+    assert _parse("demo", "--pace", "real").pace == "real"
+    with pytest.raises(SystemExit):
+        _parse("sandbox", "--state-dir", "x", "--pace", "leisurely")
 
 
 def test_the_kubernetes_half_is_the_real_kube_apiserver_with_rbac(sandbox):

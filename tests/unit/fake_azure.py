@@ -1,10 +1,11 @@
 """An in-memory AzurePort with the Site Recovery behaviour the reconciler relies on.
 
 Enabling auto-update on a mapping makes "Site Recovery" create a schedule `<mapping>_<guid>` (daily at
-midnight in the vault region's zone) and a job schedule linking it to the global runbook, as the real service
-does. Schedules refuse a start less than five minutes after the fake's clock. Any method can be told to
-raise one of our errors (`fail`), and mapping updates can be left running (`leave_mapping_updates_running`)
-until the test lets them finish.
+midnight in the zone of the mapping's source region) and a job schedule linking it to the global runbook, as
+the real service does. Schedules refuse a start less than five minutes after the fake's clock. Any method can
+be told to raise one of our errors (`fail`). A mapping update finishes in its answer (ARM's 200 with the
+mapping) unless the test leaves the next ones running (`leave_mapping_updates_running`): those answer with a
+status address that reads InProgress until `finish_mapping_updates` (or `end_mapping_updates`) ends them.
 Every write is recorded in `writes`, so tests can assert that a pass wrote nothing.
 """
 
@@ -18,16 +19,18 @@ from datetime import UTC, datetime, timedelta
 
 from asr_autoupdate.api.regions import region_time_zone
 from asr_autoupdate.azure import port
-from asr_autoupdate.azure.errors import InvalidRequestError, NotFoundError
+from asr_autoupdate.azure.errors import ConflictError, InvalidRequestError, NotFoundError
 
 WRITES = {
     "put_automation_account",
     "delete_automation_account",
     "create_role_assignment",
     "delete_role_assignment",
-    "update_mapping",
+    "begin_mapping_update",
     "put_schedule",
 }
+
+FAKE_ARM = "https://fake-arm.invalid"
 
 
 def _key(arm_id: str) -> str:
@@ -53,7 +56,9 @@ class FakeAzure:
         self.writes: list[str] = []
         self._faults: dict[str, list[Exception]] = defaultdict(list)
         self._running_updates = 0
-        self._in_flight: list[tuple[port.Mapping, dict]] = []
+        self._in_flight: dict[str, tuple[port.Mapping, dict]] = {}  # status url -> (mapping, change)
+        self._ended: dict[str, port.OperationStatus] = {}
+        self.fabrics: dict[str, list[port.Fabric]] = defaultdict(list)
         self._serial = itertools.count(1)
 
     # --- test controls -------------------------------------------------------------------------------------
@@ -63,13 +68,30 @@ class FakeAzure:
         self._faults[method].extend([error] * times)
 
     def leave_mapping_updates_running(self, count: int) -> None:
-        """The next `count` mapping updates return None: still running until `finish_mapping_updates`."""
+        """The next `count` mapping updates answer with a status address: running until they are ended."""
         self._running_updates = count
 
-    def finish_mapping_updates(self) -> None:
-        for mapping, change in self._in_flight:
-            self._apply(mapping, **change)
-        self._in_flight.clear()
+    def finish_mapping_updates(self, status: str = "Succeeded") -> None:
+        """End every running update with `status`; a succeeding one (any but Failed) applies its change."""
+        self.end_mapping_updates(status)
+
+    def end_mapping_updates(self, status: str, error_code: str = "") -> None:
+        for url, (mapping, change) in list(self._in_flight.items()):
+            answer = port.OperationStatus(status=status, error_code=error_code)
+            if not answer.failed:
+                try:
+                    self._apply(mapping, **change)
+                except InvalidRequestError as refused:
+                    answer = port.OperationStatus(status="Failed", error_code=refused.code)
+            self._ended[url] = answer
+            del self._in_flight[url]
+
+    @property
+    def updates_in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def add_fabric(self, vault: port.VaultRef, name: str, location: str) -> None:
+        self.fabrics[_key(vault.id)].append(port.Fabric(name=name, location=location))
 
     def guid(self) -> str:
         return f"00000000-0000-4000-8000-{next(self._serial):012d}"
@@ -88,7 +110,7 @@ class FakeAzure:
         self.accounts[_key(account.id)] = seeded
         return seeded
 
-    def add_mapping(self, vault: port.VaultRef, name: str, **fields) -> port.Mapping:
+    def add_mapping(self, vault: port.VaultRef, name: str, *, fabric: str = "fabric1", **fields) -> port.Mapping:
         values = dict(
             instance_type="A2A",
             state="Paired",
@@ -101,7 +123,7 @@ class FakeAzure:
         values.update(fields)
         mapping_id = (
             vault.id.replace("/subscriptions/", "/Subscriptions/")
-            + "/replicationFabrics/fabric1/replicationProtectionContainers/container1"
+            + f"/replicationFabrics/{fabric}/replicationProtectionContainers/container1"
             + f"/replicationProtectionContainerMappings/{name}"
         )
         mapping = port.Mapping(id=mapping_id, name=name, **values)
@@ -186,24 +208,39 @@ class FakeAzure:
             raise NotFoundError("vault not found", status=404, code="ResourceNotFound")
         return list(self.mappings[_key(vault.id)].values())
 
-    async def update_mapping(
+    async def list_fabrics(self, vault: port.VaultRef) -> list[port.Fabric]:
+        self._enter("list_fabrics")
+        return list(self.fabrics[_key(vault.id)])
+
+    async def begin_mapping_update(
         self,
         mapping: port.Mapping,
         *,
         enabled: bool,
         automation_account_id: str | None,
         authentication_type: str | None,
-        timeout: float,
-    ) -> port.Mapping | None:
-        self._enter("update_mapping")
+    ) -> port.MappingUpdate:
+        self._enter("begin_mapping_update")
         change = dict(
             enabled=enabled, automation_account_id=automation_account_id, authentication_type=authentication_type
         )
+        if any(_key(running.id) == _key(mapping.id) for running, _ in self._in_flight.values()):
+            raise ConflictError("another operation is in progress", status=409, code="AnotherOperationInProgress")
         if self._running_updates:
             self._running_updates -= 1
-            self._in_flight.append((mapping, change))
-            return None
-        return self._apply(mapping, **change)
+            vault_id = mapping.id.split("/replicationFabrics/")[0]
+            url = f"{FAKE_ARM}{vault_id}/replicationOperationStatus/{self.guid()}?api-version=x"
+            self._in_flight[url] = (mapping, change)
+            return port.MappingUpdate(status_url=url, retry_after=30.0)
+        return port.MappingUpdate(status_url=None, mapping=self._apply(mapping, **change))
+
+    async def get_operation_status(self, vault: port.VaultRef, status_url: str) -> port.OperationStatus:
+        self._enter("get_operation_status")
+        if status_url in self._in_flight:
+            return port.OperationStatus(status="InProgress", retry_after=30.0)
+        if status_url in self._ended:
+            return self._ended[status_url]
+        raise NotFoundError("no such operation", status=404, code="NotFound")
 
     def _apply(self, mapping: port.Mapping, *, enabled, automation_account_id, authentication_type) -> port.Mapping:
         """Site Recovery's side: enabling with an account makes it create that account's schedule."""
@@ -231,7 +268,8 @@ class FakeAzure:
     def _create_site_recovery_schedule(
         self, account: port.AutomationAccount, mapping_name: str, vault_key: str
     ) -> tuple[str, str]:
-        zone_name = region_time_zone(self.vaults[vault_key].location) or "UTC"
+        source = next((fabric.location for fabric in self.fabrics[vault_key] if fabric.name.lower() == "fabric1"), None)
+        zone_name = region_time_zone(source or self.vaults[vault_key].location) or "UTC"
         local_midnight = datetime.combine(
             self.clock.astimezone(zoneinfo.ZoneInfo(zone_name)).date(), datetime.min.time()
         ).replace(tzinfo=zoneinfo.ZoneInfo(zone_name))

@@ -1,8 +1,8 @@
 """Builders for the unit tables: one converged vault that each case bends in one place.
 
 The baseline is a westeurope vault whose account (created by policy dr/vault1) has its identity, Contributor
-on the vault, one A2A Paired mapping enabled with Site Recovery's schedule at 00:00 Europe/Amsterdam, one
-mapping that is not A2A, and two protected items on a current agent: `plan` finds nothing to do and `report`
+on the vault, one A2A Paired mapping (from source fabric f1, in westeurope) enabled with Site Recovery's
+schedule at 00:00 Europe/Amsterdam, one mapping that is not A2A, and two protected items on a current agent: `plan` finds nothing to do and `report`
 says Converged. `NOW` is Monday 2024-06-10 12:00 UTC (14:00 in Amsterdam, summer time).
 """
 
@@ -133,5 +133,6 @@ def converged(**changes: Any) -> Observation:
         schedules=(schedule(),),
         job_schedules=(job_schedule(),),
         protected_items=(protected_item("vm1"), protected_item("vm2")),
+        fabrics=(port.Fabric("f1", "westeurope"),),  # the mappings' source region: Site Recovery's zone
     )
     return dataclasses.replace(baseline, **changes)

@@ -32,6 +32,7 @@ INTERVAL = 3600
 def azure() -> FakeAzure:
     fake = FakeAzure(NOW)
     fake.add_vault(VAULT, "westeurope")
+    fake.add_fabric(VAULT, "fabric1", "westeurope")
     fake.add_mapping(VAULT, "m1")
     fake.add_mapping(VAULT, "m2")
     fake.protected_items[VAULT.id.lower().strip("/")] = [protected_item("vm1"), protected_item("vm2")]
@@ -127,6 +128,18 @@ async def test_other_passes_within_the_interval_reuse_protected_items_and_jobs(a
     assert passes.outcome.status["agents"]["total"] == 2, "the section is still written, from what was read"
 
 
+async def test_the_fabrics_are_read_once_and_only_for_a_schedule_without_a_zone(azure):
+    """Each mapping's source region never changes: read when first needed, and for a mapping of a new fabric."""
+    passes = Passes(azure)
+    assert "list_fabrics" not in await passes.run(NOW), "Site Recovery's own schedules need no region"
+    assert "list_fabrics" not in await passes.run(NOW, schedule={"time": "06:30", "timeZone": "UTC"})
+    assert "list_fabrics" in await passes.run(NOW, schedule={"time": "06:30"})
+    assert "list_fabrics" not in await passes.run(NOW + timedelta(seconds=2 * INTERVAL), schedule={"time": "06:30"})
+    azure.add_fabric(VAULT, "fabric2", "uksouth")
+    azure.add_mapping(VAULT, "m3", fabric="fabric2")
+    assert "list_fabrics" in await passes.run(NOW + timedelta(seconds=3 * INTERVAL), schedule={"time": "06:30"})
+
+
 async def test_max_age_overrides_the_spec_interval(azure):
     passes = await converged(azure)
     calls = await passes.run(NOW + timedelta(seconds=INTERVAL + 5), max_age=2)
@@ -165,7 +178,7 @@ async def test_a_drifted_mapping_fixed_in_one_round(azure):
     azure.mappings[key]["m1"] = dataclasses.replace(mapping, auto_update="Disabled")
     calls = await passes.run(NOW + timedelta(seconds=2 * INTERVAL))
     counted = Counter(calls)
-    assert counted["update_mapping"] == 1
+    assert counted["begin_mapping_update"] == 1
     assert counted["list_mappings"] == 2 and counted["list_schedules"] == 2 and counted["list_job_schedules"] == 2
     assert counted["get_vault"] == counted["get_automation_account"] == counted["list_role_assignments"] == 1
     assert counted["list_protected_items"] == 1

@@ -7,24 +7,24 @@ import pytest
 from asr_autoupdate.api.reasons import REASONS, RETRY_OF_KIND, Reason, RetryKind
 from asr_autoupdate.azure import errors
 
-U = Reason.AZURE_UNAVAILABLE
-T, P = RetryKind.TRANSIENT, RetryKind.PERSON
+U, G = Reason.AZURE_UNAVAILABLE, Reason.PROGRESSING
+T, P, W = RetryKind.TRANSIENT, RetryKind.PERSON, RetryKind.WAIT
 
 
 @pytest.mark.parametrize(
     "status, code, retry_after, error, reason, kind, delay, halts",
     [
         pytest.param(
-            400, "PrincipalNotFound", None, errors.TransientError, U, T, 5.0, False, id="identity-propagating"
+            400, "PrincipalNotFound", None, errors.TransientError, G, W, 5.0, False, id="identity-propagating"
         ),
-        pytest.param(409, "AnotherOperationInProgress", None, errors.TransientError, U, T, 30.0, False, id="busy"),
+        pytest.param(409, "AnotherOperationInProgress", None, errors.TransientError, G, W, 30.0, False, id="busy"),
         pytest.param(
             400,
             "RetryableErrorDueToAnotherOperation",
             12,
             errors.TransientError,
-            U,
-            T,
+            G,
+            W,
             12,
             False,
             id="busy-with-retry-after",

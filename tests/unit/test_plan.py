@@ -161,24 +161,45 @@ PLAN_CASES = [
     ),
     (
         "schedule-zone-differs-rewrite",
-        {},
+        {"schedule": {}},
         converged(schedules=(schedule(time_zone="UTC", start_time=utc(2024, 6, 9)),)),
         False,
         [rewrite("00:00 Europe/Amsterdam")],
     ),
     (
         "schedule-frequency-differs-rewrite",
-        {},
+        {"schedule": {}},
         converged(schedules=(schedule(frequency="Hour"),)),
         False,
         [rewrite("00:00 Europe/Amsterdam")],
     ),
     (
         "schedule-interval-differs-rewrite",
-        {},
+        {"schedule": {}},
         converged(schedules=(schedule(interval=2),)),
         False,
         [rewrite("00:00 Europe/Amsterdam")],
+    ),
+    (
+        "schedule-omitted-site-recovery-schedules-left-as-made",
+        {},
+        converged(schedules=(schedule(time_zone="UTC", start_time=utc(2024, 6, 9, 3), interval=2),)),
+        False,
+        [],
+    ),
+    (
+        "schedule-without-zone-takes-the-source-regions-zone",
+        {"schedule": {"time": "00:00"}},
+        converged(fabrics=(port.Fabric("f1", "uksouth"),)),
+        False,
+        [rewrite("00:00 Europe/London")],
+    ),
+    (
+        "schedule-without-zone-source-region-unread-no-rewrite",
+        {"schedule": {"time": "06:30"}},
+        converged(fabrics=()),
+        False,
+        [],
     ),
     (
         "schedule-week-days-differ-rewrite",
@@ -220,7 +241,7 @@ PLAN_CASES = [
     (
         "region-unknown-no-zone-no-rewrite",
         {"schedule": {"time": "06:30"}},
-        converged(vault=vault("moon"), automation_account=account(location="moon")),
+        converged(fabrics=(port.Fabric("f1", "moon"),)),
         False,
         [],
     ),
@@ -276,9 +297,16 @@ PLAN_CASES = [
         [disable("m1")],
     ),
     (
-        "health-error-not-repatched-every-pass",
+        "health-error-reapplied-as-microsofts-script-does",
         {},
         converged(mappings=(mapping(health_errors=(port.HealthError("E1", "broken", "Fix it"),)),)),
+        False,
+        [enable("m1")],
+    ),
+    (
+        "health-warning-left-alone",
+        {},
+        converged(mappings=(mapping(health_errors=(port.HealthError("W1", "expiring", "", level="Warning"),)),)),
         False,
         [],
     ),
@@ -313,6 +341,28 @@ PLAN_CASES = [
 def test_plan(overrides, observation, force, expected):
     actions = plan(assess(make_spec(**overrides), observation), NOW, force=force)
     assert [action.todo for action in actions] == expected
+
+
+def test_a_mapping_with_an_update_in_flight_is_neither_updated_nor_its_schedule_rewritten():
+    observation = converged(
+        mappings=(mapping(auto_update="Disabled", name="m0"), mapping()), schedules=(schedule(time_zone="UTC"),)
+    )
+    spec = make_spec(schedule={})
+    assert [a.todo for a in plan(assess(spec, observation), NOW)] == [enable("m0"), rewrite("00:00 Europe/Amsterdam")]
+    assert plan(assess(spec, observation, updating={"m0", "m1"}), NOW) == []
+    manual = make_spec(updateMode="Manual")
+    assert plan(assess(manual, observation, updating={"m1"}), NOW) == []
+
+
+def test_a_health_error_is_reapplied_once_per_drift_interval_after_the_last_update():
+    observation = converged(mappings=(mapping(health_errors=(port.HealthError("E1", "broken", "Fix it"),)),))
+    spec = make_spec()
+    just_now = {"m1": NOW - timedelta(minutes=5)}
+    assert plan(assess(spec, observation, last_updates=just_now, now=NOW), NOW) == []
+    an_interval_ago = {"m1": NOW - timedelta(seconds=spec.drift_check_interval_seconds)}
+    assert [a.todo for a in plan(assess(spec, observation, last_updates=an_interval_ago, now=NOW), NOW)] == [
+        enable("m1")
+    ]
 
 
 def test_created_account_is_tagged_for_its_policy():

@@ -26,6 +26,7 @@ def azure() -> FakeAzure:
     """A westeurope vault with two A2A Paired mappings, one that is not A2A, and two protected items."""
     fake = FakeAzure(NOW)
     fake.add_vault(VAULT, "westeurope")
+    fake.add_fabric(VAULT, "fabric1", "westeurope")  # the mappings' source region
     fake.add_mapping(VAULT, "m1")
     fake.add_mapping(VAULT, "m2")
     fake.add_mapping(VAULT, "hyperv", instance_type="HyperVReplicaAzure")
@@ -94,7 +95,7 @@ async def test_second_pass_writes_nothing(azure):
     assert second.events == third.events == ()
 
 
-@pytest.mark.parametrize("dies_in", ["create_role_assignment", "update_mapping", "put_schedule"])
+@pytest.mark.parametrize("dies_in", ["create_role_assignment", "begin_mapping_update", "put_schedule"])
 async def test_a_pass_that_dies_is_simply_repeated(azure, dies_in):
     azure.fail(dies_in, OperatorKilled())
     with pytest.raises(OperatorKilled):
@@ -128,7 +129,7 @@ async def test_manual_turns_auto_update_off_and_creates_nothing(azure):
     outcome = await reconcile(azure, make_policy(updateMode="Manual"), NOW)
     assert_converged(outcome)
     assert [m.auto_update for m in a2a(azure)] == ["Disabled", "Disabled"]
-    assert azure.writes == ["update_mapping", "update_mapping"]
+    assert azure.writes == ["begin_mapping_update", "begin_mapping_update"]
 
 
 async def test_manual_on_a_fresh_vault_needs_no_account(azure):
@@ -156,11 +157,14 @@ async def test_a_running_mapping_update_is_picked_up_by_the_next_pass(azure):
     azure.leave_mapping_updates_running(2)
     first = await reconcile(azure, make_policy(), NOW)
     assert conditions(first)["MappingsConfigured"] == ("False", "Progressing")
-    assert first.retry.kind == "transient"
-    assert azure.writes.count("update_mapping") == 2, "no second PATCH while the first still runs"
+    assert first.retry.kind == "wait"
+    assert azure.writes.count("begin_mapping_update") == 2, "no second PATCH while the first still runs"
+    azure.calls.clear()
+    assert (await reconcile(azure, make_policy(status=first.status), NOW + timedelta(seconds=10))).retry.delay == 20
+    assert "get_operation_status" not in azure.calls, "Azure asked for 30 s between polls"
     azure.finish_mapping_updates()
-    assert_converged(await reconcile(azure, make_policy(status=first.status), NOW))
-    assert azure.writes.count("update_mapping") == 2
+    assert_converged(await reconcile(azure, make_policy(status=first.status), NOW + timedelta(seconds=30)))
+    assert azure.writes.count("begin_mapping_update") == 2
 
 
 async def test_max_rounds_bounds_a_pass(azure):
@@ -176,7 +180,7 @@ async def test_drift_and_new_mappings_are_repaired_on_the_next_pass(azure):
     azure.add_mapping(VAULT, "m3")
     azure.writes.clear()
     assert_converged(await reconcile(azure, make_policy(status=first.status), NOW + timedelta(hours=1)))
-    assert azure.writes == ["update_mapping", "update_mapping"]
+    assert azure.writes == ["begin_mapping_update", "begin_mapping_update"]
     assert all(m.auto_update == "Enabled" for m in a2a(azure))
 
 
@@ -198,7 +202,9 @@ async def test_repair_reapplies_once_per_token(azure):
     first = await reconcile(azure, make_policy(), NOW)
     azure.writes.clear()
     repaired = await reconcile(azure, make_policy(status=first.status, repair_token="r1"), NOW)
-    assert azure.writes == ["create_role_assignment", "update_mapping", "update_mapping"], "the role is put again"
+    assert azure.writes == ["create_role_assignment", "begin_mapping_update", "begin_mapping_update"], (
+        "the role is put again"
+    )
     assert len(azure.role_assignments) == 1, "an idempotent put: not duplicated"
     assert "RoleAssigned" not in {event.reason for event in repaired.events}, "nothing changed, no Event"
     assert repaired.status["lastRepair"] == {"token": "r1", "time": "2024-06-10T12:00:00Z", "result": "Converged"}
@@ -258,7 +264,12 @@ async def test_delete_removes_what_the_policy_created(azure):
     outcome = await finalize(azure, make_policy(deletionPolicy="Delete"), NOW)
     assert outcome.retry is None
     assert azure.accounts == {} and azure.role_assignments == []
-    assert azure.writes == ["update_mapping", "update_mapping", "delete_role_assignment", "delete_automation_account"]
+    assert azure.writes == [
+        "begin_mapping_update",
+        "begin_mapping_update",
+        "delete_role_assignment",
+        "delete_automation_account",
+    ]
     assert [event.reason for event in outcome.events] == [
         "MappingUpdated",
         "MappingUpdated",
@@ -273,7 +284,7 @@ async def test_delete_keeps_an_account_it_did_not_create(azure):
     outcome = await finalize(azure, make_policy(deletionPolicy="Delete"), NOW)
     assert outcome.retry is None
     assert len(azure.accounts) == 1 and len(azure.role_assignments) == 1
-    assert azure.writes == ["update_mapping", "update_mapping"]
+    assert azure.writes == ["begin_mapping_update", "begin_mapping_update"]
 
 
 @pytest.mark.parametrize(
@@ -291,7 +302,7 @@ async def test_finalize_without_writing(azure, overrides, conflict):
 
 async def test_failed_cleanup_keeps_the_finalizer_and_says_why(azure):
     await converged_estate(azure, deletionPolicy="Disable")
-    azure.fail("update_mapping", FORBIDDEN)
+    azure.fail("begin_mapping_update", FORBIDDEN)
     outcome = await finalize(azure, make_policy(deletionPolicy="Disable"), NOW)
     assert outcome.retry.kind == "person"
     assert conditions(outcome)["Stalled"] == ("True", "InsufficientPermissions")
@@ -308,3 +319,139 @@ async def test_unreadable_mappings_keep_the_finalizer(azure):
 async def test_invalid_spec_keeps_the_finalizer(azure):
     outcome = await finalize(azure, make_policy(deletionPolicy="Delete", schedule={"timeZone": "Nowhere/Land"}), NOW)
     assert outcome.retry.kind == "invalid" and azure.calls == []
+
+
+# --- Site Recovery operations followed through status (reconcile/operations.py) -------------------------------
+
+
+async def running_pass(azure, **overrides):
+    azure.leave_mapping_updates_running(2)
+    return await reconcile(azure, make_policy(**overrides), NOW)
+
+
+async def test_an_update_in_flight_is_remembered_in_status_with_what_was_asked(azure):
+    first = await running_pass(azure)
+    records = first.status["operations"]
+    assert [record["mapping"] for record in records] == ["m1", "m2"]
+    for record in records:
+        assert (
+            record["statusUrl"].startswith("https://fake-arm.invalid/")
+            and "/replicationOperationStatus/" in record["statusUrl"]
+        )
+        assert record["requested"] == {
+            "agentAutoUpdateStatus": "Enabled",
+            "automationAccountArmId": ACCOUNT.id,
+            "automationAccountAuthenticationType": "SystemAssignedIdentity",
+        }
+        assert record["started"] == "2024-06-10T12:00:00Z" and record["retryAfterSeconds"] == 30
+        assert "finished" not in record
+    assert (first.retry.kind, first.retry.delay) == ("wait", 30)
+    ready = next(c for c in first.status["conditions"] if c["type"] == "MappingsConfigured")
+    assert ready["message"].startswith("2 of 2 mappings updating in Site Recovery")
+    assert not [event for event in first.events if event.type == "Warning"], "waiting is not a problem"
+
+
+async def test_a_successor_polls_the_operation_from_status_instead_of_patching_again(azure):
+    first = await running_pass(azure)
+    azure.writes.clear()
+    azure.calls.clear()
+    still = await reconcile(azure, make_policy(status=first.status), NOW + timedelta(seconds=30))
+    assert azure.writes == [] and azure.calls.count("get_operation_status") == 2
+    assert conditions(still)["Reconciling"] == ("True", "Progressing")
+    azure.finish_mapping_updates()
+    done = await reconcile(azure, make_policy(status=still.status), NOW + timedelta(seconds=60))
+    assert_converged(done)
+    assert azure.writes == [], "never a second PATCH for the same mapping"
+    assert [(r["mapping"], r["result"]) for r in done.status["operations"]] == [
+        ("m1", "Succeeded"),
+        ("m2", "Succeeded"),
+    ]
+
+
+@pytest.mark.parametrize("status", ["PartiallySucceeded", "CompletedWithInformation", "succeeded"])
+async def test_site_recoverys_other_success_statuses_end_the_wait(azure, status):
+    first = await running_pass(azure)
+    azure.end_mapping_updates(status)
+    assert_converged(await reconcile(azure, make_policy(status=first.status), NOW + timedelta(seconds=30)))
+
+
+async def test_an_operation_that_ends_failed_reports_mapping_update_failed(azure):
+    first = await running_pass(azure)
+    azure.end_mapping_updates("Failed", "AutomationAccountNotFound")
+    failed = await reconcile(azure, make_policy(status=first.status), NOW + timedelta(minutes=2), max_rounds=0)
+    assert conditions(failed)["MappingsConfigured"] == ("False", "MappingUpdateFailed")
+    assert "AutomationAccountNotFound" in next(
+        c["message"] for c in failed.status["conditions"] if c["type"] == "MappingsConfigured"
+    )
+    assert failed.retry.kind == "person"
+    assert {(r["result"], r["errorCode"]) for r in failed.status["operations"]} == {
+        ("Failed", "AutomationAccountNotFound")
+    }
+
+
+async def test_an_unknown_status_is_waited_on_then_given_up_after_an_hour(azure):
+    first = await running_pass(azure)
+    azure.end_mapping_updates("Validating")  # a status azure-core's poller would loop on forever
+    later = await reconcile(azure, make_policy(status=first.status), NOW + timedelta(minutes=30))
+    assert (
+        conditions(later)["Reconciling"] == ("True", "Progressing") and azure.writes.count("begin_mapping_update") == 2
+    )
+    given_up = await reconcile(azure, make_policy(status=later.status), NOW + timedelta(minutes=61))
+    assert_converged(given_up)  # the change had been applied: judged afresh, nothing to send
+    assert {r["result"] for r in given_up.status["operations"]} == {"NotFollowed"}
+
+
+async def test_an_operation_azure_forgot_is_judged_afresh(azure):
+    first = await running_pass(azure)
+    forgotten = {
+        **first.status,
+        "operations": [dict(r, statusUrl=r["statusUrl"] + "-gone") for r in first.status["operations"]],
+    }
+    azure.finish_mapping_updates()
+    assert_converged(await reconcile(azure, make_policy(status=forgotten), NOW + timedelta(seconds=30)))
+
+
+async def test_a_mapping_busy_with_someone_elses_operation_is_waited_on_not_failed(azure):
+    first = await running_pass(azure)
+    lost = {key: value for key, value in first.status.items() if key != "operations"}  # the records were lost
+    busy = await reconcile(azure, make_policy(status=lost), NOW)
+    assert conditions(busy)["Reconciling"] == ("True", "Progressing")
+    assert busy.retry.kind == "wait" and not [e for e in busy.events if e.type == "Warning"]
+    assert azure.updates_in_flight == 2, "the 409 refused the second update: Site Recovery runs only the first"
+
+
+async def test_unreadable_records_in_status_are_dropped_not_fatal(azure):
+    status = {"operations": [{"mapping": 3}, "junk", {"mapping": "m1", "statusUrl": "x"}]}
+    assert_converged(await reconcile(azure, make_policy(status=status), NOW))
+
+
+async def test_cleanup_waits_for_updates_in_flight(azure):
+    first = await reconcile(azure, make_policy(deletionPolicy="Delete"), NOW)
+    azure.leave_mapping_updates_running(2)
+    disabling = await finalize(azure, make_policy(status=first.status, deletionPolicy="Delete"), NOW)
+    assert disabling.retry.kind == "wait" and len(disabling.status["operations"]) == 2
+    assert "delete_automation_account" not in azure.writes
+    again = await finalize(
+        azure, make_policy(status=disabling.status, deletionPolicy="Delete"), NOW + timedelta(seconds=30)
+    )
+    assert again.retry.kind == "wait" and "delete_automation_account" not in azure.writes
+    azure.finish_mapping_updates()
+    done = await finalize(azure, make_policy(status=again.status, deletionPolicy="Delete"), NOW + timedelta(seconds=60))
+    assert done.retry is None and azure.accounts == {}
+
+
+async def test_a_repair_is_answered_once_its_updates_are_sent_and_its_result_follows_them(azure):
+    first = await reconcile(azure, make_policy(), NOW)
+    azure.writes.clear()
+    azure.leave_mapping_updates_running(2)
+    repairing = await reconcile(azure, make_policy(status=first.status, repair_token="t1"), NOW)
+    assert repairing.status["lastRepair"]["result"] == "Progressing" and repairing.status["lastRepair"]["token"] == "t1"
+    assert azure.writes.count("begin_mapping_update") == 2
+    later = NOW + timedelta(seconds=30)
+    azure.finish_mapping_updates()
+    done = await reconcile(azure, make_policy(status=repairing.status, repair_token="t1"), later)
+    assert_converged(done)
+    assert done.status["lastRepair"] == {"token": "t1", "time": "2024-06-10T12:00:30Z", "result": "Converged"}
+    assert azure.writes.count("begin_mapping_update") == 2, "the repair is not forced a second time"
+    quiet = await reconcile(azure, make_policy(status={**done.status}, repair_token="t1"), later)
+    assert "lastRepair" not in quiet.status, "an answered repair is left as it is"

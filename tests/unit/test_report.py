@@ -30,7 +30,6 @@ from tests.unit.policy_builders import (
     mapping,
     protected_item,
     schedule,
-    vault,
 )
 
 FORBIDDEN = PermissionError_("The client 'x' does not have authorization", status=403, code="AuthorizationFailed")
@@ -204,7 +203,7 @@ CASES = [
         {C.AUTOMATION_ACCOUNT_READY: ("False", "Progressing")},
         "Progressing",
         "reconciling",
-        "transient",
+        "wait",
     ),
     (
         "account-unreadable",
@@ -251,10 +250,10 @@ CASES = [
         {},
         converged(role_assignments=()),
         failing({}, converged(role_assignments=()), PRINCIPAL_NOT_FOUND),
-        {C.CREDENTIALS_HEALTHY: ("False", "AzureUnavailable")},
-        "AzureUnavailable",
+        {C.CREDENTIALS_HEALTHY: ("False", "Progressing")},
+        "Progressing",
         "reconciling",
-        "transient",
+        "wait",
     ),
     (
         "roles-unreadable",
@@ -284,7 +283,7 @@ CASES = [
         {C.MAPPINGS_CONFIGURED: ("False", "Progressing")},
         "Progressing",
         "reconciling",
-        "transient",
+        "wait",
     ),
     (
         "mapping-health-error",
@@ -374,7 +373,7 @@ CASES = [
         {C.SCHEDULE_CONFIGURED: ("False", "Progressing")},
         "Progressing",
         "reconciling",
-        "transient",
+        "wait",
     ),
     (
         "schedule-rewrite-refused",
@@ -394,7 +393,7 @@ CASES = [
         {C.SCHEDULE_CONFIGURED: ("False", "Progressing")},
         "Progressing",
         "reconciling",
-        "transient",
+        "wait",
     ),
     (
         "schedules-unreadable",
@@ -408,8 +407,8 @@ CASES = [
     ),
     (
         "region-without-known-zone",
-        {},
-        converged(vault=vault("moon"), automation_account=account(location="moon")),
+        {"schedule": {"time": "06:30"}},
+        converged(fabrics=(port.Fabric("f1", "moon"),)),
         ([], []),
         {C.SCHEDULE_CONFIGURED: ("False", "InvalidSpec")},
         "InvalidSpec",
@@ -576,7 +575,7 @@ CASES = [
         {C.MAPPINGS_CONFIGURED: ("False", "Progressing")},
         "Progressing",
         "reconciling",
-        "transient",
+        "wait",
     ),
     (
         "token-refused-on-a-write",
@@ -877,17 +876,16 @@ def test_repair_is_recorded_unless_it_must_be_retried():
 
 
 @pytest.mark.parametrize(
-    "error, delay",
+    "error, kind, delay, backoff",
     [
-        pytest.param(THROTTLED, 7, id="retry-after-from-azure"),
-        pytest.param(PRINCIPAL_NOT_FOUND, 5, id="new-identity-propagates-in-seconds"),
-        pytest.param(UNAVAILABLE, 30, id="general-transient"),
+        pytest.param(THROTTLED, "transient", 7, False, id="retry-after-from-azure"),
+        pytest.param(PRINCIPAL_NOT_FOUND, "wait", 5, True, id="new-identity-is-waited-for-with-backoff"),
+        pytest.param(UNAVAILABLE, "transient", 30, False, id="general-transient"),
     ],
 )
-def test_transient_retry_delay(error, delay):
+def test_transient_retry_delay(error, kind, delay, backoff):
     outcome = report(make_policy(), assess(make_spec(), NO_ACCOUNT), *failing({}, NO_ACCOUNT, error), NOW)
-    assert outcome.retry.kind == "transient"
-    assert outcome.retry.delay == delay
+    assert (outcome.retry.kind, outcome.retry.delay, outcome.retry.backoff) == (kind, delay, backoff)
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,12 @@ import kopf
 import pytest
 
 from asr_autoupdate.api.reasons import RetryKind
-from asr_autoupdate.handlers import QuietTicks, _in_kopf_terms
+from asr_autoupdate.handlers import QuietTicks, WaitsAreNotFailures, _in_kopf_terms
 from asr_autoupdate.reconcile.model import Retry
 from asr_autoupdate.reconcile.requeue import next_drift_check, retry_delay
 
 T, P, INVALID, B = RetryKind.TRANSIENT, RetryKind.PERSON, RetryKind.INVALID, RetryKind.INTERNAL
+W = RetryKind.WAIT
 
 
 @pytest.mark.parametrize(
@@ -25,6 +26,11 @@ T, P, INVALID, B = RetryKind.TRANSIENT, RetryKind.PERSON, RetryKind.INVALID, Ret
         pytest.param(Retry(B, "InternalError"), 0, 30.0, id="bug-first-retry"),
         pytest.param(Retry(B, "InternalError"), 2, 120.0, id="bug-backs-off"),
         pytest.param(Retry(B, "InternalError"), 9, 600.0, id="bug-backoff-capped"),
+        pytest.param(Retry(W, "Progressing", 30), 4, 30, id="operation-polled-at-azures-retry-after"),
+        pytest.param(Retry(W, "Progressing", 5, backoff=True), 0, 5, id="new-identity-first-look"),
+        pytest.param(Retry(W, "Progressing", 5, backoff=True), 1, 10, id="new-identity-backs-off"),
+        pytest.param(Retry(W, "Progressing", 5, backoff=True), 6, 15, id="new-identity-backoff-capped-low"),
+        pytest.param(Retry(W, "Progressing", 5, True, not_after=12), 6, 12, id="a-due-poll-comes-first"),
     ],
 )
 def test_retry_delay(retry, attempt, delay):
@@ -54,6 +60,24 @@ def test_kopf_terms():
     assert isinstance(person, kopf.TemporaryError) and person.delay == 300
     bug = _in_kopf_terms(Retry(B, "InternalError"), 1)
     assert isinstance(bug, kopf.TemporaryError) and bug.delay == 60.0
+
+
+def test_a_wait_is_a_temporary_error_that_says_so():
+    wait = _in_kopf_terms(Retry(W, "Progressing", 30), 0)
+    assert isinstance(wait, kopf.TemporaryError) and wait.delay == 30
+    assert str(wait) == "waiting on Azure: Progressing; next look in 30 s"
+
+
+def test_kopfs_failed_temporarily_line_for_a_wait_becomes_info_and_says_waiting():
+    waits = WaitsAreNotFailures()
+    record = _record(
+        logging.ERROR, "Handler 'converge' failed temporarily: waiting on Azure: Progressing; next look in 30 s"
+    )
+    assert waits.filter(record)
+    assert (record.levelno, record.levelname) == (logging.INFO, "INFO")
+    assert record.getMessage() == "Handler 'converge' is waiting on Azure: Progressing; next look in 30 s"
+    failure = _record(logging.ERROR, "Handler 'converge' failed temporarily: AzureUnavailable")
+    assert waits.filter(failure) and failure.levelno == logging.ERROR, "a real failure stays an error"
 
 
 def _record(level: int, text: str) -> logging.LogRecord:

@@ -30,8 +30,11 @@ def test_defaults_follow_the_contract():
     assert spec.deletion_policy is DeletionPolicy.ORPHAN
     assert spec.drift_check_interval_seconds == 3600
     assert spec.credentials_secret_name is None
-    assert (spec.schedule.time, spec.schedule.time_zone, spec.schedule.frequency) == ("00:00", None, Frequency.DAY)
-    assert (spec.schedule.interval, spec.schedule.week_days) == (1, ())
+    assert spec.schedule is None, "omitted: Site Recovery's own schedules are left as it made them"
+    given = make_spec(schedule={}).schedule
+    assert given is not None
+    assert (given.time, given.time_zone, given.frequency) == ("00:00", None, Frequency.DAY), "zone: the source region's"
+    assert (given.interval, given.week_days) == (1, ())
     assert spec.cost_model.free_minutes_per_month == 500
     assert spec.cost_model.price_per_minute == Decimal("0.14")
     assert spec.cost_model.currency == "INR"

@@ -83,15 +83,16 @@ class RetryKind(enum.StrEnum):
     """What the handler does after a pass that is not done, in the operator's words (handlers.py turns it
     into kopf's: TemporaryError or PermanentError)."""
 
-    TRANSIENT = "transient"  # Azure is busy or work is under way: come back after `delay`
+    WAIT = "wait"  # Azure is doing what it was asked (an operation, a new identity): look again after `delay`
+    TRANSIENT = "transient"  # Azure is busy or failed briefly: come back after `delay`
     PERSON = "person"  # someone must fix the cause outside the cluster: a slow poll
     INVALID = "invalid"  # only a new spec helps: stop retrying
     INTERNAL = "internal"  # a bug: retried with backoff, the traceback in the log
 
 
 RETRY_OF_KIND = {
-    Kind.WAITING: RetryKind.TRANSIENT,
-    Kind.PROGRESSING: RetryKind.TRANSIENT,
+    Kind.WAITING: RetryKind.WAIT,
+    Kind.PROGRESSING: RetryKind.WAIT,
     Kind.TRANSIENT: RetryKind.TRANSIENT,
     Kind.PERSON: RetryKind.PERSON,
     Kind.INVALID: RetryKind.INVALID,

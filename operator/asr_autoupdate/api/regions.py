@@ -1,7 +1,8 @@
 """Azure public regions and the IANA time zone of the place each one stands in.
 
 Site Recovery schedules its update runbook for midnight "in the time zone of the replicated VM's geography",
-and a policy without `schedule.timeZone` follows the same idea: the vault's region decides the zone. ARM spells
+and a policy without `schedule.timeZone` follows the same idea: each mapping's source region (where its VMs run,
+usually not the vault's DR region) decides the zone of that mapping's schedule. ARM spells
 a region both ways ("West Europe" in some answers, "westeurope" in others), so lookups normalise first.
 
 Only physical regions are listed (the canary `euap` regions included, the logical `*stage` and geography

@@ -60,7 +60,8 @@ class Frequency(enum.StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleSettings:
-    """When the Site Recovery runbook should run; `time_zone` None means "the vault region's zone"."""
+    """When the Site Recovery runbook should run; `time_zone` None means "each mapping's source region's zone"
+    (the replicated VMs' geography, as Site Recovery's own default)."""
 
     time: str
     time_zone: str | None
@@ -94,7 +95,7 @@ class PolicySpec:
     automation_account: AccountRef
     authentication: Authentication
     grant_vault_access: bool
-    schedule: ScheduleSettings
+    schedule: ScheduleSettings | None  # None: Site Recovery's own schedules are left as it made them
     credentials_secret_name: str | None
     management_policy: ManagementPolicy
     deletion_policy: DeletionPolicy
@@ -134,7 +135,7 @@ def parse_spec(raw: Mapping[str, Any], *, namespace: str, name: str) -> PolicySp
         ),
         authentication=_enum(raw, "authentication", Authentication, Authentication.SYSTEM_ASSIGNED_IDENTITY),
         grant_vault_access=_flag(raw, "grantVaultAccess", True),
-        schedule=_schedule(_object(raw.get("schedule"), "spec.schedule")),
+        schedule=_schedule(raw["schedule"]) if raw.get("schedule") is not None else None,
         credentials_secret_name=_secret_name(raw.get("credentialsSecretRef")),
         management_policy=_enum(raw, "managementPolicy", ManagementPolicy, ManagementPolicy.MANAGE),
         deletion_policy=_enum(raw, "deletionPolicy", DeletionPolicy, DeletionPolicy.ORPHAN),
@@ -153,7 +154,8 @@ def _vault(vault: Mapping[str, Any]) -> VaultRef:
     )
 
 
-def _schedule(schedule: Mapping[str, Any]) -> ScheduleSettings:
+def _schedule(raw: object) -> ScheduleSettings:
+    schedule = _object(raw, "spec.schedule")
     time = _text(schedule, "time", "spec.schedule", "00:00")
     if not _TIME.match(time):
         raise InvalidSpec(f"spec.schedule.time: {time!r} is not HH:MM between 00:00 and 23:59")

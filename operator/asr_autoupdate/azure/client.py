@@ -11,8 +11,9 @@ Why the client is shaped this way:
 * **One credential per identity, one set of SDK clients per subscription.** An `AzureClient` is one identity
   (the operator's own, or a policy's Secret); the four management clients (Automation, Recovery Services,
   Site Recovery, Authorization) are made on first use for each subscription and closed by `close()`.
-* **Short waits only.** Long-running operations are awaited for a bounded time; what is left over surfaces
-  as `TransientError`/`ThrottledError` (or `None` for a still-running update) for the reconciler to requeue.
+* **No waits on Site Recovery.** A mapping update is sent once and answered with where to follow it
+  (`begin_mapping_update`); the reconciler remembers that address in the policy's status and polls it
+  (`get_operation_status`) on later passes, so no pass holds a policy for the minutes an operation runs.
 
 Environment variables and identity sources are documented in `credentials.py`. At a little over 400 lines it
 stays one module on purpose: one method per port method, each a few lines, reads best side by side.
@@ -21,6 +22,7 @@ stays one module on purpose: one method per port method, each a few lines, reads
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -29,11 +31,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline import PipelineResponse
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 from azure.mgmt.automation import models as automation_models
 from azure.mgmt.automation import types as automation_types
+from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from asr_autoupdate.azure import errors, port, throttle, wire
 from asr_autoupdate.azure.credentials import AzureSettings, ServicePrincipal, make_credential
@@ -251,45 +255,54 @@ class AzureClient:
             wire.parse_mapping,
         )
 
-    async def update_mapping(
+    async def list_fabrics(self, vault: port.VaultRef) -> list[port.Fabric]:
+        return await self._list(
+            vault.subscription_id,
+            f"list replication fabrics of vault {vault.resource_group}/{vault.name}",
+            lambda c: c.site_recovery.replication_fabrics.list(vault.resource_group, vault.name),
+            wire.parse_fabric,
+        )
+
+    async def begin_mapping_update(
         self,
         mapping: port.Mapping,
         *,
         enabled: bool,
         automation_account_id: str | None,
         authentication_type: str | None,
-        timeout: float,
-    ) -> port.Mapping | None:
-        """PATCH the mapping and wait at most `timeout` seconds for Site Recovery to finish.
+    ) -> port.MappingUpdate:
+        """PATCH the mapping once and return Azure's answer: where to follow the operation, never its end.
 
-        On timeout only our wait stops: the operation goes on in Azure, and the next reconcile reads the
-        mapping again. That matters because Site Recovery's PartiallySucceeded/CompletedWithInformation
-        statuses are not terminal for azure-core, whose poller would otherwise wait forever.
+        The SDK's `begin_update` would poll until a status azure-core calls terminal, and Site Recovery's
+        PartiallySucceeded/CompletedWithInformation are not; its resume token is a pickle of the first
+        response, request headers (the bearer token) included, unfit for a policy's status. So the PATCH goes
+        through the SDK client's own pipeline (`send_request`: token, retries, the request budget) and the
+        operation is followed by `get_operation_status`, from whichever pass or process comes next.
         """
         subscription, names = wire.mapping_names(mapping.id)
         body = wire.mapping_update_body(
             enabled=enabled, automation_account_id=automation_account_id, authentication_type=authentication_type
         )
         clients = self._for(subscription)
-        operation = f"update container mapping {names[-1]}"
+        request = HttpRequest("PATCH", f"{mapping.id}?api-version={wire.SITE_RECOVERY_API_VERSION}", json=body)
+        async with self._errors(f"update container mapping {names[-1]}"):
+            response = await clients.site_recovery.send_request(request)
+            _raise_for_status(response)
+        update = wire.parse_mapping_update(response.status_code, dict(response.headers), _json_or_none(response))
+        if update.status_url and update.retry_after is None:  # the SDK's own poller would wait this long
+            update = dataclasses.replace(update, retry_after=self.settings.polling_interval)
+        return update
 
-        async def run() -> port.Mapping:
-            async with self._errors(operation):
-                poller = await clients.site_recovery.replication_protection_container_mappings.begin_update(
-                    *names, body
-                )
-                result = await poller.result()
-            return wire.parse_mapping(wire.to_wire(result))
-
-        deadline = asyncio.timeout(max(0.0, timeout))
-        try:
-            async with deadline:
-                return await run()
-        except TimeoutError:
-            if deadline.expired():
-                log.info("container mapping %s still updating after %.0f s; will look again", names[-1], timeout)
-                return None
-            raise
+    async def get_operation_status(self, vault: port.VaultRef, status_url: str) -> port.OperationStatus:
+        wire.check_operation_address(status_url, self.settings.arm_endpoint, vault.id)
+        clients = self._for(vault.subscription_id)
+        async with self._errors(f"read the status of a Site Recovery operation of vault {vault.name}"):
+            response = await clients.site_recovery.send_request(HttpRequest("GET", status_url))
+            _raise_for_status(response)
+        answer = wire.parse_operation_status(dict(response.headers), _json_or_none(response))
+        if answer.retry_after is None:
+            answer = dataclasses.replace(answer, retry_after=self.settings.polling_interval)
+        return answer
 
     async def list_protected_items(self, vault: port.VaultRef) -> list[port.ProtectedItem]:
         return await self._list(
@@ -368,7 +381,7 @@ class AzureClient:
     async def list_jobs(self, account: port.AccountRef, *, runbook_name: str, since: datetime) -> list[port.Job]:
         query = (
             f"properties/runbook/name eq {wire.odata_literal(runbook_name)}"
-            f" and properties/startTime ge {format_time(since)}"
+            f" and properties/creationTime ge {format_time(since)}"  # one still New has no startTime yet
         )
         return await self._list(
             account.subscription_id,
@@ -376,6 +389,21 @@ class AzureClient:
             lambda c: c.automation.job.list_by_automation_account(account.resource_group, account.name, filter=query),
             wire.parse_job,
         )
+
+
+def _raise_for_status(response: AsyncHttpResponse) -> None:
+    """What the SDK's own operations do with an answer they did not expect: ARM's error, as azure-core raises it."""
+    if response.status_code >= 400:
+        raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+
+
+def _json_or_none(response: AsyncHttpResponse) -> wire.Json | None:
+    """The body as JSON, or None for an empty or non-JSON body (a 202 usually has none)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 class AzureClientPool:

@@ -81,6 +81,10 @@ class InvalidRequestError(AzureError):
     """400: Azure refused the request's content; `code` says why (PrincipalNotFound is transient, see below)."""
 
 
+class OperationFailedError(AzureError):
+    """A long-running operation Azure accepted ended Failed (or Canceled); `code` is the code it ended with."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Rule:
     """One row of the table: the answers it matches, and what they mean."""
@@ -99,25 +103,27 @@ class Rule:
 
 
 _UNAVAILABLE = Reason.AZURE_UNAVAILABLE
+_PROGRESSING = Reason.PROGRESSING
 _NO_ANSWER_OR_5XX = frozenset({0, 408, *range(500, 600)})
 
 # First match wins: codes before statuses, the catch-all last.
 CLASSIFICATION: tuple[Rule, ...] = (
+    # Azure is doing what it was asked and says "not yet": waiting, not failing (Progressing, an INFO line)
     Rule(
         None,
         "PrincipalNotFound",
         TransientError,
-        _UNAVAILABLE,
-        RetryKind.TRANSIENT,
+        _PROGRESSING,
+        RetryKind.WAIT,
         PROPAGATION_DELAY,
-        why="a new managed identity is not yet in the directory",
+        why="the account's new identity is not yet in the directory",
     ),
     Rule(
         None,
         "RetryableErrorDueToAnotherOperation",
         TransientError,
-        _UNAVAILABLE,
-        RetryKind.TRANSIENT,
+        _PROGRESSING,
+        RetryKind.WAIT,
         TRANSIENT_DELAY,
         why="Site Recovery is busy with another operation on the same item",
     ),
@@ -125,8 +131,8 @@ CLASSIFICATION: tuple[Rule, ...] = (
         None,
         "AnotherOperationInProgress",
         TransientError,
-        _UNAVAILABLE,
-        RetryKind.TRANSIENT,
+        _PROGRESSING,
+        RetryKind.WAIT,
         TRANSIENT_DELAY,
         why="another operation holds the resource",
     ),
@@ -178,6 +184,8 @@ CLASSIFICATION: tuple[Rule, ...] = (
         why="gone since it was read: the next pass sees why",
     ),
     Rule({409}, None, ConflictError, None, RetryKind.PERSON, PERSON_DELAY, why="it exists in another shape"),
+    # never matched by an answer (no status is in the empty set): the row of a Failed operation's end
+    Rule(frozenset(), None, OperationFailedError, None, RetryKind.PERSON, PERSON_DELAY, why="the operation failed"),
     Rule({400}, None, InvalidRequestError, None, RetryKind.PERSON, PERSON_DELAY, why="Azure refused the content"),
     Rule(None, None, AzureError, None, RetryKind.PERSON, PERSON_DELAY, why="anything else Azure says no with"),
 )

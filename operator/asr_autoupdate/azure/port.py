@@ -125,6 +125,64 @@ class Mapping:
     def manageable(self) -> bool:
         return self.instance_type == "A2A" and self.state == "Paired"
 
+    @property
+    def fabric_name(self) -> str | None:
+        """The source fabric (the replicated VMs' region) the mapping's container belongs to, from its id."""
+        parts = [part for part in self.id.split("/") if part]
+        lowered = [part.lower() for part in parts]
+        if "replicationfabrics" not in lowered:
+            return None
+        index = lowered.index("replicationfabrics") + 1
+        return parts[index] if index < len(parts) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Fabric:
+    """A Site Recovery fabric: for Azure-to-Azure, one Azure region of the vault's replication."""
+
+    name: str
+    location: str | None
+
+
+# Site Recovery operation statuses (compared case-insensitively). azure-core's poller knows only the first
+# three terminal ones and would loop forever on the others, so the operator polls them itself.
+OPERATION_SUCCEEDED = frozenset({"succeeded", "partiallysucceeded", "completedwithinformation"})
+OPERATION_FAILED = frozenset({"failed", "canceled", "cancelled"})
+OPERATION_RUNNING = frozenset({"inprogress", "notstarted", "running", "accepted"})
+
+
+@dataclasses.dataclass(frozen=True)
+class MappingUpdate:
+    """A mapping update Azure accepted: `status_url` (its Azure-AsyncOperation address) to poll after
+    `retry_after` seconds; None with `mapping` when Azure finished it in the answer itself."""
+
+    status_url: str | None
+    retry_after: float | None = None
+    mapping: Mapping | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class OperationStatus:
+    """One poll of a long-running operation's status address."""
+
+    status: str  # as Azure wrote it: InProgress, Succeeded, Failed, PartiallySucceeded, ...
+    retry_after: float | None = None
+    error_code: str = ""
+    error_message: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status.lower() in OPERATION_SUCCEEDED
+
+    @property
+    def failed(self) -> bool:
+        return self.status.lower() in OPERATION_FAILED
+
+    @property
+    def running(self) -> bool:
+        """Neither succeeded nor failed: InProgress, NotStarted, and any status Azure may add later."""
+        return not (self.succeeded or self.failed)
+
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
@@ -220,16 +278,22 @@ class AzurePort(Protocol):
 
     async def list_mappings(self, vault: VaultRef) -> list[Mapping]: ...
 
-    async def update_mapping(
+    async def list_fabrics(self, vault: VaultRef) -> list[Fabric]: ...
+
+    async def begin_mapping_update(
         self,
         mapping: Mapping,
         *,
         enabled: bool,
         automation_account_id: str | None,
         authentication_type: str | None,
-        timeout: float,
-    ) -> Mapping | None:
-        """Start the long-running update and wait at most `timeout` seconds; None means still running."""
+    ) -> MappingUpdate:
+        """Send the update (one PATCH) and return at once with where to follow it; never waits for it."""
+        ...
+
+    async def get_operation_status(self, vault: VaultRef, status_url: str) -> OperationStatus:
+        """Poll an operation of `vault` at the address Azure gave; refuses an address that is not the ARM
+        endpoint's or not the vault's (it may come from a policy's status, which others can write)."""
         ...
 
     async def list_schedules(self, account: AccountRef) -> list[Schedule]: ...

@@ -11,14 +11,19 @@ would be refused) raises `errors.InvalidRequestError`, before any request is mad
 from __future__ import annotations
 
 import re
+import urllib.parse
 import uuid
 from collections.abc import KeysView, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from asr_autoupdate.azure import errors, port
+from asr_autoupdate.azure import errors, port, throttle
 
 Json = Mapping[str, Any]
+
+# The Site Recovery API version the installed SDK (azure-mgmt-recoveryservicessiterecovery 2.0.0) sends; the
+# mapping update goes through the SDK client's pipeline by hand (client.py says why), so it is named here.
+SITE_RECOVERY_API_VERSION = "2025-08-01"
 
 _ROLE_ASSIGNMENT_NAMESPACE = uuid.UUID("0f5b7bd6-7a0e-4b4e-9d55-7c2a3a4c2b51")
 _EXISTING_ASSIGNMENT = re.compile(r"existing role assignment is ([0-9a-fA-F-]{32,36})")
@@ -77,6 +82,10 @@ def to_wire(model: object) -> Json:
 # --- times ----------------------------------------------------------------------------------------------
 
 
+# Site Recovery writes 1753-01-01T01:01:01Z (SQL's smallest datetime) where a time is unset.
+SITE_RECOVERY_NEVER_YEAR = 1753
+
+
 def parse_time(value: object) -> datetime | None:
     """ARM datetimes (ISO 8601, 'Z' or offset, up to 7 fractional digits) as aware UTC datetimes.
 
@@ -98,8 +107,8 @@ def parse_time(value: object) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     parsed = parsed.astimezone(UTC)
-    if parsed.year <= 1:
-        return None  # .NET's DateTime.MinValue: "never"
+    if parsed.year <= SITE_RECOVERY_NEVER_YEAR:
+        return None  # .NET's DateTime.MinValue, or Site Recovery's 1753-01-01T01:01:01Z: "never"
     return parsed
 
 
@@ -176,6 +185,61 @@ def parse_mapping(data: Json) -> port.Mapping:
         job_schedule_name=details.get("jobScheduleName") or None,
         health_errors=tuple(_parse_health_error(e) for e in properties.get("healthErrorDetails") or ()),
     )
+
+
+def parse_fabric(data: Json) -> port.Fabric:
+    """An A2A fabric's region is in its custom details (`customDetails.location`)."""
+    details = (data.get("properties") or {}).get("customDetails") or {}
+    return port.Fabric(name=data.get("name") or "", location=details.get("location") or None)
+
+
+def parse_mapping_update(status: int, headers: Mapping[str, str], body: Json | None) -> port.MappingUpdate:
+    """Azure's answer to a mapping PATCH: 202 with the operation's addresses (Azure-AsyncOperation first, as
+    azure-core's poller picks it, then Location), or 200 with the mapping already updated."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    address = lowered.get("azure-asyncoperation") or lowered.get("location")
+    if address:
+        return port.MappingUpdate(status_url=address, retry_after=throttle.parse_retry_after(lowered))
+    if status == 200 and body:
+        return port.MappingUpdate(status_url=None, mapping=parse_mapping(body))
+    raise errors.TransientError(
+        f"Site Recovery accepted the mapping update (HTTP {status}) without saying where to follow it",
+        status=status,
+        code="NoOperationAddress",
+    )
+
+
+def parse_operation_status(headers: Mapping[str, str], body: Json | None) -> port.OperationStatus:
+    """An async-operation status body (`{"status", "error": {"code", "message"}}`); no status reads as
+    still running, so a half-written answer never ends an operation early."""
+    body = body or {}
+    error = body.get("error") or {}
+    return port.OperationStatus(
+        status=str(body.get("status") or "InProgress"),
+        retry_after=throttle.parse_retry_after(headers),
+        error_code=str(error.get("code") or "") if isinstance(error, dict) else "",
+        error_message=str(error.get("message") or "") if isinstance(error, dict) else "",
+    )
+
+
+def check_operation_address(address: str, arm_endpoint: str, vault_id: str) -> None:
+    """Refuse to send the operator's token anywhere but the ARM endpoint's operation status of `vault_id`:
+    the address may come from a policy's status, which anyone allowed to write status could have changed."""
+    parsed = urllib.parse.urlsplit(address)
+    endpoint = urllib.parse.urlsplit(arm_endpoint)
+    path = urllib.parse.unquote(parsed.path).lower().rstrip("/")
+    expected = f"/{vault_id.strip('/').lower()}/replicationoperationstatus/"
+    if (
+        parsed.scheme != "https"
+        or parsed.netloc.lower() != endpoint.netloc.lower()
+        or not path.startswith(expected)
+        or "/" in path[len(expected) :]
+        or ".." in path
+    ):
+        raise errors.InvalidRequestError(
+            "the operation address is not a Site Recovery operation of this vault on the ARM endpoint",
+            code="UntrustedOperationAddress",
+        )
 
 
 def parse_schedule(data: Json) -> port.Schedule:

@@ -4,23 +4,25 @@ The handler layer builds a `PolicyInput` from the object, calls `reconcile` (or 
 with an `AzurePort`, writes `Outcome.status` through `patch.status`, posts `Outcome.events` and then follows
 `Outcome.retry`. Nothing here imports kopf or the Azure SDK.
 
-A pass runs rounds of observe, plan and act until nothing is left to change, an action fails or is still
-running in Azure, or `max_rounds` is reached; a fresh observation after the last round is what the status
-describes. So a new policy usually converges in one pass (create the account; grant the role and enable the
-mappings; rewrite the schedules Site Recovery just made; see nothing left), and a pass that dies half-way is
-simply repeated: every action looks before it creates.
+A pass first polls the Site Recovery operations earlier passes started (`operations`, kept in
+`status.operations`), then runs rounds of observe, plan and act until nothing is left to change, an action
+fails or is still running in Azure, or `max_rounds` is reached; a fresh observation after the last round is
+what the status describes. A mapping update is sent once and followed by later passes, never waited on, so a
+new policy converges over a few short passes (create the account and grant the role; enable the mappings;
+once Site Recovery has finished, rewrite the schedules it made), and a pass that dies half-way is simply
+repeated: every action looks before it creates, and an update in flight is found in status, not sent again.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from asr_autoupdate.api.reasons import Reason
 from asr_autoupdate.api.spec import InvalidSpec, PolicySpec, parse_spec
 from asr_autoupdate.azure.port import AzurePort
-from asr_autoupdate.reconcile import desired
+from asr_autoupdate.reconcile import desired, operations
 from asr_autoupdate.reconcile.act import act
 from asr_autoupdate.reconcile.model import (
     Action,
@@ -28,9 +30,11 @@ from asr_autoupdate.reconcile.model import (
     Event,
     Observation,
     Outcome,
+    Part,
     PolicyInput,
     Retry,
     UpdateMapping,
+    Waiting,
 )
 from asr_autoupdate.reconcile.observe import observe, touched
 from asr_autoupdate.reconcile.plan import cleanup_wanted, plan, plan_cleanup
@@ -40,7 +44,8 @@ __all__ = ["Event", "Outcome", "PolicyInput", "Retry", "blocked", "finalize", "r
 
 MAX_ROUNDS = 5
 
-Planner = Callable[[Observation, bool], list[Action]]  # (observation, first round?) -> actions
+# (observation, first round?, the pass's results so far) -> actions
+Planner = Callable[[Observation, bool, Sequence[ActionResult]], list[Action]]
 
 
 async def reconcile(
@@ -78,11 +83,21 @@ async def reconcile(
         )
     repairing = policy.repair_requested and not spec.observe_only
     restored: set[str] = set()  # each mapping is set again at most once a pass for a missing schedule
+    followed = await operations.follow(azure, spec.vault, operations.load(policy.status), now)
 
     latest: list[desired.Assessment] = []  # one assessment per observation: plan's last one serves report
 
-    def planner(observation: Observation, first: bool) -> list[Action]:
-        assessment = desired.assess(spec, observation)
+    def assess(observation: Observation, results: Sequence[ActionResult]) -> desired.Assessment:
+        return desired.assess(
+            spec,
+            observation,
+            updating=followed.in_flight | _waiting_on(results),
+            last_updates=followed.last_updates,
+            now=now,
+        )
+
+    def planner(observation: Observation, first: bool, results: Sequence[ActionResult]) -> list[Action]:
+        assessment = assess(observation, results)
         latest[:] = [assessment]
         restore = assessment.schedules_missing - restored
         actions = plan(assessment, now, force=repairing and first, restore=restore)
@@ -92,9 +107,40 @@ async def reconcile(
     rounds = 0 if spec.observe_only else max_rounds
     earlier = None if repairing else earlier
     observation, remaining, results = await _converge(azure, spec, now, planner, rounds, earlier)
-    final = latest[0] if latest and latest[0].observation is observation else desired.assess(spec, observation)
-    outcome = report(policy, final, remaining, results, now, repaired=repairing)
+    final = latest[0] if latest and latest[0].observation is observation else assess(observation, results)
+    records = operations.merge(followed.records, results)
+    waiting = _waiting(followed, results)
+    outcome = report(
+        policy,
+        final,
+        remaining,
+        [*followed.failed, *results],
+        now,
+        repaired=repairing,
+        updating=waiting,
+    )
+    known = None if Part.MAPPINGS in observation.failures else observation.mappings
+    outcome.status[operations.STATUS_KEY] = operations.dump(operations.keep_known(records, known))
     return dataclasses.replace(outcome, observation=observation)
+
+
+def _waiting_on(results: Sequence[ActionResult]) -> set[str]:
+    """Mappings this pass left to Site Recovery: an update sent, or one refused because another runs."""
+    return {
+        result.action.mapping.name for result in results if result.pending and isinstance(result.action, UpdateMapping)
+    }
+
+
+def _waiting(followed: operations.Followed, results: Sequence[ActionResult]) -> Waiting:
+    """What the pass waits on in Site Recovery, and how soon to look again (Azure's Retry-After)."""
+    names = followed.in_flight | _waiting_on(results)
+    polls = [followed.poll_after] if followed.poll_after is not None else []
+    polls += [
+        (result.operation.retry_after if result.operation else None) or operations.DEFAULT_POLL
+        for result in results
+        if result.pending
+    ]
+    return Waiting(frozenset(names), min(polls, default=None))
 
 
 async def finalize(
@@ -113,12 +159,18 @@ async def finalize(
         return blocked(policy, now, Reason.INVALID_SPEC, problem=str(problem))
     if conflict is not None or not cleanup_wanted(spec):
         return Outcome(status={})
+    followed = await operations.follow(azure, spec.vault, operations.load(policy.status), now)
 
-    def planner(observation: Observation, first: bool) -> list[Action]:
-        return plan_cleanup(spec, observation)
+    def planner(observation: Observation, first: bool, results: Sequence[ActionResult]) -> list[Action]:
+        return plan_cleanup(spec, observation, followed.in_flight | _waiting_on(results))
 
     observation, remaining, results = await _converge(azure, spec, now, planner, max_rounds)
-    return report_cleanup(policy, observation, remaining, results, now)
+    outcome = report_cleanup(
+        policy, observation, remaining, [*followed.failed, *results], now, updating=_waiting(followed, results)
+    )
+    if outcome.retry is not None:
+        outcome.status[operations.STATUS_KEY] = operations.dump(operations.merge(followed.records, results))
+    return outcome
 
 
 async def _converge(
@@ -133,15 +185,15 @@ async def _converge(
     running in Azure (planning it again would only collide with it), or after `max_rounds`. After a round
     only what its actions touched is read again."""
     observation = await observe(azure, spec, now, earlier=earlier)
-    actions = planner(observation, True)
     results: list[ActionResult] = []
+    actions = planner(observation, True, results)
     for _ in range(max_rounds):
         if not actions:
             break
-        batch = await act(azure, actions)
+        batch = await act(azure, actions, now)
         results.extend(batch)
         observation = await observe(azure, spec, now, earlier=observation, fresh=touched(batch))
-        actions = planner(observation, False)
+        actions = planner(observation, False, results)
         if any(result.failed or result.pending for result in batch):
             break
     return observation, actions, results

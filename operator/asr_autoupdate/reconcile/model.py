@@ -53,6 +53,7 @@ class Part(enum.StrEnum):
     RUN_AS_CONNECTION = "read connection AzureRunAsConnection"
     PROTECTED_ITEMS = "list the vault's protected items"
     JOBS = "list the Site Recovery runbook's jobs"
+    FABRICS = "list the vault's replication fabrics"
 
 
 # What cleanup must have read before it may change anything: deleting the account while a mapping that
@@ -61,7 +62,9 @@ CLEANUP_PARTS = (Part.VAULT, Part.AUTOMATION_ACCOUNT, Part.MAPPINGS, Part.ROLE_A
 
 # Parts that only inform (agents, job minutes) and change slowly: read at most once per drift interval and
 # otherwise taken from the policy's last observation. Every other part is read on every pass.
-SLOW_PARTS = frozenset({Part.PROTECTED_ITEMS, Part.JOBS})
+# Fabrics (each mapping's source region, for its time zone) never change: read when a mapping names one not
+# known yet, and only while a schedule without a time zone asks for the source regions' zones.
+SLOW_PARTS = frozenset({Part.PROTECTED_ITEMS, Part.JOBS, Part.FABRICS})
 FAST_PARTS = frozenset(Part) - SLOW_PARTS
 # Parts read through the automation account: reading the account again means reading these again too.
 ACCOUNT_PARTS = frozenset(
@@ -83,6 +86,7 @@ class Observation:
     run_as_connection: port.Connection | None = None
     protected_items: tuple[port.ProtectedItem, ...] = ()
     jobs: tuple[port.Job, ...] = ()
+    fabrics: tuple[port.Fabric, ...] = ()
     failures: Mapping[Part, AzureError] = dataclasses.field(default_factory=dict)
     read_at: Mapping[Part, datetime] = dataclasses.field(default_factory=dict)  # parts taken over keep their time
     # the automation account's schedules (name, next run) when `jobs` was read: a schedule that has run since
@@ -110,6 +114,11 @@ class Observation:
     def schedule(self, name: str) -> port.Schedule | None:
         """Automation names are case-insensitive."""
         return next((s for s in self.schedules if s.name.lower() == name.lower()), None)
+
+    def source_region(self, mapping: port.Mapping) -> str | None:
+        """The region of the mapping's source fabric (where its replicated VMs run), when the fabrics are known."""
+        fabric = (mapping.fabric_name or "").lower()
+        return next((f.location for f in self.fabrics if f.name.lower() == fabric and fabric), None)
 
 
 class Action:
@@ -312,13 +321,53 @@ class RevokeRole(Action):
 
 
 @dataclasses.dataclass(frozen=True)
+class MappingOperation:
+    """A mapping update the operator sent, as `status.operations` remembers it: while `finished` is None it is
+    in flight and is followed at `status_url` (never sent again); once it ended, the record stays until the
+    mapping's next update, so a later pass knows when the mapping was last set (see `desired.reapply_due`)."""
+
+    mapping: str
+    mapping_id: str
+    status_url: str
+    requested: Mapping[str, str]  # what was asked, in Site Recovery's words (agentAutoUpdateStatus, ...)
+    started: datetime
+    retry_after: float | None = None
+    polled: datetime | None = None  # the last poll: the next one waits for Azure's Retry-After after it
+    finished: datetime | None = None
+    result: str | None = None  # Azure's final status (Succeeded, Failed, PartiallySucceeded, ...)
+    error_code: str | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        return self.finished is None
+
+    def poll_due(self, now: datetime) -> float:
+        """Seconds until Azure wants to be asked again (0: now), counted from the last poll or the start."""
+        since = ((now - (self.polled or self.started)).total_seconds()) if self.retry_after else 0.0
+        return max(0.0, (self.retry_after or 0.0) - since)
+
+
+@dataclasses.dataclass(frozen=True)
+class Waiting:
+    """What a pass leaves Site Recovery to finish: the mappings being updated, and when to look again."""
+
+    mappings: frozenset[str] = frozenset()
+    poll_after: float | None = None  # seconds, from Azure's Retry-After
+
+
+NOT_WAITING = Waiting()
+
+
+@dataclasses.dataclass(frozen=True)
 class ActionResult:
-    """How one action went: `pending` means a long-running operation was started and is still running."""
+    """How one action went: `pending` means a long-running operation is running in Azure (`operation`, when
+    it is ours and Azure said where to follow it)."""
 
     action: Action
     changed: bool
     pending: bool = False
     error: AzureError | None = None
+    operation: MappingOperation | None = None
 
     @property
     def failed(self) -> bool:
@@ -340,6 +389,8 @@ class Retry:
     kind: RetryKind
     reason: str
     delay: float | None = None
+    backoff: bool = False  # the delay is our own guess (Azure said no time): doubled on each retry in a row
+    not_after: float | None = None  # ...but never later than this (an operation's poll is due then)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,8 @@ Reads are economical. `observe` can take an `earlier` observation and read again
 
 So a steady-state drift check of a vault in identity mode costs seven reads (vault, account, mappings,
 protected items, the identity's role assignments, schedules, job schedules), plus the jobs list once after
-each scheduled run, plus the two Run As assets for a Run As account.
+each scheduled run, plus the two Run As assets for a Run As account. The vault's fabrics (each mapping's
+source region) are read only for a schedule without a time zone, and then once: they never change.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from asr_autoupdate.api.spec import PolicySpec
 from asr_autoupdate.azure import port
 from asr_autoupdate.azure.errors import AzureError
 from asr_autoupdate.azure.port import RUN_AS_CERTIFICATE, RUN_AS_CONNECTION, SITE_RECOVERY_RUNBOOK, AzurePort
+from asr_autoupdate.reconcile.desired import needs_source_regions
 from asr_autoupdate.reconcile.model import ACCOUNT_PARTS, FAST_PARTS, Observation, Part
 from asr_autoupdate.reconcile.timing import month_start
 
@@ -47,6 +49,7 @@ _FIELDS = {
     Part.RUN_AS_CONNECTION: "run_as_connection",
     Part.PROTECTED_ITEMS: "protected_items",
     Part.JOBS: "jobs",
+    Part.FABRICS: "fabrics",
 }
 
 
@@ -113,6 +116,11 @@ async def observe(
         ),
         read(Part.RUN_AS_CONNECTION, azure.get_connection, ref, RUN_AS_CONNECTION) if run_as else nothing(),
     )
+    fabrics = (
+        await read(Part.FABRICS, azure.list_fabrics, spec.vault)
+        if needs_source_regions(spec) and not reuse.knows_fabrics_of(mappings)
+        else reuse.fabrics
+    )
     # the jobs come last: whether they can have changed is judged on the schedules just read
     reuse.schedules_now(None if Part.SCHEDULES in failures else schedules)
     marks = reuse.jobs_schedule_marks if reuse.keeps(Part.JOBS) else _marks(schedules, Part.SCHEDULES in failures)
@@ -132,6 +140,7 @@ async def observe(
         run_as_connection=connection,
         protected_items=tuple(protected_items or ()),
         jobs=tuple(jobs or ()),
+        fabrics=tuple(fabrics or ()),
         failures=failures,
         read_at=read_at,
         jobs_schedule_marks=marks if account and Part.JOBS not in failures else None,
@@ -176,9 +185,27 @@ class _Reuse:
     def jobs_schedule_marks(self) -> tuple[tuple[str, datetime | None], ...] | None:
         return self.earlier.jobs_schedule_marks if self.earlier else None
 
+    @property
+    def fabrics(self) -> tuple[port.Fabric, ...]:
+        return self.earlier.fabrics if self.earlier and self._same_vault() else ()
+
+    def knows_fabrics_of(self, mappings: Collection[port.Mapping] | None) -> bool:
+        """Fabrics never change: the earlier list serves while it names every mapping's source fabric."""
+        known = {fabric.name.lower() for fabric in self.fabrics}
+        return bool(known) and all((m.fabric_name or "").lower() in known for m in mappings or ())
+
+    def _same_vault(self) -> bool:
+        earlier = self.earlier
+        return (
+            earlier is not None
+            and earlier.vault is not None
+            and self.vault is not None
+            and port.same_id(earlier.vault.id, self.vault.id)
+        )
+
     def keeps(self, part: Part) -> bool:
         earlier = self.earlier
-        if earlier is None:
+        if earlier is None or part is Part.FABRICS:  # fabrics: `knows_fabrics_of` decides before the read
             return False
         if part in FAST_PARTS:
             if part in self.fresh:
@@ -202,10 +229,8 @@ class _Reuse:
 
     def _same_subject(self, part: Part) -> bool:
         earlier = self._kept
-        if part is Part.PROTECTED_ITEMS:
-            return (
-                earlier.vault is not None and self.vault is not None and port.same_id(earlier.vault.id, self.vault.id)
-            )
+        if part in (Part.PROTECTED_ITEMS, Part.FABRICS):
+            return self._same_vault()
         return (
             earlier.automation_account is not None
             and self.account is not None

@@ -46,7 +46,7 @@ def plan(
     if observation.vault is None:
         return []
     if not spec.automatic:
-        return _disable_mappings(observation, force=force)
+        return _disable_mappings(observation, force=force, updating=assessment.updating)
     account_actions = _account_actions(assessment)
     if account_actions or not assessment.account_usable:
         return account_actions
@@ -62,13 +62,14 @@ def cleanup_wanted(spec: PolicySpec) -> bool:
     return not spec.observe_only and spec.deletion_policy is not DeletionPolicy.ORPHAN
 
 
-def plan_cleanup(spec: PolicySpec, observation: Observation) -> list[Action]:
+def plan_cleanup(spec: PolicySpec, observation: Observation, updating: Collection[str] = ()) -> list[Action]:
     """What the deletion policy asks before the object goes: mappings back to Manual first, then (Delete)
-    the role assignment and the account, but only an account this policy created."""
+    the role assignment and the account, but only an account this policy created. Nothing goes while a
+    mapping update is still in flight (`updating`): it may yet point a mapping at the account."""
     if not cleanup_wanted(spec) or any(part in observation.failures for part in CLEANUP_PARTS):
         return []
-    disabling = _disable_mappings(observation, force=False)
-    if disabling or spec.deletion_policy is DeletionPolicy.DISABLE:
+    disabling = _disable_mappings(observation, force=False, updating=updating)
+    if disabling or updating or spec.deletion_policy is DeletionPolicy.DISABLE:
         return disabling
     account = observation.automation_account
     if account is None or not desired.created_by(spec, account):
@@ -114,7 +115,13 @@ def _mapping_actions(assessment: Assessment, *, force: bool, restore: Collection
             mapping, enabled=True, automation_account_id=account.id, authentication_type=str(spec.authentication)
         )
         for mapping in observation.manageable_mappings
-        if force or not assessment.is_configured(mapping) or mapping.name in restore
+        if not assessment.is_updating(mapping)
+        and (
+            force
+            or not assessment.is_configured(mapping)
+            or mapping.name in restore
+            or mapping.name in assessment.reapply
+        )
     ]
 
 
@@ -127,8 +134,9 @@ def _migrating(spec: PolicySpec, mapping: port.Mapping) -> bool:
     )
 
 
-def _disable_mappings(observation: Observation, *, force: bool) -> list[Action]:
-    """Manual: auto-update off on every A2A Paired mapping; the account link is kept as Site Recovery has it."""
+def _disable_mappings(observation: Observation, *, force: bool, updating: Collection[str]) -> list[Action]:
+    """Manual: auto-update off on every A2A Paired mapping; the account link is kept as Site Recovery has it.
+    A mapping with an update in flight is left to it (the next pass sees how it ended)."""
     return [
         UpdateMapping(
             mapping,
@@ -137,32 +145,37 @@ def _disable_mappings(observation: Observation, *, force: bool) -> list[Action]:
             authentication_type=mapping.authentication_type,
         )
         for mapping in observation.manageable_mappings
-        if force or mapping.auto_update != "Disabled"
+        if mapping.name not in updating and (force or mapping.auto_update != "Disabled")
     ]
 
 
 def _schedule_actions(assessment: Assessment, now: datetime) -> list[Action]:
-    spec, observation, time_zone = assessment.spec, assessment.observation, assessment.time_zone
-    if time_zone is None or Part.SCHEDULES in observation.failures:
+    """Rewrite each Site Recovery schedule that is not at the spec's time in its mapping's zone; none when
+    the spec leaves Site Recovery's schedules alone, or while a mapping's update is in flight (Site Recovery
+    may replace its schedule when the update ends)."""
+    spec, observation = assessment.spec, assessment.observation
+    settings = spec.schedule
+    if settings is None or Part.SCHEDULES in observation.failures:
         return []
     rewrites: dict[str, Action] = {}
     for mapping in assessment.configured_mappings:
-        if not mapping.schedule_name:
+        time_zone = assessment.time_zones.get(mapping.name)
+        if not mapping.schedule_name or time_zone is None or assessment.is_updating(mapping):
             continue
         schedule = observation.schedule(mapping.schedule_name)
-        if schedule is None or schedule.name in rewrites or desired.schedule_matches(spec, time_zone, schedule):
+        if schedule is None or schedule.name in rewrites or desired.schedule_matches(settings, time_zone, schedule):
             continue
         rewrites[schedule.name] = RewriteSchedule(
             spec.automation_account,
             port.ScheduleSpec(
                 name=schedule.name,
-                start_time=next_start(spec.schedule, time_zone, now),
-                frequency=str(spec.schedule.frequency),
-                interval=spec.schedule.interval,
+                start_time=next_start(settings, time_zone, now),
+                frequency=str(settings.frequency),
+                interval=settings.interval,
                 time_zone=time_zone,
-                week_days=spec.schedule.week_days,
+                week_days=settings.week_days,
             ),
             mapping_name=mapping.name,
-            when=assessment.schedule_summary or time_zone,
+            when=desired.desired_summary(settings, [time_zone]),
         )
     return list(rewrites.values())

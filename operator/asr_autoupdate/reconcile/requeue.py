@@ -13,6 +13,7 @@ from asr_autoupdate.reconcile.model import Retry
 DEFAULT_DELAY = 30.0  # a verdict without a delay of its own (Azure sent no Retry-After)
 BACKOFF_BASE = 30.0  # InternalError: 30 s, then doubled for each failure in a row...
 BACKOFF_CAP = 600.0  # ...up to 10 minutes
+WAIT_BACKOFF_CAP = 15.0  # a "not yet" without a Retry-After (a new identity): 5 s, 10 s, then every 15 s
 
 
 def retry_delay(retry: Retry, attempt: int = 0) -> float:
@@ -20,6 +21,9 @@ def retry_delay(retry: Retry, attempt: int = 0) -> float:
     handler came before (kopf's `retry`), so a pass that keeps failing the same way does not hammer Azure."""
     if retry.kind is RetryKind.INTERNAL:
         return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** max(0, attempt))
+    if retry.kind is RetryKind.WAIT and retry.backoff and retry.delay:
+        delay = min(max(retry.delay, WAIT_BACKOFF_CAP), retry.delay * 2.0 ** max(0, attempt))
+        return delay if retry.not_after is None else min(delay, retry.not_after)
     return retry.delay or DEFAULT_DELAY
 
 

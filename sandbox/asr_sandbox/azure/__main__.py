@@ -1,6 +1,8 @@
-"""`python -m asr_sandbox.azure --state-dir DIR`: the Azure emulator alone, for tests and manual poking.
+"""`python -m asr_sandbox.azure --state-dir DIR [--pace real|fast]`: the Azure emulator alone, for tests and
+manual poking.
 
-Writes DIR/azure.json (the emulator's `describe()`), prints its path, and serves until SIGTERM or SIGINT.
+Writes DIR/azure.json (the emulator's `describe()` and its pace), prints its path, and serves until SIGTERM or
+SIGINT. It runs at Azure's real pace unless told `--pace fast` (what the test fixtures ask for).
 """
 
 from __future__ import annotations
@@ -14,28 +16,34 @@ import pathlib
 import signal
 
 from .http.server import AzureEmulator
-from .services.settings import EmulatorSettings
+from .services.settings import PROFILES, EmulatorSettings
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The settings given with --config are the start-up ones, so a reset returns to them too."""
+    """The pace's settings with --config on top are the start-up ones, so a reset returns to them too."""
     parser = argparse.ArgumentParser(prog="python -m asr_sandbox.azure", description=__doc__)
     parser.add_argument("--state-dir", type=pathlib.Path, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument(
+        "--pace",
+        choices=sorted(PROFILES),
+        default="real",
+        help="the settings profile to start from: real (Azure's timings, the default) or fast (tests)",
+    )
+    parser.add_argument(
         "--config",
         default="{}",
-        help="start-up settings as admin-API JSON, e.g. '{\"lroRetryAfterSeconds\": 0}'; "
+        help="start-up settings as admin-API JSON over the pace's, e.g. '{\"lroRetryAfterSeconds\": 0}'; "
         "POST /_sandbox/reset returns to these",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = EmulatorSettings().updated(json.loads(args.config))
-    asyncio.run(_serve(args.state_dir, args.host, args.port, settings))
+    settings = EmulatorSettings.of_pace(args.pace, json.loads(args.config))
+    asyncio.run(_serve(args.state_dir, args.host, args.port, settings, args.pace))
 
 
-async def _serve(state_dir: pathlib.Path, host: str, port: int, settings: EmulatorSettings) -> None:
+async def _serve(state_dir: pathlib.Path, host: str, port: int, settings: EmulatorSettings, pace: str) -> None:
     emulator = AzureEmulator(state_dir, settings=settings)
     await emulator.start(host, port)
     stopping = asyncio.Event()
@@ -45,7 +53,7 @@ async def _serve(state_dir: pathlib.Path, host: str, port: int, settings: Emulat
     description = state_dir / "azure.json"
     # Written whole, then renamed: a reader polling for the file never sees half of it.
     partial = state_dir / "azure.json.partial"
-    partial.write_text(json.dumps(emulator.describe(), indent=2))
+    partial.write_text(json.dumps({**emulator.describe(), "pace": pace}, indent=2))
     os.replace(partial, description)
     print(description, flush=True)
     try:

@@ -24,8 +24,11 @@ from azure.mgmt.recoveryservicessiterecovery.aio import SiteRecoveryManagementCl
 from asr_sandbox.process import AzureEmulatorProcess
 
 START_DEADLINE_SECONDS = 30
-# Tests poll the SDK's LROs with no delay; reset returns to these start-up settings.
-START_CONFIG = {"lroRetryAfterSeconds": 0}
+# The fast pace, and on top of it mapping operations that end as they start, polled with no delay: most tests
+# are about what an operation does, not how long it takes. Reset returns to these start-up settings; the
+# real-pace tests (test_azure_real_pace.py) set durations of their own and move the emulated clock.
+START_PACE = "fast"
+START_CONFIG = {"lroRetryAfterSeconds": 0, "operationDurationSeconds": 0}
 
 
 @dataclass
@@ -139,7 +142,10 @@ class Sandbox:
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """One emulator process for the session, ended by its PID at the end."""
     emulator = AzureEmulatorProcess(
-        tmp_path_factory.mktemp("azure-sandbox"), config=START_CONFIG, startup_timeout=START_DEADLINE_SECONDS
+        tmp_path_factory.mktemp("azure-sandbox"),
+        pace=START_PACE,
+        config=START_CONFIG,
+        startup_timeout=START_DEADLINE_SECONDS,
     )
     try:
         try:

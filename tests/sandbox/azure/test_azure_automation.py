@@ -273,8 +273,9 @@ async def test_jobs_run_for_the_configured_duration_and_filter(sandbox, azure) -
     started = await azure.automation.job.create(
         RG, ACCOUNT, job_id, {"properties": {"runbook": {"name": "Report"}, "parameters": {}}}
     )
-    assert started.properties.status == "Running" and started.properties.end_time is None
-    sandbox.admin("POST", "/clock", {"advanceSeconds": 41})
+    assert started.properties.status == "New" and started.properties.start_time is None
+    assert started.properties.end_time is None
+    sandbox.admin("POST", "/clock", {"advanceSeconds": 15 + 41})  # New and Activating, then the run
     finished = await azure.automation.job.get(RG, ACCOUNT, job_id)
     assert finished.properties.status == "Completed"
     assert (finished.properties.end_time - finished.properties.start_time) == datetime.timedelta(seconds=40)

@@ -111,22 +111,23 @@ async def test_enable_by_patch_creates_schedule_and_job_schedule(sandbox, azure)
     assert re.fullmatch(rf"{MAPPING}_[0-9a-f-]{{36}}", details.schedule_name)
     schedule = await azure.automation.schedule.get(RG, ACCOUNT, details.schedule_name)
     assert (schedule.properties.frequency, schedule.properties.interval) == ("Day", 1)
-    assert schedule.properties.time_zone == "Europe/Amsterdam"
+    # the zone of the replicated VMs' region (the mapping's source, North Europe), not the vault's West Europe
+    assert schedule.properties.time_zone == "Europe/Dublin"
     local_start = schedule.properties.start_time
     assert (local_start.hour, local_start.minute) == (0, 0)
     link = await azure.automation.job_schedule.get(RG, ACCOUNT, details.job_schedule_name)
     assert (link.properties.runbook.name, link.properties.schedule.name) == (ASR_RUNBOOK, details.schedule_name)
     assert [r async for r in azure.automation.runbook.list_by_automation_account(RG, ACCOUNT)] == []
 
-    calls = [(r["method"], r["path"].rsplit("/", 2)[-2], r["status"]) for r in sandbox.requests()[:4]]
+    # the operation ends as it starts here (operationDurationSeconds 0): one poll, then the mapping itself
+    calls = [(r["method"], r["path"].rsplit("/", 2)[-2], r["status"]) for r in sandbox.requests()[:3]]
     assert calls == [
         ("PATCH", "replicationProtectionContainerMappings", 202),
-        ("GET", "replicationOperationStatus", 200),
         ("GET", "replicationOperationStatus", 200),
         ("GET", "replicationProtectionContainerMappings", 200),
     ]
     operation = sandbox.state()["operations"][0]
-    assert (operation["status"], operation["polls"]) == ("Succeeded", 2)
+    assert (operation["status"], operation["outcome"]) == ("Succeeded", "Succeeded")
 
 
 async def test_put_on_an_existing_mapping_is_an_update(sandbox, azure) -> None:
@@ -169,7 +170,7 @@ async def test_reenabling_keeps_the_schedule_and_disabling_removes_it(sandbox, a
     assert [j async for j in azure.automation.job_schedule.list_by_automation_account(RG, ACCOUNT)] == []
 
 
-async def test_each_mapping_gets_its_own_schedule_in_the_vault_zone(sandbox, azure) -> None:
+async def test_each_mapping_gets_its_own_schedule_in_its_source_region_zone(sandbox, azure) -> None:
     account_id = await create_account(azure, "aa-eus-asr", "rg-asr-eus", "eastus")
     poller = await azure.site_recovery.replication_protection_container_mappings.begin_update(
         "rg-asr-eus",
@@ -181,7 +182,8 @@ async def test_each_mapping_gets_its_own_schedule_in_the_vault_zone(sandbox, azu
     )
     details = (await poller.result()).properties.provider_specific_details
     schedule = await azure.automation.schedule.get("rg-asr-eus", "aa-eus-asr", details.schedule_name)
-    assert schedule.properties.time_zone == "America/New_York"
+    # West US 2's VMs, protected into the East US vault
+    assert schedule.properties.time_zone == "America/Los_Angeles"
     assert schedule.properties.start_time.hour == 0
 
 

@@ -14,16 +14,19 @@ ACCOUNT = "aa-weu-asr"
 ASR_RUNBOOK = "MS-SR-Update-MobilityServiceForA2AVirtualMachines"
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 LATEST = "9.63.7187.1"
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+# Site Recovery's schedule keeps the zone of the replicated VMs' region: the mapping's source, North Europe.
+DUBLIN = ZoneInfo("Europe/Dublin")
 # More than a day even when a DST change makes the day 25 hours long.
 NEXT_DAY = datetime.timedelta(days=1, hours=2)
+# A job is New for 5 s, then Activating for 10 s, before it runs.
+QUEUED = datetime.timedelta(seconds=15)
 
 
 def midnights(first: datetime.datetime, count: int) -> list[datetime.datetime]:
-    """The schedule's runs: 00:00 in Amsterdam on consecutive days (23 or 25 hours apart around DST)."""
-    day = first.astimezone(AMSTERDAM).date()
+    """The schedule's runs: 00:00 in Dublin on consecutive days (23 or 25 hours apart around DST)."""
+    day = first.astimezone(DUBLIN).date()
     return [
-        datetime.datetime.combine(day + datetime.timedelta(days=n), datetime.time(0), tzinfo=AMSTERDAM)
+        datetime.datetime.combine(day + datetime.timedelta(days=n), datetime.time(0), tzinfo=DUBLIN)
         for n in range(count)
     ]
 
@@ -94,10 +97,11 @@ async def test_due_schedule_runs_a_job_that_upgrades_agents(sandbox, azure) -> N
     next_run = schedule.properties.next_run
     assert await jobs(azure) == []
 
-    move_clock_to(sandbox, next_run + datetime.timedelta(seconds=10))
+    move_clock_to(sandbox, next_run + QUEUED + datetime.timedelta(seconds=10))
     running = await jobs(azure)
     assert [(j.properties.runbook.name, j.properties.status) for j in running] == [(ASR_RUNBOOK, "Running")]
-    assert running[0].properties.start_time == next_run
+    assert running[0].properties.creation_time == next_run
+    assert running[0].properties.start_time == next_run + QUEUED
     during = await items(azure)
     assert during["vm-web-02"].is_agent_upgrade_in_progress is True
     assert during["vm-web-01"].is_agent_upgrade_in_progress is False
@@ -122,7 +126,7 @@ async def test_days_of_catch_up_run_one_job_per_occurrence(sandbox, azure) -> No
     runs = midnights(schedule.properties.next_run, 3)
     move_clock_to(sandbox, runs[-1] + datetime.timedelta(hours=1))
     starts = sorted(job.properties.start_time for job in await jobs(azure))
-    assert starts == runs
+    assert starts == [run + QUEUED for run in runs]
     assert all(job.properties.status == "Completed" for job in await jobs(azure))
     since = (runs[0] + datetime.timedelta(hours=12)).astimezone(datetime.UTC)
     recent = await jobs(

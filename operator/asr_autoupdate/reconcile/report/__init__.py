@@ -19,17 +19,19 @@ from datetime import datetime
 from typing import Any
 
 from asr_autoupdate.api.conditions import AREA_TYPES, ConditionType, Status, condition, timestamp
-from asr_autoupdate.api.reasons import RETRY_OF_KIND, Kind, Reason, RetryKind
+from asr_autoupdate.api.reasons import REASONS, RETRY_OF_KIND, Kind, Reason, RetryKind
 from asr_autoupdate.azure.errors import PERSON_DELAY, AzureError
 from asr_autoupdate.reconcile.desired import Assessment
 from asr_autoupdate.reconcile.model import (
     CLEANUP_PARTS,
+    NOT_WAITING,
     Action,
     ActionResult,
     Observation,
     Outcome,
     PolicyInput,
     Retry,
+    Waiting,
 )
 from asr_autoupdate.reconcile.report.account import account_condition, vault_gate
 from asr_autoupdate.reconcile.report.agents import agents_condition
@@ -72,11 +74,12 @@ def report(
     now: datetime,
     *,
     repaired: bool = False,
+    updating: Waiting = NOT_WAITING,
 ) -> Outcome:
     """Status, Events and retry verdict after a pass: `assessment` is of the final observation, `remaining`
-    the plan on it."""
+    the plan on it, `updating` what Site Recovery is still doing for it."""
     spec, observation = assessment.spec, assessment.observation
-    this_pass = PassView(assessment, remaining, results, now)
+    this_pass = PassView(assessment, remaining, results, now, updating)
     findings = vault_gate(this_pass) or [
         account_condition(this_pass),
         credentials_condition(this_pass),
@@ -85,13 +88,34 @@ def report(
         agents_condition(this_pass),
     ]
     summary = _summary(this_pass, findings)
-    retry = _retry(summary, _errors(observation, results))
+    retry = _retry(summary, _errors(observation, results), updating.poll_after)
     status = {"observedGeneration": policy.generation, **status_sections(assessment, now)}
-    if repaired and (retry is None or retry.kind is not RetryKind.TRANSIENT):
-        status["lastRepair"] = {"token": policy.repair_token, "time": timestamp(now), "result": str(summary.reason)}
+    if repair := _last_repair(policy, summary, retry, now, repaired=repaired):
+        status["lastRepair"] = repair
     outcome = _outcome(policy, findings, summary, now, status, retry, results, spec.drift_check_interval_seconds)
     news = job_events(policy.status.get("jobs"), status.get("jobs"))
     return dataclasses.replace(outcome, events=outcome.events + news) if news else outcome
+
+
+def _last_repair(
+    policy: PolicyInput, summary: Finding, retry: Retry | None, now: datetime, *, repaired: bool
+) -> dict[str, Any] | None:
+    """The repair pass answers its token once its changes are sent, so no later pass forces them again (a
+    transient error means they were not all sent: the repair is retried whole). While what it sent is still
+    running in Azure the result reads Progressing, and later passes write how the repair ended."""
+    if repaired:
+        if retry is not None and retry.kind is RetryKind.TRANSIENT:
+            return None
+        return {"token": policy.repair_token, "time": timestamp(now), "result": str(summary.reason)}
+    last = policy.status.get("lastRepair") or {}
+    waiting = REASONS[Reason(last["result"])].kind if last.get("result") in _REASON_NAMES else None
+    following = last.get("token") == policy.repair_token and waiting in (Kind.PROGRESSING, Kind.WAITING)
+    if following and str(summary.reason) != last.get("result"):
+        return {**last, "time": timestamp(now), "result": str(summary.reason)}
+    return None
+
+
+_REASON_NAMES = frozenset(str(reason) for reason in Reason)
 
 
 def blocked(
@@ -111,15 +135,20 @@ def report_cleanup(
     remaining: Sequence[Action],
     results: Sequence[ActionResult],
     now: datetime,
+    *,
+    updating: Waiting = NOT_WAITING,
 ) -> Outcome:
     """After a finalizer pass: no status and no retry when cleanup is done, otherwise the reason it is not."""
     failed = next((result for result in results if result.failed), None)
     problem = (action_failure(failed) if failed else None) or read_failure(_C.READY, observation, CLEANUP_PARTS)
+    if problem is None and updating.mappings:
+        state = f"Cleaning up: {len(updating.mappings)} mapping(s) updating in Site Recovery"
+        problem = finding(_C.READY, Status.FALSE, Reason.PROGRESSING, state=state)
     if problem is None and remaining:
         problem = finding(_C.READY, Status.FALSE, Reason.PROGRESSING, state=f"Cleaning up: {listing(remaining)}")
     if problem is None:
         return Outcome(status={}, events=change_events(results))
-    return _blocked(policy, now, problem, results, _errors(observation, results), None)
+    return _blocked(policy, now, problem, results, _errors(observation, results), None, updating.poll_after)
 
 
 def _errors(observation: Observation, results: Sequence[ActionResult]) -> list[AzureError]:
@@ -133,10 +162,12 @@ def _blocked(
     results: Sequence[ActionResult],
     errors: Sequence[AzureError],
     recheck_after: float | None,
+    poll_after: float | None = None,
 ) -> Outcome:
     findings = [Finding(kind, Status.UNKNOWN, summary.reason, summary.message) for kind in AREA_TYPES]
     status = {"observedGeneration": policy.generation}
-    return _outcome(policy, findings, summary, now, status, _retry(summary, errors), results, recheck_after)
+    retry = _retry(summary, errors, poll_after)
+    return _outcome(policy, findings, summary, now, status, retry, results, recheck_after)
 
 
 def _outcome(
@@ -189,9 +220,13 @@ def _summary(this_pass: PassView, findings: Sequence[Finding]) -> Finding:
     return worst
 
 
-def _retry(summary: Finding, errors: Iterable[AzureError]) -> Retry | None:
-    """How soon to come back; a transient read of an informational part also asks for an early pass."""
+def _retry(summary: Finding, errors: Iterable[AzureError], poll_after: float | None = None) -> Retry | None:
+    """How soon to come back: an operation in flight at Azure's Retry-After, a "not yet" from Azure at its
+    delay (with backoff when Azure named none), a transient error after its delay; a transient read of an
+    informational part also asks for an early pass."""
+    errors = list(errors)
     transient_delay = max((error.delay for error in errors if error.kind is RetryKind.TRANSIENT), default=None)
+    waits = [error for error in errors if error.kind is RetryKind.WAIT]
     reason = str(summary.reason)
     kind = RETRY_OF_KIND.get(summary.kind)
     match kind:
@@ -201,4 +236,12 @@ def _retry(summary: Finding, errors: Iterable[AzureError]) -> Retry | None:
             return Retry(kind, reason)
         case RetryKind.TRANSIENT:
             return Retry(kind, reason, transient_delay or PROGRESS_DELAY)
+        case RetryKind.WAIT:
+            if waits:  # Azure's "not yet": its delay, or ours with backoff, but no later than a poll that is due
+                guessed = all(error.retry_after is None for error in waits)
+                delay = min(error.delay for error in waits)
+                return Retry(kind, reason, delay, backoff=guessed, not_after=poll_after)
+            return Retry(kind, reason, poll_after if poll_after is not None else PROGRESS_DELAY)
+    if poll_after is not None:
+        return Retry(RetryKind.WAIT, reason, poll_after)
     return Retry(RetryKind.TRANSIENT, reason, transient_delay) if transient_delay else None

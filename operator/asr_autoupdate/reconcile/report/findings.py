@@ -15,10 +15,12 @@ from asr_autoupdate.api.spec import PolicySpec
 from asr_autoupdate.azure.errors import AzureError
 from asr_autoupdate.reconcile.desired import Assessment
 from asr_autoupdate.reconcile.model import (
+    NOT_WAITING,
     Action,
     ActionResult,
     Observation,
     Part,
+    Waiting,
 )
 
 _C = ConditionType
@@ -58,8 +60,9 @@ def _error(
 ) -> Finding:
     code = error_code(error)
     problem = f"Azure refused to {operation} ({code})"
+    state = f"Waiting for Azure to {operation}: {error.rule.why} ({code})"  # for a "not yet" (Progressing)
     reason = error.reason or refusal  # the error table's, or this call's "Azure said no"
-    return finding(kind, status, reason, operation=operation, code=code, problem=problem, **fields)
+    return finding(kind, status, reason, operation=operation, code=code, problem=problem, state=state, **fields)
 
 
 def action_failure(result: ActionResult) -> Finding:
@@ -92,6 +95,7 @@ class PassView:
     remaining: Sequence[Action]
     results: Sequence[ActionResult]
     now: datetime
+    waiting: Waiting = NOT_WAITING
 
     @property
     def spec(self) -> PolicySpec:

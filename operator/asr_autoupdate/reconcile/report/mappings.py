@@ -18,10 +18,22 @@ def mappings_condition(this_pass: PassView) -> Finding:
     return (
         this_pass.failed(kind)
         or this_pass.unread(kind, Part.MAPPINGS)
+        or _updating(this_pass)
         or _health_problem(this_pass.observation)
         or this_pass.changing(kind)
         or _mapping_state(this_pass)
     )
+
+
+def _updating(this_pass: PassView) -> Finding | None:
+    """Site Recovery is still working on updates: waiting on it is progress, never a failure."""
+    updating = this_pass.waiting.mappings
+    if not updating:
+        return None
+    total = len(this_pass.observation.manageable_mappings) or len(updating)
+    noun = "mapping" if total == 1 else "mappings"
+    state = f"{len(updating)} of {total} {noun} updating in Site Recovery"
+    return finding(_C.MAPPINGS_CONFIGURED, Status.FALSE, Reason.PROGRESSING, state=state)
 
 
 def _health_problem(observation: Observation) -> Finding | None:

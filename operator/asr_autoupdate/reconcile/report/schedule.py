@@ -14,25 +14,35 @@ _C = ConditionType
 
 def schedule_condition(this_pass: PassView) -> Finding:
     kind = _C.SCHEDULE_CONFIGURED
-    spec, observation = this_pass.spec, this_pass.observation
+    spec = this_pass.spec
     if not spec.automatic:
         return finding(kind, Status.TRUE, Reason.NOT_REQUIRED, subject="schedule")
     assessment = this_pass.assessment
     if not assessment.account_usable:
         return finding(kind, Status.UNKNOWN, Reason.WAITING, dependency="the automation account")
-    time_zone = assessment.time_zone
-    if time_zone is None:
-        problem = (
-            f"spec.schedule.timeZone is required: the vault's region {observation.known_vault.location} "
-            "has no known time zone"
-        )
+    if spec.schedule is not None and (problem := _zone_problem(this_pass)):
         return finding(kind, Status.FALSE, Reason.INVALID_SPEC, problem=problem)
     return (
         this_pass.failed(kind)
         or this_pass.unread(kind, Part.SCHEDULES, Part.JOB_SCHEDULES)
         or this_pass.changing(kind)
-        or _schedule_state(this_pass, assessment.schedule_summary or time_zone)
+        or _schedule_state(this_pass, assessment.schedule_summary or "the spec's time")
     )
+
+
+def _zone_problem(this_pass: PassView) -> str | None:
+    """A schedule without a time zone takes each mapping's source region's: say which region has none."""
+    assessment, observation = this_pass.assessment, this_pass.observation
+    if Part.FABRICS in observation.failures:
+        return None  # unread: `unread` does not cover it, the zone is simply not known yet (Unknown below)
+    for mapping in assessment.configured_mappings:
+        if assessment.time_zones.get(mapping.name) is None:
+            region = observation.source_region(mapping) or "unknown"
+            return (
+                f"spec.schedule.timeZone is required: the source region {region} of mapping {mapping.name} "
+                "has no known time zone"
+            )
+    return None
 
 
 def _schedule_state(this_pass: PassView, when: str) -> Finding:
@@ -50,7 +60,17 @@ def _schedule_state(this_pass: PassView, when: str) -> Finding:
             return finding(kind, Status.FALSE, Reason.SCHEDULE_DISABLED, schedule=schedule.name)
     if len(configured) < len(observation.manageable_mappings):
         return finding(kind, Status.UNKNOWN, Reason.WAITING, dependency="the mappings")
-    if configured:
+    if Part.FABRICS in observation.failures:
+        return this_pass.unread(kind, Part.FABRICS) or finding(
+            kind, Status.UNKNOWN, Reason.WAITING, dependency="the fabrics"
+        )
+    if this_pass.spec.schedule is None:
+        state = (
+            f"Site Recovery's own schedules are kept as it made them: {when}"
+            if configured
+            else ("No schedule yet: Site Recovery creates one per enabled mapping, and it is kept as made")
+        )
+    elif configured:
         state = f"Every Site Recovery schedule runs at {when}"
     else:
         state = f"No schedule yet: Site Recovery creates one per enabled mapping, then it is set to {when}"

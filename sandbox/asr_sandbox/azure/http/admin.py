@@ -18,7 +18,7 @@ from ..services.faults import Fault
 from ..services.world import World
 from ..state.automation import RUN_AS_CERTIFICATE, RUN_AS_CONNECTION, AutomationAccount, Certificate, Connection
 from ..state.errors import ServiceError
-from ..state.recovery import Vault
+from ..state.recovery import AsyncOperation, Vault
 from ..state.roles import BUILT_IN_ROLES
 from ..state.seed import add_principal, apply_seed, assign_role
 from ..state.tenant import RoleAssignment
@@ -120,23 +120,41 @@ def _state(world: World, _request: web.Request, _body: dict[str, Any]) -> dict[s
             }
             for s in state.subscriptions.values()
         ],
-        "principals": [principal.public() for principal in state.principals.values()],
+        "principals": [
+            {**principal.public(), "replicated": world.directory.replicated(principal)}
+            for principal in state.principals.values()
+        ],
         "roleAssignments": [_assignment(a) for a in state.role_assignments.values()],
         "automationAccounts": [_account(account) for account in state.accounts.values()],
         "vaults": [_vault(vault) for vault in state.vaults.values()],
-        "operations": [
+        "operations": [_operation(op) for op in state.operations.values()],
+        "operationsInFlight": [
             {
                 "name": op.name,
-                "vaultId": op.vault_id,
-                "mappingId": op.mapping_id,
-                "status": op.status,
-                "error": op.error,
-                "polls": op.polls,
+                "mapping": op.mapping_id,
+                "started": iso(op.start),
+                "ends": iso(op.due),
+                "outcome": op.outcome,
             }
-            for op in state.operations.values()
+            for op in sorted(world.site_recovery.in_flight(), key=lambda op: op.start)
         ],
         "faults": world.faults.public(),
         "settings": world.settings.as_api(),
+    }
+
+
+def _operation(operation: AsyncOperation) -> dict[str, Any]:
+    """A Site Recovery operation: `ends` is when it is due (null: never), `endTime` when it did end."""
+    return {
+        "name": operation.name,
+        "vaultId": operation.vault_id,
+        "mappingId": operation.mapping_id,
+        "status": operation.status,
+        "outcome": operation.outcome,
+        "started": iso(operation.start),
+        "ends": iso(operation.due),
+        "endTime": iso(operation.end),
+        "error": operation.error,
     }
 
 
@@ -146,7 +164,7 @@ def _assignment(assignment: RoleAssignment) -> dict[str, Any]:
 
 
 def _account(account: AutomationAccount) -> dict[str, Any]:
-    jobs = sorted(account.jobs.values(), key=lambda job: job.start)
+    jobs = sorted(account.jobs.values(), key=lambda job: job.created)
     return {
         "id": account.id,
         "name": account.name,
@@ -162,14 +180,14 @@ def _account(account: AutomationAccount) -> dict[str, Any]:
                 "jobId": job.job_id,
                 "runbook": job.runbook_name,
                 "status": job.status,
-                "startTime": iso(job.start),
-                "endTime": iso(job.end) if job.status != "Running" else None,
-                "exception": job.outcome.exception if job.status != "Running" else None,
+                "startTime": iso(job.start) if job.started else None,
+                "endTime": iso(job.end) if job.finished else None,
+                "exception": job.outcome.exception if job.finished else None,
                 "startedBy": job.started_by,
             }
             for job in jobs
         ],
-        "jobMinutes": round(sum(job.minutes for job in jobs if job.status != "Running"), 4),
+        "jobMinutes": round(sum(job.minutes for job in jobs if job.finished), 4),
     }
 
 
@@ -203,7 +221,7 @@ def _seed(world: World, _request: web.Request, body: dict[str, Any]) -> dict[str
 
 def _add_principal(world: World, _request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
     principal = add_principal(world.state, body)
-    return principal.public()
+    return {**principal.public(), "replicated": world.directory.replicated(principal)}
 
 
 def _delete_principal(world: World, request: web.Request, _body: dict[str, Any]) -> dict[str, Any]:

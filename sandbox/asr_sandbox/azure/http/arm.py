@@ -106,7 +106,7 @@ class ArmCall:
         return f"{self.base_url}{path}?{urllib.parse.urlencode(query)}"
 
     def page(self, items: Iterable[dict[str, Any]]) -> web.Response:
-        """A `value` + absolute `nextLink` page, cut by the configured page size."""
+        """A `value` + absolute `nextLink` page, cut by the configured page size, continued by `$skiptoken`."""
         everything = list(items)
         query = self.query
         skip_text = query.get("$skiptoken") or query.get("skipToken") or "0"
@@ -116,6 +116,24 @@ class ArmCall:
         if skip + size < len(everything):
             carried = {k: v for k, v in query.items() if k.lower() not in ("$skiptoken", "skiptoken", "api-version")}
             body["nextLink"] = self.url(self.path, **carried, **{"$skiptoken": str(skip + size)})
+        return web.json_response(body)
+
+    def page_by_skip(self, items: Iterable[dict[str, Any]]) -> web.Response:
+        """Automation's paging: the nextLink is the list URL itself plus `$skip=<items so far>`.
+
+        As the service writes it (`…/schedules?api-version=2020-01-13-preview&$skip=100`): api-version first,
+        the caller's other query (`$filter`) kept, `$` left unescaped.
+        """
+        everything = list(items)
+        query = self.query
+        skip_text = query.get("$skip") or "0"
+        skip = int(skip_text) if skip_text.isdigit() else 0
+        size = self.world.settings.page_size
+        body: dict[str, Any] = {"value": everything[skip : skip + size]}
+        if skip + size < len(everything):
+            carried = [(k, v) for k, v in query.items() if k.lower() not in ("$skip", "api-version")]
+            pairs = [("api-version", self.api_version), *carried, ("$skip", str(skip + size))]
+            body["nextLink"] = f"{self.base_url}{self.path}?{urllib.parse.urlencode(pairs, safe='$')}"
         return web.json_response(body)
 
     def required(self, mapping: dict[str, Any], name: str, where: str = "properties") -> Any:

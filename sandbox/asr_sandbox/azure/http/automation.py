@@ -2,7 +2,7 @@
 
 Runbooks, certificates, connections, schedules, job schedules and jobs all answer the same way: PUT creates
 (201) or replaces (200), GET answers the asset or ARM's ResourceNotFound, DELETE removes it (where the service
-has a DELETE), and the collection lists with paging. What differs per kind (how a PUT body is read, what an
+has a DELETE), and the collection lists with Automation's `$skip` paging. What differs per kind (how a PUT body is read, what an
 answer looks like, which `$filter` fields a list honours) is one `AssetKind` entry; the kinds themselves live
 in `automation_assets` and `automation_schedules`.
 """
@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ..state.automation import AutomationAccount, account_path
 from ..state.errors import NotFound, resource_not_found
+from ..state.tenant import Principal
 from ..state.timestamps import iso
 from .arm import ArmCall, Handler, Router, bad_request
 from .odata import parse_filter
@@ -114,7 +115,7 @@ def _lister(kind: AssetKind) -> Handler:
         if kind.filters is not None:
             assets = _filtered(call, kind.filters, assets)
         render = kind.list_body or kind.body
-        return call.page(render(account, asset) for asset in assets)
+        return call.page_by_skip(render(account, asset) for asset in assets)
 
     return list_all
 
@@ -175,7 +176,7 @@ def account_body(call: ArmCall, account: AutomationAccount) -> dict[str, Any]:
             "state": "Ok",
             "creationTime": iso(account.created),
             "lastModifiedTime": iso(account.modified),
-            "lastModifiedBy": None,
+            "lastModifiedBy": account.last_modified_by,
             "description": account.description,
             "publicNetworkAccess": account.public_network_access,
             "disableLocalAuth": account.disable_local_auth,
@@ -186,6 +187,15 @@ def account_body(call: ArmCall, account: AutomationAccount) -> dict[str, Any]:
     }
 
 
+def modified_by(principal: Principal) -> str:
+    """`lastModifiedBy` as Automation records it: Microsoft's examples show a user's sign-in name
+    (`myEmailId@microsoft.com`); the emulator's users have none, so a user is named by object id, and an
+    application or managed identity by its client id (as ARM's systemData names applications)."""
+    if principal.kind != "User" and principal.client_id:
+        return principal.client_id
+    return principal.object_id
+
+
 def _list_accounts(call: ArmCall) -> web.Response:
     state = call.world.state
     state.subscription(call.params["sub"])
@@ -193,7 +203,9 @@ def _list_accounts(call: ArmCall) -> web.Response:
     if "rg" in call.params:
         state.resource_group(call.params["sub"], call.params["rg"])
         prefix += call.params["rg"].lower() + "/"
-    return call.page(account_body(call, account) for key, account in state.accounts.items() if key.startswith(prefix))
+    return call.page_by_skip(
+        account_body(call, account) for key, account in state.accounts.items() if key.startswith(prefix)
+    )
 
 
 def _put_account(call: ArmCall) -> web.Response:
@@ -224,6 +236,7 @@ def _put_account(call: ArmCall) -> web.Response:
     account.disable_local_auth = properties.get("disableLocalAuth", account.disable_local_auth)
     call.world.directory.set_system_identity(account, (call.body.get("identity") or {}).get("type"))
     account.modified = now
+    account.last_modified_by = modified_by(call.principal)
     return web.json_response(account_body(call, account), status=201 if created else 200)
 
 
@@ -243,6 +256,7 @@ def _patch_account(call: ArmCall) -> web.Response:
     if "identity" in call.body:
         call.world.directory.set_system_identity(account, (call.body.get("identity") or {}).get("type"))
     account.modified = call.now
+    account.last_modified_by = modified_by(call.principal)
     return web.json_response(account_body(call, account))
 
 

@@ -15,37 +15,38 @@ from aiohttp import web
 from ..services.recurrence import Recurrence, recurrence_of
 from ..state.automation import ASR_RUNBOOK, AutomationAccount, Job, JobSchedule, Schedule
 from ..state.errors import resource_not_found
-from ..state.timestamps import iso, parse_time
+from ..state.timestamps import in_zone_to_the_minute, iso, parse_time, to_the_minute
 from .arm import ArmCall, ArmError, bad_request
 from .automation import RESOURCE_TYPE, AssetKind, account_of, asset_of, child_id
 
 MINIMUM_LEAD = datetime.timedelta(minutes=5)
-NEVER_EXPIRES = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
+# What the service answers for a schedule without an expiry (in UTC whatever the zone, seven fractional digits).
+NEVER_EXPIRES_TEXT = "9999-12-31T23:59:59.9999999+00:00"
+NEVER_EXPIRES_FROM = datetime.datetime(9999, 12, 30, tzinfo=datetime.UTC)
 
 # ---- schedules ------------------------------------------------------------------------------------
 
 
 def schedule_body(account: AutomationAccount, schedule: Schedule) -> dict[str, Any]:
-    """Times in the schedule's own zone with their offsets, as the service reports them; nextRun only while enabled."""
-    recurrence = recurrence_of(schedule)
-    start = schedule.start.astimezone(recurrence.time_zone)
-    next_run = schedule.next_run.astimezone(recurrence.time_zone) if schedule.is_enabled and schedule.next_run else None
-    expiry = schedule.expiry or NEVER_EXPIRES
-    if expiry < NEVER_EXPIRES - datetime.timedelta(days=2):
-        expiry = expiry.astimezone(recurrence.time_zone)
+    """startTime, expiryTime and nextRun cut to the minute and written in the schedule's zone with its offset,
+    as the service answers them (`2026-12-04T00:00:00+01:00`); a paused schedule still shows its next run."""
+    zone = recurrence_of(schedule).time_zone
+    start = in_zone_to_the_minute(schedule.start, zone)
+    next_run = in_zone_to_the_minute(schedule.next_run, zone) if schedule.next_run else None
+    expiry = in_zone_to_the_minute(schedule.expiry, zone) if schedule.expiry else None
     return {
         "id": child_id(account, "schedules", schedule.name),
         "name": schedule.name,
         "type": f"{RESOURCE_TYPE}/Schedules",
         "properties": {
             "description": schedule.description,
-            "startTime": iso(start),
+            "startTime": start.isoformat(),
             "startTimeOffsetMinutes": _offset_minutes(start),
-            "expiryTime": iso(expiry),
-            "expiryTimeOffsetMinutes": _offset_minutes(expiry),
+            "expiryTime": expiry.isoformat() if expiry else NEVER_EXPIRES_TEXT,
+            "expiryTimeOffsetMinutes": _offset_minutes(expiry) if expiry else 0.0,
             "isEnabled": schedule.is_enabled,
-            "nextRun": iso(next_run),
-            "nextRunOffsetMinutes": _offset_minutes(next_run) if next_run else 0,
+            "nextRun": next_run.isoformat() if next_run else None,
+            "nextRunOffsetMinutes": _offset_minutes(next_run) if next_run else 0.0,
             "interval": schedule.interval,
             "frequency": schedule.frequency,
             "timeZone": schedule.time_zone,
@@ -72,7 +73,11 @@ def _put_schedule(call: ArmCall, account: AutomationAccount, existing: Schedule 
         raise bad_request(
             "The start time of the schedule must be at least 5 minutes after the time you create the schedule."
         )
+    # The service keeps whole minutes: a start sent as 17:28:57.249 runs, and is answered, at 17:28:00.
+    start = to_the_minute(start)
     expiry = parse_time(properties["expiryTime"], "properties.expiryTime") if properties.get("expiryTime") else None
+    # An expiry sent back as the service answered "never" is no expiry (and would not fit in a zone east of UTC).
+    expiry = to_the_minute(expiry) if expiry and expiry < NEVER_EXPIRES_FROM else None
     try:
         interval = int(properties.get("interval") or 1)
         recurrence = Recurrence.from_schedule(
@@ -104,7 +109,8 @@ def _put_schedule(call: ArmCall, account: AutomationAccount, existing: Schedule 
 
 
 def _patch_schedule(call: ArmCall) -> web.Response:
-    """PATCH is the only way to pause or resume a schedule; resuming looks for the next run from now."""
+    """PATCH is the only way to pause or resume a schedule; resuming looks for the next run from now (a paused
+    one keeps showing its next run, moved on by the scheduler past the occurrences it skips)."""
     account, now = account_of(call), call.now
     schedule: Schedule = asset_of(call, SCHEDULES, account)
     properties = call.properties
@@ -178,7 +184,9 @@ def _runbook_or_asr(account: AutomationAccount, runbook_name: str) -> str:
 
 
 def job_body(account: AutomationAccount, job: Job, *, full: bool = True) -> dict[str, Any]:
-    """A list item lacks exception and parameters (JobCollectionItem); endTime stays null while running."""
+    """As the service answers a job in each state: `New` and `Activating` without startTime, provisioningState
+    `Processing` until it ends; a list item lacks exception, parameters and the status details (JobCollectionItem).
+    """
     finished = job.finished
     properties: dict[str, Any] = {
         "runbook": {"name": job.runbook_name},
@@ -186,9 +194,9 @@ def job_body(account: AutomationAccount, job: Job, *, full: bool = True) -> dict
         "startedBy": job.started_by,
         "creationTime": iso(job.created),
         "status": job.status,
-        "startTime": iso(job.start),
+        "startTime": iso(job.start) if job.started else None,
         "endTime": iso(job.end) if finished else None,
-        "lastModifiedTime": iso(job.end if finished else job.start),
+        "lastModifiedTime": iso(job.status_changed),
         "provisioningState": "Succeeded" if finished else "Processing",
         "runOn": job.run_on,
     }
@@ -208,7 +216,7 @@ def job_body(account: AutomationAccount, job: Job, *, full: bool = True) -> dict
 
 
 def _put_job(call: ArmCall, account: AutomationAccount, existing: Job | None) -> Job:
-    """A PUT starts the job now; the scheduler ends it once its run time has passed on the emulated clock."""
+    """A PUT queues the job now (`New`); the scheduler moves it on as the emulated clock passes its moments."""
     properties = call.properties
     runbook_name = call.required(properties.get("runbook") or {}, "name", "properties.runbook")
     _runbook_or_asr(account, runbook_name)
@@ -220,7 +228,7 @@ def _put_job(call: ArmCall, account: AutomationAccount, existing: Job | None) ->
         started_by=call.principal.object_id,
         job_id=call.params["name"],
         parameters=properties.get("parameters") or {},
-        start=call.now,
+        created=call.now,
         schedule_name=None,
     )
 
@@ -256,11 +264,11 @@ KINDS = (
         filters={
             "properties/runbook/name": lambda job: job.runbook_name,
             "properties/status": lambda job: job.status,
-            "properties/starttime": lambda job: job.start,
+            "properties/starttime": lambda job: job.start if job.started else None,
             "properties/endtime": lambda job: job.end if job.finished else None,
             "properties/creationtime": lambda job: job.created,
-            "properties/lastmodifiedtime": lambda job: job.end if job.finished else job.start,
+            "properties/lastmodifiedtime": lambda job: job.status_changed,
         },
-        newest_first_by=lambda job: job.start,
+        newest_first_by=lambda job: job.created,
     ),
 )

@@ -21,6 +21,10 @@ VAULT = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.RecoverySe
 FABRIC = VAULT + "/replicationFabrics/{fabric}"
 CONTAINER = FABRIC + "/replicationProtectionContainers/{container}"
 VAULT_TYPE = "Microsoft.RecoveryServices/vaults"
+# Site Recovery's "never" (SQL's smallest datetime, at 01:01:01): what it answers for a time it has not set.
+UNSET_TIME = "1753-01-01T01:01:01Z"
+# The A2AReplicationDetails times answered as UNSET_TIME while the estate holds none.
+_A2A_TIMES = ("lastHeartbeat", "agentExpiryDate", "agentCertificateExpiryDate", "lastRpoCalculatedTime")
 
 
 def register(router: Router) -> None:
@@ -189,7 +193,11 @@ def _get_container(call: ArmCall) -> web.Response:
 
 
 def item_body(vault: Vault, fabric: Fabric, container: ProtectionContainer, item: ProtectedItem) -> dict[str, Any]:
-    """The agent fields the operator reports on live in providerSpecificDetails (A2AReplicationDetails)."""
+    """The agent fields the operator reports on live in providerSpecificDetails (A2AReplicationDetails).
+
+    No scenario is running and the item never failed over: Site Recovery answers its placeholders for those
+    (scenario `None`, job `…/replicationJobs/None`, time 1753-01-01T01:01:01Z), never null.
+    """
     recovery = vault.container_by_id(item.recovery_container_id)
     return {
         "id": item.id,
@@ -216,10 +224,23 @@ def item_body(vault: Vault, fabric: Fabric, container: ProtectionContainer, item
             "failoverHealth": "Normal",
             "healthErrors": [],
             "policyFriendlyName": item.policy_friendly_name,
-            "currentScenario": {"scenarioName": "None", "jobId": None, "startTime": None},
-            "providerSpecificDetails": item.details,
+            "currentScenario": {
+                "scenarioName": "None",
+                "jobId": f"{vault.asr_prefix}/replicationJobs/None",
+                "startTime": UNSET_TIME,
+            },
+            "lastSuccessfulFailoverTime": UNSET_TIME,
+            "lastSuccessfulTestFailoverTime": UNSET_TIME,
+            "providerSpecificDetails": _provider_details(item.details),
         },
     }
+
+
+def _provider_details(details: dict[str, Any]) -> dict[str, Any]:
+    """A2A details with Site Recovery's placeholder for each time the estate leaves unset (other providers as kept)."""
+    if details.get("instanceType") != "A2A":
+        return details
+    return {**details, **{name: UNSET_TIME for name in _A2A_TIMES if not details.get(name)}}
 
 
 def _list_items(call: ArmCall) -> web.Response:
@@ -241,6 +262,7 @@ def _get_item(call: ArmCall) -> web.Response:
 
 
 def _job_body(vault: Vault, job: ReplicationJob) -> dict[str, Any]:
+    """A job not yet ended answers endTime null (what Site Recovery answers there is not confirmed)."""
     return {
         "id": job.id,
         "name": job.name,

@@ -1,7 +1,7 @@
 """The HTTPS server: one port for the token authority, Azure Resource Manager and the `/_sandbox` admin API.
 
-Every ARM call goes through the same gate ARM has: request ids, injected faults, bearer token, per-subscription
-throttling, RBAC, then the resource provider's handler.
+Every ARM call goes through the same gate ARM has: request ids, injected faults, ARM's latency, bearer token,
+per-subscription throttling, RBAC, then the resource provider's handler.
 """
 
 from __future__ import annotations
@@ -137,6 +137,11 @@ def build_app(world: World) -> web.Application:
     admin.register(app, world)
 
     async def arm(request: web.Request) -> web.StreamResponse:
+        # ARM's own latency, in real time, for ARM requests only (the token endpoint and the admin API answer
+        # at once): a client's timeouts and its pace through a fleet then meet realistic round trips.
+        delay = world.latency.next_delay()
+        if delay:
+            await asyncio.sleep(delay)
         return await _dispatch(world, router, request)
 
     app.router.add_route("*", "/{tail:.*}", arm)

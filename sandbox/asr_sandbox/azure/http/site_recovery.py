@@ -1,23 +1,47 @@
 """Site Recovery's container mappings on ARM: where auto-update is switched on and off.
 
 Mapping changes are long-running operations exactly as the SDK's ARM poller expects them: 202 with
-Azure-AsyncOperation, Location and Retry-After; the status reads InProgress once, then the final state. What the
-change does behind the API (schedules, job schedules, the vault job) is the Site Recovery service's business.
+Azure-AsyncOperation, Location and Retry-After; the status reads InProgress (with Retry-After) until the
+operation's end on the emulated clock, then its final state. While one runs, another change of the same mapping
+is refused with 409. What the change does behind the API (schedules, job schedules, the vault job) is the Site
+Recovery service's business.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime
+import uuid
 from typing import Any
 
 from aiohttp import web
 
+from ..services.site_recovery import Change
 from ..state.recovery import AsyncOperation, ContainerMapping, Fabric, ProtectionContainer, Vault, new_mapping_details
 from ..state.timestamps import iso
 from .arm import ArmCall, ArmError, Router, bad_request
 from .recovery_services import CONTAINER, VAULT, VAULT_TYPE, asr_not_found, container_of, fabric_of, vault_of
 
 MAPPING = CONTAINER + "/replicationProtectionContainerMappings/{mapping}"
+
+
+class SiteRecoveryError(ArmError):
+    """Site Recovery's own error body: ARM's code and message plus its possibleCauses, recommendedAction and
+    activityId (what the portal shows under a failed request)."""
+
+    def __init__(self, status: int, code: str, message: str, *, possible_causes: str, recommended_action: str):
+        super().__init__(status, code, message)
+        self.possible_causes = possible_causes
+        self.recommended_action = recommended_action
+
+    def response(self) -> web.Response:
+        error = {
+            "code": self.code,
+            "message": self.message,
+            "possibleCauses": self.possible_causes,
+            "recommendedAction": self.recommended_action,
+            "activityId": str(uuid.uuid4()),
+        }
+        return web.json_response({"error": error}, status=self.status, headers=self.headers)
 
 
 def register(router: Router) -> None:
@@ -95,32 +119,57 @@ def _provider_input(call: ArmCall, mapping_type: str | None) -> dict[str, Any]:
     return provider_input
 
 
+def _refuse_while_running(call: ArmCall) -> None:
+    """One operation per mapping at a time; checked first, so a mapping still being created is busy too.
+
+    The code is the emulator's choice: the one real Site Recovery answers here is not confirmed.
+    """
+    name = call.params["mapping"]
+    mapping_id = f"{container_of(call).id}/replicationProtectionContainerMappings/{name}"
+    if call.world.site_recovery.running_on(mapping_id) is not None:
+        raise SiteRecoveryError(
+            409,
+            "AnotherOperationInProgress",
+            f"Another operation is in progress on the protection container mapping '{name}'. "
+            "Wait for it to finish and retry.",
+            possible_causes="An earlier create, update or remove of the protection container mapping has not "
+            "completed yet.",
+            recommended_action="Track the earlier operation in the vault's Site Recovery jobs and retry when it "
+            "has completed.",
+        )
+
+
 def _patch_mapping(call: ArmCall) -> web.Response:
-    vault, mapping = vault_of(call), _mapping(call)
+    vault, fabric = vault_of(call), fabric_of(call)
+    _refuse_while_running(call)
+    mapping = _mapping(call)
     provider_input = _provider_input(call, mapping.instance_type)
-    return _run_operation(
+    return _start_operation(
         call,
         vault,
         mapping,
         "UpdateProtectionContainerMapping",
         "Update protection container mapping",
-        lambda: call.world.site_recovery.configure_auto_update(vault, mapping, provider_input),
+        lambda moment: call.world.site_recovery.configure_auto_update(vault, fabric, mapping, provider_input, moment),
     )
 
 
 def _put_mapping(call: ArmCall) -> web.Response:
     """Create a mapping, or (as `az site-recovery ... mapping update` does with GET+PUT) update an existing one."""
-    vault, container = vault_of(call), container_of(call)
+    vault, fabric, container = vault_of(call), fabric_of(call), container_of(call)
+    _refuse_while_running(call)
     existing = container.mappings.get(call.params["mapping"].lower())
     if existing is not None:
         provider_input = _provider_input(call, existing.instance_type)
-        return _run_operation(
+        return _start_operation(
             call,
             vault,
             existing,
             "UpdateProtectionContainerMapping",
             "Update protection container mapping",
-            lambda: call.world.site_recovery.configure_auto_update(vault, existing, provider_input),
+            lambda moment: call.world.site_recovery.configure_auto_update(
+                vault, fabric, existing, provider_input, moment
+            ),
         )
     properties = call.properties
     target_id = call.required(properties, "targetProtectionContainerId")
@@ -141,56 +190,60 @@ def _put_mapping(call: ArmCall) -> web.Response:
         details=new_mapping_details(instance_type),
     )
 
-    def create() -> None:
-        call.world.site_recovery.configure_auto_update(vault, mapping, provider_input)
+    def create(moment: datetime.datetime) -> None:
+        call.world.site_recovery.configure_auto_update(vault, fabric, mapping, provider_input, moment)
         container.mappings[mapping.name.lower()] = mapping
 
-    return _run_operation(
+    return _start_operation(
         call, vault, mapping, "CreateProtectionContainerMapping", "Create protection container mapping", create
     )
 
 
 def _remove_mapping(call: ArmCall) -> web.Response:
     """Remove (POST .../remove) and purge (DELETE) both unpair; Site Recovery drops its schedule with the mapping."""
-    vault, container, mapping = vault_of(call), container_of(call), _mapping(call)
+    vault, fabric, container = vault_of(call), fabric_of(call), container_of(call)
+    _refuse_while_running(call)
+    mapping = _mapping(call)
 
-    def remove() -> None:
+    def remove(moment: datetime.datetime) -> None:
         if mapping.instance_type == "A2A":
-            call.world.site_recovery.configure_auto_update(vault, mapping, {"agentAutoUpdateStatus": "Disabled"})
-        del container.mappings[mapping.name.lower()]
+            call.world.site_recovery.configure_auto_update(
+                vault, fabric, mapping, {"agentAutoUpdateStatus": "Disabled"}, moment
+            )
+        container.mappings.pop(mapping.name.lower(), None)
 
-    return _run_operation(
+    return _start_operation(
         call,
         vault,
         mapping,
         "RemoveProtectionContainerMapping",
         "Remove protection container mapping",
         remove,
-        removes=True,
     )
 
 
-def _run_operation(
+def _start_operation(
     call: ArmCall,
     vault: Vault,
     mapping: ContainerMapping,
     scenario: str,
     friendly: str,
-    change: Callable[[], None],
-    *,
-    removes: bool = False,
+    change: Change,
 ) -> web.Response:
-    """Apply the change now, and report it as an operation that reads InProgress on its first poll."""
-    operation = call.world.site_recovery.run_operation(vault, mapping, scenario, friendly, change, removes=removes)
-    retry_after = str(call.world.settings.lro_retry_after_seconds)
+    """Start the operation (the change happens at its end) and point the poller at its status and result."""
+    operation = call.world.site_recovery.start_operation(vault, mapping, scenario, friendly, change)
     return web.Response(
         status=202,
         headers={
             "Azure-AsyncOperation": call.url(f"{vault.id}/replicationOperationStatus/{operation.name}"),
             "Location": call.url(f"{vault.id}/replicationOperationResults/{operation.name}"),
-            "Retry-After": retry_after,
+            "Retry-After": _retry_after(call),
         },
     )
+
+
+def _retry_after(call: ArmCall) -> str:
+    return str(call.world.settings.lro_retry_after_seconds)
 
 
 def _operation(call: ArmCall) -> AsyncOperation:
@@ -198,43 +251,37 @@ def _operation(call: ArmCall) -> AsyncOperation:
     operation = call.world.state.operations.get(call.params["operation"].lower())
     if operation is None or operation.vault_id.lower() != vault.id.lower():
         raise asr_not_found(call, "replicationOperationStatus", call.params["operation"])
-    operation.polls += 1
     return operation
 
 
 def _operation_status(call: ArmCall) -> web.Response:
     operation = _operation(call)
-    finished = operation.polls > 1
     body: dict[str, Any] = {
         "id": f"{operation.vault_id}/replicationOperationStatus/{operation.name}",
         "name": operation.name,
-        "status": operation.status if finished else "InProgress",
+        "status": operation.status,
         "startTime": iso(operation.start),
-        "endTime": iso(operation.end) if finished else None,
+        "endTime": iso(operation.end),
     }
-    if finished and operation.error:
+    if operation.error:
         body["error"] = operation.error
     # Site Recovery keeps telling pollers when to come back while the operation runs; without it azure-core
     # would fall back to its 30 s polling interval.
-    headers = {} if finished else {"Retry-After": str(call.world.settings.lro_retry_after_seconds)}
+    headers = {"Retry-After": _retry_after(call)} if operation.running else {}
     return web.json_response(body, headers=headers)
 
 
 def _operation_result(call: ArmCall) -> web.Response:
+    """202 while it runs; then ARM's error for a failure, else the mapping as it now is (204 once it is gone)."""
     operation = _operation(call)
-    if operation.polls <= 1:
-        return web.Response(
-            status=202,
-            headers={"Location": call.url(call.path), "Retry-After": str(call.world.settings.lro_retry_after_seconds)},
-        )
+    if operation.running:
+        return web.Response(status=202, headers={"Location": call.url(call.path), "Retry-After": _retry_after(call)})
     if operation.status == "Failed":
         raise ArmError(
             400,
             operation.error["code"] if operation.error else "OperationFailed",
             operation.error["message"] if operation.error else "The operation failed.",
         )
-    if operation.removes:
-        return web.Response(status=204)
     vault = vault_of(call)
     for fabric, container, mapping in vault.mappings():
         if mapping.id.lower() == operation.mapping_id.lower():

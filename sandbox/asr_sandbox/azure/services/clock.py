@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 
 UTC = datetime.UTC
 
@@ -19,6 +20,10 @@ class EmulatedClock:
     def now(self) -> datetime.datetime:
         """Real UTC plus the offset, so time still passes between two calls."""
         return datetime.datetime.now(UTC) + self._offset
+
+    def elapsed(self) -> float:
+        """time.monotonic() plus the offset: for delays an advance must shorten but a wall-clock step must not."""
+        return time.monotonic() + self.offset_seconds
 
     @property
     def offset_seconds(self) -> float:

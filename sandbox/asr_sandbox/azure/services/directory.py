@@ -2,12 +2,12 @@
 
 Two delays of the real directory matter to the operator and are reproduced here: a new system-assigned identity
 is unknown to role assignments for a while (replication), and a role assignment for such a principal is refused
-with PrincipalNotFound until it is visible.
+with PrincipalNotFound until it is visible. The delay runs on the emulated clock (`EmulatedClock.elapsed`), so a
+test that advances the clock sees the identity replicated without waiting.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from ..state.automation import AutomationAccount
@@ -36,13 +36,17 @@ class Directory:
                 kind="ManagedIdentity",
                 display_name=account.name,
                 client_id=str(uuid.uuid4()),
-                visible_after=time.monotonic() + self._settings.principal_propagation_delay_seconds,
+                visible_after=self._clock.elapsed() + self._settings.principal_propagation_delay_seconds,
             )
             self._state.principals[principal.object_id.lower()] = principal
             account.principal_id = principal.object_id
         elif not account.has_system_identity and account.principal_id is not None:
             self._state.principals.pop(account.principal_id.lower(), None)
             account.principal_id = None
+
+    def replicated(self, principal: Principal) -> bool:
+        """Whether role assignments can see the principal yet, by the emulated clock (seeded ones always)."""
+        return self._clock.elapsed() >= principal.visible_after
 
     def forget_identity(self, account: AutomationAccount) -> None:
         """A deleted account's managed identity leaves the directory with it."""
@@ -62,7 +66,7 @@ class Directory:
         """Create a role assignment the way ARM validates one: the principal must be visible, the grant new."""
         state = self._state
         principal = state.principals.get(principal_id.lower())
-        if principal is None or not principal.replicated:
+        if principal is None or not self.replicated(principal):
             raise InvalidInput(
                 "PrincipalNotFound",
                 f"Principal {principal_id.replace('-', '')} does not exist in the directory {state.tenant_id}. Check "

@@ -2,8 +2,9 @@
 
 Enabling auto-update on a mapping makes Site Recovery create a daily schedule and a job schedule for its hidden
 global runbook in the chosen automation account; disabling it (or removing the mapping) takes them away again.
-Each change is recorded as a long-running operation and a vault job, the way the SDK's poller and the portal
-find it.
+Each change is a long-running operation and a vault job that run for `operationDurationSeconds` of emulated
+time, as the real service's take minutes: until the end the mapping reads as before, and only then is the change
+applied (or refused) and the operation's final status known. One operation per mapping runs at a time.
 """
 
 from __future__ import annotations
@@ -15,15 +16,21 @@ from typing import Any
 
 from ..state.automation import ASR_RUNBOOK, AutomationAccount, JobSchedule, Schedule
 from ..state.estate import AzureState
-from ..state.recovery import AsyncOperation, ContainerMapping, ReplicationJob, Vault
+from ..state.recovery import AsyncOperation, ContainerMapping, Fabric, OperationsInFlight, ReplicationJob, Vault
 from ..state.timestamps import iso
 from .clock import EmulatedClock
 from .recurrence import zone
 from .regions import time_zone_of
+from .settings import APPLYING_OUTCOMES, FAILED_OUTCOME, NEVER_ENDS_OUTCOME, EmulatorSettings
 from .update_runbook import clear_health
 
 MINIMUM_LEAD = datetime.timedelta(minutes=5)
-OPERATION_DURATION = datetime.timedelta(seconds=2)
+# The code and message a mapping operation ends with when `operationOutcome` is Failed (the emulator's own
+# choice: Site Recovery reports internal failures with varying codes).
+FAILED_CODE = "ProtectionContainerMappingOperationFailed"
+
+# What a mapping operation does to the estate when it ends, given the (emulated) moment it ends at.
+Change = Callable[[datetime.datetime], None]
 
 
 class AutoUpdateFailure(Exception):
@@ -38,19 +45,31 @@ class AutoUpdateFailure(Exception):
 class SiteRecoveryService:
     """The service side: reacts to mapping updates and to agent releases, never to HTTP directly."""
 
-    def __init__(self, state: AzureState, clock: EmulatedClock):
+    def __init__(
+        self, state: AzureState, clock: EmulatedClock, settings: EmulatorSettings, in_flight: OperationsInFlight
+    ):
         self._state = state
         self._clock = clock
+        self._settings = settings
+        self._in_flight = in_flight
 
     # ---- the auto-update setting on a container mapping ------------------------------------------------
 
-    def configure_auto_update(self, vault: Vault, mapping: ContainerMapping, provider_input: dict[str, Any]) -> None:
-        """Apply an A2A provider input (PATCH or PUT) to a mapping, creating or removing the schedule as ASR does."""
+    def configure_auto_update(
+        self,
+        vault: Vault,
+        fabric: Fabric,
+        mapping: ContainerMapping,
+        provider_input: dict[str, Any],
+        moment: datetime.datetime,
+    ) -> None:
+        """Apply an A2A provider input (PATCH or PUT) to a mapping at `moment`, creating or removing the schedule
+        as ASR does; `fabric` is the mapping's source, whose region's zone the schedule keeps."""
         status = provider_input.get("agentAutoUpdateStatus")
         if status is None:
             return
         if str(status).lower() == "enabled":
-            self._enable(vault, mapping, provider_input)
+            self._enable(vault, fabric, mapping, provider_input, moment)
         elif str(status).lower() == "disabled":
             self._remove_schedule(mapping)
             mapping.details.update(agentAutoUpdateStatus="Disabled", scheduleName=None, jobScheduleName=None)
@@ -60,7 +79,14 @@ class SiteRecoveryService:
                 "InvalidParameter", f"The agentAutoUpdateStatus '{status}' is not valid; use Enabled or Disabled."
             )
 
-    def _enable(self, vault: Vault, mapping: ContainerMapping, provider_input: dict[str, Any]) -> None:
+    def _enable(
+        self,
+        vault: Vault,
+        fabric: Fabric,
+        mapping: ContainerMapping,
+        provider_input: dict[str, Any],
+        moment: datetime.datetime,
+    ) -> None:
         state = self._state
         account_id = provider_input.get("automationAccountArmId")
         if not account_id:
@@ -86,7 +112,7 @@ class SiteRecoveryService:
         same_account = state.account_by_id(details.get("automationAccountArmId") or "") is account
         if not (same_account and schedule_name and schedule_name.lower() in account.schedules):
             self._remove_schedule(mapping)
-            schedule_name = self._create_schedule(account, vault, mapping).name
+            schedule_name = self._create_schedule(account, fabric, mapping, moment).name
         link = self._asr_link(account, schedule_name, details.get("jobScheduleName"))
         details.update(
             agentAutoUpdateStatus="Enabled",
@@ -98,10 +124,12 @@ class SiteRecoveryService:
         )
         clear_health(mapping)
 
-    def _create_schedule(self, account: AutomationAccount, vault: Vault, mapping: ContainerMapping) -> Schedule:
-        """Daily at the next 00:00 in the vault region's zone that is at least five minutes away."""
-        now = self._clock.now()
-        time_zone = time_zone_of(vault.location)
+    def _create_schedule(
+        self, account: AutomationAccount, fabric: Fabric, mapping: ContainerMapping, now: datetime.datetime
+    ) -> Schedule:
+        """Daily at the next 00:00 at least five minutes away, in the zone of the replicated VMs' geography: the
+        source fabric's region (the documented default), not the vault's."""
+        time_zone = time_zone_of(fabric.location)
         local = (now + MINIMUM_LEAD).astimezone(zone(time_zone))
         midnight = datetime.datetime.combine(local.date(), datetime.time(0), tzinfo=local.tzinfo)
         if midnight < local:
@@ -151,54 +179,84 @@ class SiteRecoveryService:
 
     # ---- mapping operations ------------------------------------------------------------------------------
 
-    def run_operation(
+    def running_on(self, mapping_id: str) -> AsyncOperation | None:
+        """The operation still running on a mapping (a second one is refused meanwhile)."""
+        return self._in_flight.of_mapping(mapping_id)
+
+    def in_flight(self) -> list[AsyncOperation]:
+        """Every operation still running (the admin API shows them)."""
+        return list(self._in_flight)
+
+    def start_operation(
         self,
         vault: Vault,
         mapping: ContainerMapping,
         scenario: str,
         friendly: str,
-        change: Callable[[], None],
-        *,
-        removes: bool = False,
+        change: Change,
     ) -> AsyncOperation:
-        """Apply the change now and record it as an operation and a vault job; a refused change makes both Failed."""
+        """Record the operation and its vault job as InProgress; the change waits for the operation's end."""
         now = self._clock.now()
-        operation = AsyncOperation(
-            name=str(uuid.uuid4()),
-            vault_id=vault.id,
-            mapping_id=mapping.id,
-            status="Succeeded",
-            start=now,
-            end=now + OPERATION_DURATION,
-            removes=removes,
+        outcome = self._settings.operation_outcome
+        due = (
+            None
+            if outcome == NEVER_ENDS_OUTCOME
+            else now + datetime.timedelta(seconds=self._settings.operation_duration_seconds)
         )
-        try:
-            change()
-        except AutoUpdateFailure as failure:
-            operation.status = "Failed"
-            operation.error = {"code": failure.code, "message": failure.message}
-        vault.replication_jobs[operation.name] = ReplicationJob(
-            id=f"{vault.asr_prefix}/replicationJobs/{operation.name}",
-            name=operation.name,
+        name = str(uuid.uuid4())
+        job = ReplicationJob(
+            id=f"{vault.asr_prefix}/replicationJobs/{name}",
+            name=name,
             scenario_name=scenario,
             friendly_name=friendly,
-            state=operation.status,
+            state="InProgress",
             start=now,
-            end=operation.end,
+            end=None,
             target_id=mapping.id,
             target_name=mapping.name,
-            errors=[
-                {
-                    "serviceErrorDetails": {**operation.error, "activityId": operation.name},
-                    "errorLevel": "Error",
-                    "creationTime": iso(now),
-                }
-            ]
-            if operation.error
-            else [],
         )
-        self._state.operations[operation.name] = operation
+        operation = AsyncOperation(
+            name=name,
+            vault_id=vault.id,
+            mapping_id=mapping.id,
+            mapping_name=mapping.name,
+            start=now,
+            due=due,
+            outcome=outcome,
+            job=job,
+            change=change,
+        )
+        vault.replication_jobs[name] = job
+        self._state.operations[name] = operation
+        self._in_flight.add(operation)
         return operation
+
+    def settle(self) -> None:
+        """End every operation whose time has come, earliest first, at the moment it was due."""
+        for operation in self._in_flight.pop_due(self._clock.now()):
+            self._finish(operation)
+
+    def _finish(self, operation: AsyncOperation) -> None:
+        moment = operation.due or self._clock.now()
+        status, error = self._conclude(operation, moment)
+        operation.status, operation.error, operation.end = status, error, moment
+        _end_job(operation.job, status, error, moment, operation.name)
+
+    def _conclude(self, operation: AsyncOperation, moment: datetime.datetime) -> tuple[str, dict[str, str] | None]:
+        """Apply the change for an applying outcome (a refusal fails it then); any other outcome skips it."""
+        if operation.outcome in APPLYING_OUTCOMES:
+            try:
+                operation.change(moment)
+            except AutoUpdateFailure as failure:
+                return FAILED_OUTCOME, {"code": failure.code, "message": failure.message}
+        elif operation.outcome == FAILED_OUTCOME:
+            return FAILED_OUTCOME, {
+                "code": FAILED_CODE,
+                "message": f"The operation '{operation.job.friendly_name}' on the protection container mapping "
+                f"'{operation.mapping_name}' failed because of an internal error. Retry the operation after "
+                "some time.",
+            }
+        return operation.outcome, None
 
     # ---- Mobility Service releases ----------------------------------------------------------------------
 
@@ -209,3 +267,14 @@ class SiteRecoveryService:
                 behind = item.details.get("agentVersion") != latest_agent_version
                 item.details["isReplicationAgentUpdateRequired"] = behind
                 item.details["isAgentUpgradeable"] = behind
+
+
+def _end_job(
+    job: ReplicationJob, status: str, error: dict[str, str] | None, moment: datetime.datetime, name: str
+) -> None:
+    """The vault job ends with its operation, carrying the error the portal shows for a failure."""
+    job.state, job.end = status, moment
+    if error:
+        job.errors = [
+            {"serviceErrorDetails": {**error, "activityId": name}, "errorLevel": "Error", "creationTime": iso(moment)}
+        ]

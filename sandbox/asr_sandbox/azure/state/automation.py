@@ -110,24 +110,50 @@ class JobOutcome:
     upgrade_containers: list[ProtectionContainer] = field(default_factory=list)
 
 
+# A job's statuses before it runs, and while it runs; any other status is an end (Completed, Failed, ...).
+JOB_WAITING = ("New", "Activating")
+JOB_RUNNING = "Running"
+
+
 @dataclass(eq=False)
 class Job:
-    """A runbook job: its end is fixed when it starts, its outcome applied when it ends."""
+    """A runbook job: created `New`, `Activating` from `activated`, `Running` from `start`, ended at `end`.
+
+    The moments are fixed when the job is created; the scheduler moves `status` on as the clock passes them.
+    The outcome is judged when it starts running and applied when it ends.
+    """
 
     job_id: str
     runbook_name: str
     started_by: str
     created: datetime.datetime
+    activated: datetime.datetime
     start: datetime.datetime
     end: datetime.datetime
-    status: str = "Running"
+    status: str = "New"
     outcome: JobOutcome = field(default_factory=JobOutcome)
     parameters: dict[str, str] = field(default_factory=dict)
     run_on: str = ""
+    # The schedule that started it (None for a `jobs` PUT): the update runbook covers that schedule's mappings.
+    schedule_name: str | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether it has begun running (startTime is set from then on)."""
+        return self.status not in JOB_WAITING
 
     @property
     def finished(self) -> bool:
-        return self.status != "Running"
+        return self.started and self.status != JOB_RUNNING
+
+    @property
+    def status_changed(self) -> datetime.datetime:
+        """When the current status began: lastModifiedTime and lastStatusModifiedTime."""
+        if self.finished:
+            return self.end
+        if self.started:
+            return self.start
+        return self.activated if self.status == "Activating" else self.created
 
     @property
     def minutes(self) -> float:
@@ -151,6 +177,8 @@ class AutomationAccount:
     description: str = ""
     public_network_access: bool = True
     disable_local_auth: bool = False
+    # Who last wrote it, as the service records it (a user's name or an application's client id).
+    last_modified_by: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     runbooks: dict[str, Runbook] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)

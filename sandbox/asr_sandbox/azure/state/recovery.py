@@ -7,7 +7,9 @@ their wire names: they are what the operator reads, and the emulator only ever c
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+import heapq
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +100,7 @@ class Fabric:
 
 @dataclass(eq=False)
 class ReplicationJob:
-    """A Site Recovery job (vault activity log), one per mapping operation."""
+    """A Site Recovery job (vault activity log), one per mapping operation; no end while it is InProgress."""
 
     id: str
     name: str
@@ -106,7 +108,7 @@ class ReplicationJob:
     friendly_name: str
     state: str
     start: datetime.datetime
-    end: datetime.datetime
+    end: datetime.datetime | None
     target_id: str
     target_name: str
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -160,14 +162,56 @@ class Vault:
 
 @dataclass(eq=False)
 class AsyncOperation:
-    """A Site Recovery long-running operation, polled at `replicationOperationStatus/{name}`."""
+    """A Site Recovery long-running operation, polled at `replicationOperationStatus/{name}`.
+
+    It runs from `start` to `due` on the emulated clock (`due` None: it never ends) and only then does `change`
+    happen to the estate; `outcome` is how it will end, fixed when it starts.
+    """
 
     name: str
     vault_id: str
     mapping_id: str
-    status: str
+    mapping_name: str
     start: datetime.datetime
-    end: datetime.datetime
+    due: datetime.datetime | None
+    outcome: str
+    job: ReplicationJob
+    change: Callable[[datetime.datetime], None] = field(repr=False)
+    status: str = "InProgress"
+    end: datetime.datetime | None = None
     error: dict[str, str] | None = None
-    polls: int = 0
-    removes: bool = False
+
+    @property
+    def running(self) -> bool:
+        """Until it settles; a NeverEnds operation runs for good."""
+        return self.status == "InProgress"
+
+
+class OperationsInFlight:
+    """The operations still running: by due time (to settle those whose time has come, in order, without
+    looking at the rest of the estate) and by mapping (Site Recovery runs one operation per mapping at a time)."""
+
+    def __init__(self) -> None:
+        self._by_due: list[tuple[datetime.datetime, int, AsyncOperation]] = []
+        self._by_mapping: dict[str, AsyncOperation] = {}
+        self._order = itertools.count()
+
+    def add(self, operation: AsyncOperation) -> None:
+        """Track it; one that never ends only blocks its mapping."""
+        self._by_mapping[operation.mapping_id.lower()] = operation
+        if operation.due is not None:
+            heapq.heappush(self._by_due, (operation.due, next(self._order), operation))
+
+    def of_mapping(self, mapping_id: str) -> AsyncOperation | None:
+        """The operation running on a mapping, if any."""
+        return self._by_mapping.get(mapping_id.lower())
+
+    def pop_due(self, now: datetime.datetime) -> Iterator[AsyncOperation]:
+        """Take out, earliest first, every operation due at or before `now`."""
+        while self._by_due and self._by_due[0][0] <= now:
+            operation = heapq.heappop(self._by_due)[2]
+            self._by_mapping.pop(operation.mapping_id.lower(), None)
+            yield operation
+
+    def __iter__(self) -> Iterator[AsyncOperation]:
+        return iter(list(self._by_mapping.values()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +18,9 @@ class Principal:
     client_secret: str | None = field(default=None, repr=False)
     # Upper-case hex SHA-1 and SHA-256 thumbprints of registered certificates (client assertions).
     certificate_thumbprints: set[str] = field(default_factory=set)
-    # time.monotonic() after which role assignments can see it (directory replication delay).
+    # The emulated clock's elapsed seconds after which role assignments can see it (directory replication
+    # delay); `services.directory.Directory.replicated` is the one judge of it.
     visible_after: float = 0.0
-
-    @property
-    def replicated(self) -> bool:
-        """Whether role assignments can see it yet."""
-        return time.monotonic() >= self.visible_after
 
     @property
     def assignment_type(self) -> str:
@@ -41,7 +36,6 @@ class Principal:
             "clientId": self.client_id,
             "hasClientSecret": self.client_secret is not None,
             "certificateThumbprints": sorted(self.certificate_thumbprints),
-            "replicated": self.replicated,
         }
 
 

@@ -19,6 +19,17 @@ def iso(moment: datetime.datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") and moment.utcoffset() == datetime.timedelta(0) else text
 
 
+def to_the_minute(moment: datetime.datetime) -> datetime.datetime:
+    """Seconds and fractions dropped: Automation keeps schedule times in whole minutes."""
+    return moment.replace(second=0, microsecond=0)
+
+
+def in_zone_to_the_minute(moment: datetime.datetime, zone: datetime.tzinfo) -> datetime.datetime:
+    """A schedule time as Automation answers it: in the schedule's zone (its offset always written, `+00:00`
+    for UTC rather than `Z`, when formatted with `isoformat`), to the minute."""
+    return to_the_minute(moment.astimezone(zone))
+
+
 def parse_time(value: Any, field: str) -> datetime.datetime:
     """An RFC 3339 timestamp from a request or a seed; naive values are UTC, as the service reads them."""
     if not isinstance(value, str):
