@@ -3,8 +3,8 @@ Azure's own latency, and the PATCHes sent per mapping.
 
 The "real pace" profile: Site Recovery answers `Retry-After: 30` and runs each mapping update for two minutes
 (`operationDurationSeconds`), every ARM call takes a lognormal ~150 ms (median; sigma 0.5), and a new managed
-identity is invisible to role assignments for 60 s. The vault is the sandbox's East US one with a third A2A
-mapping added, so it has three; the policy asks for a schedule at 02:30 in the mappings' source zones.
+identity is invisible to role assignments for 60 s. The vault is seeded for the bench with three A2A Paired
+mappings; the policy asks for a schedule at 02:30 in the mappings' source zones.
 
 The critical path is what no operator can avoid: the mapping updates cannot finish before Site Recovery ends
 them, and an operator that obeys Retry-After sees the end at the first poll on its 30 s grid after it,
@@ -37,6 +37,7 @@ import yaml
 
 from asr_sandbox import controlplane
 from asr_sandbox.admin_client import AdminClient
+from asr_sandbox.azure.state import default_estate
 from asr_sandbox.process import OperatorProcess, SandboxProcess
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -71,21 +72,25 @@ def wait(check, timeout: float, what: str, interval: float = 0.1):
         time.sleep(interval)
 
 
-def third_mapping(admin: AdminClient, vault: dict) -> None:
-    """Give the vault a third A2A Paired mapping (a copy of its first, under a new name) through the admin seed."""
-    admin.post(
-        "seed",
-        {
-            "mappings": [
-                {
-                    "vault": vault["name"],
-                    "resourceGroup": vault["resourceGroup"],
-                    "subscriptionId": vault["subscriptionId"],
-                    "name": "bench-third-mapping",
-                }
-            ]
-        },
+def bench_vault() -> dict:
+    """A West Europe vault protecting North Europe VMs, with a second forward mapping (another replication
+    policy) beside the forward and failback ones: three A2A Paired mappings, from two source regions."""
+    vault = default_estate.a2a_vault(
+        default_estate.SUBSCRIPTION_A,
+        "rg-asr-weu",
+        "rsv-bench-paced",
+        "westeurope",
+        "northeurope",
+        [{"friendlyName": "vm-paced-01", "agentVersion": default_estate.LATEST, "agentExpiresInDays": 300}],
+        extra_mappings=[
+            {
+                "name": "northeurope-westeurope-72-hour-retention-policy",
+                "target": "asr-a2a-default-westeurope/asr-a2a-default-westeurope-container",
+                "policy": "72-hour-retention-policy",
+            }
+        ],
     )
+    return vault
 
 
 def one_run(sandbox_process: SandboxProcess, admin: AdminClient, custom, args: argparse.Namespace, work) -> dict:
@@ -101,9 +106,8 @@ def one_run(sandbox_process: SandboxProcess, admin: AdminClient, custom, args: a
             "armLatencySigma": 0.5,
         },
     )
-    vault = next(v for v in sandbox["vaults"] if v["name"] == args.vault)
-    mappings = [m for m in admin.state()["vaults"] if m.get("name") == vault["name"]]
-    del mappings
+    vault = bench_vault()
+    admin.post("seed", {"vaults": [vault]})
     operator = admin.state()["operatorObjectId"]
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     kubectl(sandbox, "create", "namespace", namespace)
@@ -136,10 +140,14 @@ def one_run(sandbox_process: SandboxProcess, admin: AdminClient, custom, args: a
     finally:
         process.stop()
     calls = [
-        r for r in admin.requests() if (r.get("principal") or "").lower() == operator.lower() and "/oauth2/" not in r["path"]
+        r
+        for r in admin.requests()
+        if (r.get("principal") or "").lower() == operator.lower() and "/oauth2/" not in r["path"]
     ]
     patches = Counter(
-        r["path"].lower() for r in calls if r["method"] == "PATCH" and "/replicationprotectioncontainermappings/" in r["path"].lower()
+        r["path"].lower()
+        for r in calls
+        if r["method"] == "PATCH" and "/replicationprotectioncontainermappings/" in r["path"].lower()
     )
     log = (work / f"{namespace}.log").read_text()
     return {
@@ -159,7 +167,6 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=120.0, help="Site Recovery operation, seconds")
     parser.add_argument("--retry-after", type=int, default=30, help="Site Recovery's Retry-After, seconds")
     parser.add_argument("--propagation", type=float, default=60.0, help="a new identity's invisibility, seconds")
-    parser.add_argument("--vault", default="rsv-eus-prod", help="the seeded vault to converge")
     args = parser.parse_args()
 
     operation = math.ceil(args.duration / args.retry_after) * args.retry_after

@@ -96,25 +96,26 @@ def has_health_error(mapping: port.Mapping) -> bool:
 def desired_summary(settings: ScheduleSettings, time_zones: Collection[str]) -> str:
     """The spec's schedule as the Schedule column shows it; several zones (mappings from several source
     regions) are listed side by side: `00:00 Europe/London, Asia/Tokyo`."""
-    zones = ", ".join(sorted(set(time_zones))) or "(the source regions' zones)"
+    zones = ", ".join(sorted(set(time_zones))) or "in each source region's zone"
     return summarize(settings.time, zones, settings.frequency, settings.interval, settings.week_days)
 
 
 def observed_summary(schedules: Collection[port.Schedule]) -> str | None:
-    """Site Recovery's own schedules as the Schedule column shows them, when the spec leaves them alone."""
+    """Site Recovery's own schedules as the Schedule column shows them, when the spec leaves them alone: the
+    same run in several zones reads `00:00 Europe/Amsterdam, Europe/Dublin`."""
+    zones: dict[tuple[str, str, int, tuple[str, ...]], set[str]] = {}
+    for schedule in schedules:
+        clock = local_clock(schedule)
+        if clock is not None:
+            key = (clock, schedule.frequency or "Day", schedule.interval or 1, tuple(schedule.week_days))
+            zones.setdefault(key, set()).add(schedule.time_zone or "")
     readings = sorted(
-        {
-            summarize(
-                clock, schedule.time_zone or "", schedule.frequency or "Day", schedule.interval or 1, schedule.week_days
-            )
-            for schedule in schedules
-            if (clock := local_clock(schedule)) is not None
-        }
+        summarize(clock, ", ".join(sorted(names)), frequency, interval, days)
+        for (clock, frequency, interval, days), names in zones.items()
     )
     if not readings:
         return None
-    shown = readings[0] if len(readings) == 1 else f"{readings[0]} and {len(readings) - 1} more"
-    return shown
+    return readings[0] if len(readings) == 1 else f"{readings[0]} and {len(readings) - 1} more"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ READER_OBJECT_ID = "9d1e7c3a-2b4f-4d6e-8a1c-3f5b7d9e1a2c"
 LATEST = "9.63.7187.1"
 
 
-def _a2a_vault(
+def a2a_vault(
     subscription_id: str,
     resource_group: str,
     name: str,
@@ -92,7 +92,7 @@ DEFAULT_SEED: dict[str, Any] = {
         {"principalId": READER_OBJECT_ID, "role": "Reader", "scope": f"/subscriptions/{SUBSCRIPTION_A}"},
     ],
     "vaults": [
-        _a2a_vault(
+        a2a_vault(
             SUBSCRIPTION_A,
             "rg-asr-weu",
             "rsv-weu-prod",
@@ -116,7 +116,7 @@ DEFAULT_SEED: dict[str, Any] = {
                 {"friendlyName": "vm-app-01", "agentVersion": LATEST, "agentExpiresInDays": 330},
             ],
         ),
-        _a2a_vault(
+        a2a_vault(
             SUBSCRIPTION_A,
             "rg-asr-eus",
             "rsv-eus-prod",
@@ -139,7 +139,7 @@ DEFAULT_SEED: dict[str, Any] = {
                 },
             ],
         ),
-        _a2a_vault(
+        a2a_vault(
             SUBSCRIPTION_B,
             "rg-asr-sea",
             "rsv-sea-dr",
