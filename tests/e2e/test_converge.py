@@ -19,10 +19,12 @@ from tests.e2e.kit import (
     default_account_name,
     events_for,
     get_policy,
+    operator_object_id,
     policy,
     vault_spec,
     wait_ready,
 )
+from tests.support import wait_for
 
 
 def test_automatic_policy_converges_and_reads_ready(description, namespace, kubectl, custom, core, arm, start_operator):
@@ -186,3 +188,62 @@ def test_custom_account_and_weekly_schedule_rewrite_site_recovery_schedules_in_p
     assert condition(body, "ScheduleConfigured")["status"] == "True"
     rewritten = [e for e in events_for(core, namespace, "weekly") if e.reason == "ScheduleRewritten"]
     assert {e.message.split()[2] for e in rewritten} == set(schedules), [e.message for e in rewritten]
+
+
+def test_without_a_schedule_site_recoverys_own_schedules_are_kept_reported_and_recreated(
+    description, namespace, kubectl, custom, core, admin, arm, start_operator
+):
+    """spec.schedule omitted: Site Recovery's daily 00:00 in each source region's zone stays as Site Recovery
+    made it (and as a person edits it); status reports it; a schedule deleted by hand comes back through the
+    mapping, never through a schedule the operator writes."""
+    vault = vault_spec(description, 0)
+    start_operator("--drift-interval-override", "1")
+    kubectl.apply(policy("as-made", namespace, vault))
+    body = wait_ready(custom, namespace, "as-made")
+    account = default_account_name(vault)
+    automation = arm.automation(vault["subscriptionId"])
+    mappings = a2a_mappings(arm, vault)
+    zones = sorted({source_zone(arm, vault, mapping) for mapping in mappings})
+    assert {(s["time"], s["timeZone"]) for s in body["status"]["schedules"]} == {("00:00", zone) for zone in zones}
+    assert body["status"]["scheduleSummary"] == f"00:00 {', '.join(zones)}"
+    assert "Site Recovery's own schedules are kept" in condition(body, "ScheduleConfigured")["message"]
+    operator = operator_object_id(admin)
+    assert not [r for r in arm_requests(admin, operator) if r["method"] == "PUT" and "/schedules/" in r["path"]]
+
+    # a person moves one schedule: the operator leaves it (and reports it as it is now)
+    name = mappings[0].properties.provider_specific_details.schedule_name
+    zone = ZoneInfo(automation.schedule.get(vault["resourceGroup"], account, name).time_zone)
+    start = (datetime.now(zone) + timedelta(days=1)).replace(hour=5, minute=0, second=0, microsecond=0)
+    edited = {"startTime": start.isoformat(), "frequency": "Day", "interval": 1, "timeZone": str(zone)}
+    automation.schedule.create_or_update(vault["resourceGroup"], account, name, {"name": name, "properties": edited})
+    wait_for(
+        lambda: (
+            {s["time"] for s in get_policy(custom, namespace, "as-made")["status"]["schedules"]} == {"00:00", "05:00"}
+        ),
+        timeout=30,
+        what="status.schedules to show the edited time",
+    )
+    assert condition(get_policy(custom, namespace, "as-made"), "Ready")["status"] == "True"
+
+    # a schedule deleted by hand is recreated by setting its mapping again
+    admin.delete("requests")
+    automation.schedule.delete(vault["resourceGroup"], account, name)
+
+    def patched():
+        requests = arm_requests(admin, operator)
+        return [
+            r for r in requests if r["method"] == "PATCH" and "replicationProtectionContainerMappings/" in r["path"]
+        ]
+
+    wait_for(patched, timeout=30, what="the mapping set again for its lost schedule")
+
+    def restored():
+        names = {s.name for s in automation.schedule.list_by_automation_account(vault["resourceGroup"], account)}
+        wanted = {m.properties.provider_specific_details.schedule_name for m in a2a_mappings(arm, vault)}
+        body = get_policy(custom, namespace, "as-made")
+        ready = condition(body, "Ready")["status"] == "True"
+        return wanted <= names and len(body["status"].get("schedules") or []) == len(mappings) and ready
+
+    wait_for(restored, timeout=60, what="the schedule recreated through its mapping")
+    requests = arm_requests(admin, operator)
+    assert not [r for r in requests if r["method"] == "PUT" and "/schedules/" in r["path"]], "never written itself"
