@@ -254,7 +254,8 @@ class QuietTicks(logging.Filter):
 class WaitsAreNotFailures(logging.Filter):
     """kopf's only way to come back after a delay is a TemporaryError, which it logs at ERROR as "failed
     temporarily" (and posts as an Error Event). Waiting on Azure (an operation Site Recovery is running, a new
-    identity on its way through the directory) is not a failure: those lines become INFO and say "is waiting"."""
+    identity on its way through the directory) is not a failure: those lines become INFO, say "is waiting", and
+    are not posted as Events (the conditions say it once; a poll every 30 s would post one each time)."""
 
     FAILED = f" failed temporarily: {WAITING}"
 
@@ -263,6 +264,7 @@ class WaitsAreNotFailures(logging.Filter):
         if self.FAILED in text:
             record.msg, record.args = text.replace(self.FAILED, f" is {WAITING}", 1), None
             record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.k8s_skip = True  # kopf's own flag: a line for the log, not an Event every 30 s
         return True
 
 

@@ -131,8 +131,10 @@ def test_a_vault_converges_at_azures_pace_through_a_crash_with_one_patch_per_map
     assert {s["time"] for s in body["status"]["schedules"]} == {"04:00"}
     assert all(record.get("result") == "Succeeded" for record in body["status"]["operations"])
 
-    warnings = [e for e in events_for(core, namespace, "paced") if e.type != "Normal"]
+    events = events_for(core, namespace, "paced")
+    warnings = [e for e in events if e.type != "Normal"]
     assert not warnings, [(e.reason, e.message) for e in warnings]
+    assert not [e for e in events if "waiting on Azure" in (e.message or "")], "a wait is a log line, not an Event"
     logs = first.log_text() + successor.log_text()
     assert "failed temporarily" not in logs, "waiting on Azure is not a failure"
     assert "is waiting on Azure" in logs

@@ -76,6 +76,7 @@ def test_kopfs_failed_temporarily_line_for_a_wait_becomes_info_and_says_waiting(
     assert waits.filter(record)
     assert (record.levelno, record.levelname) == (logging.INFO, "INFO")
     assert record.getMessage() == "Handler 'converge' is waiting on Azure: Progressing; next look in 30 s"
+    assert record.k8s_skip, "kopf posts no Event for it"
     failure = _record(logging.ERROR, "Handler 'converge' failed temporarily: AzureUnavailable")
     assert waits.filter(failure) and failure.levelno == logging.ERROR, "a real failure stays an error"
 
