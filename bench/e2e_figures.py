@@ -13,8 +13,9 @@ Runs the sandbox and `asr-autoupdate run` as subprocesses (as the e2e tests do) 
 Profiles:
   e2e       the e2e suite's settings: the emulator's principalPropagationDelaySeconds 0, and the operator's
             ASR_AUTOUPDATE_LRO_POLLING_INTERVAL=1 (a floor for polls that carry no Retry-After)
-  defaults  the emulator's start-up settings (a new identity is invisible to role assignments for 2 s) and
-            the operator's defaults (30 s LRO polling interval)
+  defaults  the sandbox's fast profile as it starts (one-second Site Recovery operations, no ARM latency,
+            new identities visible at once) and the operator's defaults; Azure's real pace is
+            bench/real_pace.py's
 
 Usage: python bench/e2e_figures.py [--runs 3] [--profiles e2e,defaults] [--drift-passes 5]
 This is a measurement, not a test: it asserts nothing and takes a minute or two.
