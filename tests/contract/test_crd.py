@@ -61,7 +61,6 @@ API_SPEC_FIELDS = {
     "automationAccount",
     "authentication",
     "grantVaultAccess",
-    "updatesPaused",
     "schedule",
     "credentialsSecretRef",
     "managementPolicy",

@@ -28,7 +28,6 @@ WRITES = {
     "delete_role_assignment",
     "begin_mapping_update",
     "put_schedule",
-    "set_schedule_enabled",
 }
 
 FAKE_ARM = "https://fake-arm.invalid"
@@ -313,14 +312,6 @@ class FakeAzure:
         )
         self.schedules[_key(account.id)][schedule.name.lower()] = written
         return written
-
-    async def set_schedule_enabled(self, account: port.AccountRef, name: str, *, enabled: bool) -> port.Schedule:
-        self._enter("set_schedule_enabled")
-        schedules = self.schedules[_key(account.id)]
-        if name.lower() not in schedules:
-            raise NotFoundError("schedule not found", status=404, code="NotFound")
-        schedules[name.lower()] = dataclasses.replace(schedules[name.lower()], is_enabled=enabled)
-        return schedules[name.lower()]
 
     async def list_job_schedules(self, account: port.AccountRef) -> list[port.JobSchedule]:
         self._enter("list_job_schedules")

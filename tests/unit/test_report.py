@@ -820,7 +820,6 @@ def test_status_sections():
             "frequency": "Day",
             "interval": 1,
             "nextRun": "2024-06-10T22:00:00Z",
-            "enabled": True,
         }
     ]
     assert status["scheduleSummary"] == "00:00 Europe/Amsterdam"

@@ -354,14 +354,6 @@ class AzureClient:
             raise conflict_in_body(data, operation, self._secrets)
         return wire.parse_schedule(data)
 
-    async def set_schedule_enabled(self, account: port.AccountRef, name: str, *, enabled: bool) -> port.Schedule:
-        clients = self._for(account.subscription_id)
-        body: automation_types.ScheduleUpdateParameters = {"name": name, "properties": {"isEnabled": enabled}}
-        verb = "resume" if enabled else "pause"
-        async with self._errors(f"{verb} schedule {name} in {account.name}"):
-            model = await clients.automation.schedule.update(account.resource_group, account.name, name, body)
-        return wire.parse_schedule(wire.to_wire(model))
-
     async def list_job_schedules(self, account: port.AccountRef) -> list[port.JobSchedule]:
         return await self._list(
             account.subscription_id,
