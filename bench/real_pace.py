@@ -24,10 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
 import pathlib
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,44 +36,21 @@ from datetime import UTC, datetime, timedelta
 import kubernetes
 import yaml
 
+# the same sandbox plumbing as the e2e figures (this script runs with bench/ on sys.path)
+from e2e_figures import CRD, GROUP, PLURAL, VERSION, kubectl, operator_calls, ready, wait
+
 from asr_autoupdate.azure import errors, port
 from asr_autoupdate.azure.client import AzureClient
 from asr_autoupdate.azure.credentials import AzureSettings, ServicePrincipal
-from asr_sandbox import controlplane
 from asr_sandbox.admin_client import AdminClient
 from asr_sandbox.azure.state import default_estate
 from asr_sandbox.process import OperatorProcess, SandboxProcess
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-CRD = ROOT / "crds" / "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
-GROUP, VERSION, PLURAL = "asr.autoupdate.dev", "v1alpha1", "mobilityupdatepolicies"
 MEDIAN_LATENCY = 0.15
 # Sequential ARM round trips on the critical path, counted as few as any operator could: before the PATCH, read
 # the vault and account (1), create the account (1), read the mappings (1); after Site Recovery ends the
 # updates, poll (1), read the mappings and schedules (1), rewrite the schedules (1), read them back (1).
 CALLS_BEFORE, CALLS_AFTER = 3, 4
-
-
-def kubectl(sandbox: dict, *args: str, stdin: str | None = None) -> str:
-    return subprocess.run(
-        [controlplane.kubectl(), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "KUBECONFIG": sandbox["kubeconfig"]},
-    ).stdout
-
-
-def wait(check, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no {what} within {timeout} s")
-        time.sleep(interval)
 
 
 def bench_vault() -> dict:
@@ -197,22 +172,12 @@ def one_run(sandbox_process: SandboxProcess, admin: AdminClient, custom, args: a
         started = time.monotonic()
         kubectl(sandbox, "apply", "-f", "-", stdin=yaml.safe_dump(manifest))
 
-        def ready() -> dict | None:
-            body = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "paced")
-            status = body.get("status") or {}
-            found = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
-            done = found.get("status") == "True" and status.get("observedGeneration") == body["metadata"]["generation"]
-            return body if done else None
-
-        body = wait(ready, 600, "Ready")
+        wait(lambda: ready(custom, namespace, "paced"), 600, "Ready")
         seconds = time.monotonic() - started
+        body = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "paced")
     finally:
         process.stop()
-    calls = [
-        r
-        for r in admin.requests()
-        if (r.get("principal") or "").lower() == operator.lower() and "/oauth2/" not in r["path"]
-    ]
+    calls = operator_calls(admin, operator)
     patches = Counter(
         r["path"].lower()
         for r in calls
