@@ -123,7 +123,11 @@ def test_job_minutes_and_cost_after_several_days(description, namespace, kubectl
     }
     before = event_uids(core, namespace, "weu")
 
-    admin.advance_clock(3 * DAY + 3600)  # three nightly runs per mapping, all finished
+    # three nightly runs per mapping or more, all finished: land at noon UTC, far from any run (the runs start
+    # at midnight in the source regions' zones), whatever the time of day the suite runs at
+    now = parse(admin.get("clock")["now"])
+    noon = (now + 3 * timedelta(seconds=DAY)).replace(hour=12, minute=0, second=0, microsecond=0)
+    admin.post("clock", {"to": iso(noon if noon >= now + 3 * timedelta(seconds=DAY) else noon + timedelta(days=1))})
     jobs = status_of(custom, namespace, "weu", "jobs", lambda jobs: jobs["monthToDateMinutes"] > 0)
     account = next(a for a in admin.state()["automationAccounts"] if a["name"] == default_account_name(vault))
     runs = [job for job in account["jobs"] if job["runbook"] == SITE_RECOVERY_RUNBOOK]
