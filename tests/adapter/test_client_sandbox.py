@@ -314,6 +314,20 @@ async def test_schedules_are_listed_and_rewritten_under_the_same_name(azure: Azu
     assert len(after) == 1 and after[0].week_days == ("Sunday", "Wednesday") and after[0].next_run
 
 
+async def test_a_schedule_is_paused_and_resumed_in_place(azure: AzureClient, admin: Admin) -> None:
+    mapping = await enabled_mapping(azure, admin)
+    [before] = await azure.list_schedules(ACCOUNT)
+    paused = await azure.set_schedule_enabled(ACCOUNT, mapping.schedule_name or "", enabled=False)
+    assert not paused.is_enabled and paused.name == before.name
+    [listed] = await azure.list_schedules(ACCOUNT)
+    assert not listed.is_enabled and listed.next_run == before.next_run, "a paused schedule keeps its next run"
+    assert (await azure.set_schedule_enabled(ACCOUNT, before.name, enabled=True)).is_enabled
+    patches = [r for r in admin.requests() if r["method"] == "PATCH" and "/schedules/" in r["path"]]
+    assert len(patches) == 2
+    with pytest.raises(errors.NotFoundError):
+        await azure.set_schedule_enabled(ACCOUNT, "no-such-schedule", enabled=False)
+
+
 async def test_schedule_starting_within_five_minutes_is_invalid(azure: AzureClient, admin: Admin) -> None:
     await azure.put_automation_account(ACCOUNT, location="westeurope", tags={})
     soon = parse_iso(admin.now()) + timedelta(minutes=2)

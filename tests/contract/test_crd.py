@@ -61,6 +61,7 @@ API_SPEC_FIELDS = {
     "automationAccount",
     "authentication",
     "grantVaultAccess",
+    "updatesPaused",
     "schedule",
     "credentialsSecretRef",
     "managementPolicy",

@@ -28,6 +28,7 @@ WRITES = {
     "delete_role_assignment",
     "begin_mapping_update",
     "put_schedule",
+    "set_schedule_enabled",
 }
 
 FAKE_ARM = "https://fake-arm.invalid"
@@ -59,6 +60,7 @@ class FakeAzure:
         self._in_flight: dict[str, tuple[port.Mapping, dict]] = {}  # status url -> (mapping, change)
         self._ended: dict[str, port.OperationStatus] = {}
         self.fabrics: dict[str, list[port.Fabric]] = defaultdict(list)
+        self.tags: dict[str, dict[str, str]] = {}  # vault key -> its Azure tags (what a fleet selects by)
         self._serial = itertools.count(1)
 
     # --- test controls -------------------------------------------------------------------------------------
@@ -158,6 +160,28 @@ class FakeAzure:
     async def get_vault(self, vault: port.VaultRef) -> port.Vault | None:
         self._enter("get_vault")
         return self.vaults.get(_key(vault.id))
+
+    async def list_vaults(self, subscription_id: str) -> list[port.DiscoveredVault]:
+        self._enter("list_vaults")
+        found = []
+        for key, vault in self.vaults.items():
+            parts = vault.id.strip("/").split("/")
+            if parts[1].lower() != subscription_id.lower():
+                continue
+            found.append(
+                port.DiscoveredVault(
+                    id=vault.id,
+                    name=vault.name,
+                    resource_group=parts[3],
+                    subscription_id=parts[1],
+                    location=vault.location,
+                    tags=dict(self.tags.get(key, {})),
+                )
+            )
+        return found
+
+    def azure_now(self) -> datetime:
+        return self.clock
 
     async def get_automation_account(self, account: port.AccountRef) -> port.AutomationAccount | None:
         self._enter("get_automation_account")
@@ -312,6 +336,14 @@ class FakeAzure:
         )
         self.schedules[_key(account.id)][schedule.name.lower()] = written
         return written
+
+    async def set_schedule_enabled(self, account: port.AccountRef, name: str, *, enabled: bool) -> port.Schedule:
+        self._enter("set_schedule_enabled")
+        schedules = self.schedules[_key(account.id)]
+        if name.lower() not in schedules:
+            raise NotFoundError("schedule not found", status=404, code="NotFound")
+        schedules[name.lower()] = dataclasses.replace(schedules[name.lower()], is_enabled=enabled)
+        return schedules[name.lower()]
 
     async def list_job_schedules(self, account: port.AccountRef) -> list[port.JobSchedule]:
         self._enter("list_job_schedules")

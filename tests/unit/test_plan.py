@@ -365,6 +365,56 @@ def test_a_health_error_is_reapplied_once_per_drift_interval_after_the_last_upda
     ]
 
 
+def pause(name="m1_a85ea38f"):
+    return f"pause schedule {name}"
+
+
+def resume(name="m1_a85ea38f"):
+    return f"resume schedule {name}"
+
+
+@pytest.mark.parametrize(
+    "overrides, observation, expected",
+    [
+        pytest.param({"updatesPaused": True}, converged(), [pause()], id="a-pause-disables-the-schedules"),
+        pytest.param(
+            {"updatesPaused": True},
+            converged(schedules=(schedule(is_enabled=False),)),
+            [],
+            id="paused-and-disabled-nothing-to-do",
+        ),
+        pytest.param(
+            {}, converged(schedules=(schedule(is_enabled=False),)), [resume()], id="unpaused-a-disabled-one-resumes"
+        ),
+        pytest.param(
+            {"updatesPaused": True, "schedule": {"time": "06:30"}},
+            converged(),
+            [rewrite("06:30 Europe/Amsterdam")],
+            id="a-schedule-being-rewritten-is-paused-after-the-rewrite",
+        ),
+        pytest.param(
+            {"updatesPaused": True},
+            converged(failures=failed(Part.SCHEDULES)),
+            [],
+            id="schedules-unread-nothing-toggled",
+        ),
+        pytest.param(
+            {"updatesPaused": True, "updateMode": "Manual"},
+            converged(schedules=(schedule(),)),
+            ["set auto-update Disabled on mapping m1"],
+            id="manual-needs-no-pause",
+        ),
+    ],
+)
+def test_pausing_updates(overrides, observation, expected):
+    assert [a.todo for a in plan(assess(make_spec(**overrides), observation), NOW)] == expected
+
+
+def test_a_mapping_being_updated_keeps_its_schedule_untouched_until_it_ends():
+    observation = converged()
+    assert plan(assess(make_spec(updatesPaused=True), observation, updating={"m1"}), NOW) == []
+
+
 def test_created_account_is_tagged_for_its_policy():
     [create] = plan(assess(make_spec(), converged(automation_account=None)), NOW)
     assert create == CreateAccount(ACCOUNT, location="westeurope", tags={POLICY_TAG: "dr/vault1"})

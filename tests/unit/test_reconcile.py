@@ -455,3 +455,47 @@ async def test_a_repair_is_answered_once_its_updates_are_sent_and_its_result_fol
     assert azure.writes.count("begin_mapping_update") == 2, "the repair is not forced a second time"
     quiet = await reconcile(azure, make_policy(status={**done.status}, repair_token="t1"), later)
     assert "lastRepair" not in quiet.status, "an answered repair is left as it is"
+
+
+async def test_a_pause_disables_every_schedule_and_a_resume_enables_them(azure):
+    converged_ = await reconcile(azure, make_policy(), NOW)
+    azure.writes.clear()
+    paused = await reconcile(azure, make_policy(status=converged_.status, updatesPaused=True), NOW)
+    assert_converged(paused)
+    assert azure.writes == ["set_schedule_enabled", "set_schedule_enabled"]
+    assert not [s for s in account_schedules(azure) if s.is_enabled]
+    assert conditions(paused)["ScheduleConfigured"] == ("True", "UpdatesPaused")
+    ready = next(c for c in paused.status["conditions"] if c["type"] == "Ready")
+    assert "updates paused" in ready["message"]
+    assert paused.status["scheduleSummary"].endswith(" (paused)")
+    assert {s["enabled"] for s in paused.status["schedules"]} == {False}
+    assert [e.reason for e in paused.events] == ["SchedulePaused", "SchedulePaused"]
+
+    # a person enables one during the freeze: drift, paused again
+    name = account_schedules(azure)[0].name.lower()
+    azure.schedules[ACCOUNT.id.lower().strip("/")][name] = dataclasses.replace(
+        azure.schedules[ACCOUNT.id.lower().strip("/")][name], is_enabled=True
+    )
+    azure.writes.clear()
+    again = await reconcile(azure, make_policy(status=paused.status, updatesPaused=True), NOW)
+    assert_converged(again) and azure.writes == ["set_schedule_enabled"]
+
+    azure.writes.clear()
+    resumed = await reconcile(azure, make_policy(status=again.status), NOW)
+    assert_converged(resumed)
+    assert azure.writes == ["set_schedule_enabled", "set_schedule_enabled"]
+    assert all(s.is_enabled for s in account_schedules(azure))
+    assert [e.reason for e in resumed.events] == ["ScheduleResumed", "ScheduleResumed"]
+
+
+async def test_observe_mode_reports_a_schedule_enabled_during_a_pause_as_drift(azure):
+    first = await reconcile(azure, make_policy(updatesPaused=True), NOW)
+    assert_converged(first)
+    for key, schedule in list(azure.schedules[ACCOUNT.id.lower().strip("/")].items()):
+        azure.schedules[ACCOUNT.id.lower().strip("/")][key] = dataclasses.replace(schedule, is_enabled=True)
+    azure.writes.clear()
+    observed = await reconcile(
+        azure, make_policy(status=first.status, updatesPaused=True, managementPolicy="Observe"), NOW
+    )
+    assert conditions(observed)["Stalled"] == ("True", "DriftDetected") and azure.writes == []
+    assert "pause schedule" in next(c for c in observed.status["conditions"] if c["type"] == "Ready")["message"]

@@ -820,6 +820,7 @@ def test_status_sections():
             "frequency": "Day",
             "interval": 1,
             "nextRun": "2024-06-10T22:00:00Z",
+            "enabled": True,
         }
     ]
     assert status["scheduleSummary"] == "00:00 Europe/Amsterdam"

@@ -57,6 +57,9 @@ class Reason(enum.StrEnum):
     ROLE_ASSIGNED = "RoleAssigned"
     MAPPING_UPDATED = "MappingUpdated"
     SCHEDULE_REWRITTEN = "ScheduleRewritten"
+    SCHEDULE_PAUSED = "SchedulePaused"
+    SCHEDULE_RESUMED = "ScheduleResumed"
+    UPDATES_PAUSED = "UpdatesPaused"
     ROLE_REVOKED = "RoleRevoked"
     AUTOMATION_ACCOUNT_DELETED = "AutomationAccountDeleted"
     MIGRATED_TO_MANAGED_IDENTITY = "MigratedToManagedIdentity"
@@ -290,6 +293,14 @@ REASONS: dict[Reason, ReasonInfo] = {
         f"Request a repair (annotate {REPAIR_ANNOTATION}): Site Recovery then recreates it.",
         "Setting the mapping's auto-update again is what makes Site Recovery create its schedule anew.",
     ),
+    Reason.UPDATES_PAUSED: ReasonInfo(
+        Kind.OK,
+        (ConditionType.SCHEDULE_CONFIGURED,),
+        "Updates are paused (spec.updatesPaused): Site Recovery's {count} schedule(s) are disabled, {when} when "
+        "resumed",
+        "Set spec.updatesPaused: false to resume them.",
+        "A change freeze: the account, the role and the mappings stay configured; no update job runs.",
+    ),
     Reason.SCHEDULE_DISABLED: ReasonInfo(
         Kind.PERSON,
         _summary(ConditionType.SCHEDULE_CONFIGURED),
@@ -320,6 +331,10 @@ REASONS: dict[Reason, ReasonInfo] = {
     ),
     Reason.MAPPING_UPDATED: ReasonInfo(Kind.EVENT, (), "Set auto-update {status} on mapping {mapping}", ""),
     Reason.SCHEDULE_REWRITTEN: ReasonInfo(Kind.EVENT, (), "Rewrote schedule {schedule} to run at {when}", ""),
+    Reason.SCHEDULE_PAUSED: ReasonInfo(
+        Kind.EVENT, (), "Paused schedule {schedule} of mapping {mapping} (spec.updatesPaused)", ""
+    ),
+    Reason.SCHEDULE_RESUMED: ReasonInfo(Kind.EVENT, (), "Resumed schedule {schedule} of mapping {mapping}", ""),
     Reason.ROLE_REVOKED: ReasonInfo(Kind.EVENT, (), "Removed the vault role assignment {assignment}", ""),
     Reason.AUTOMATION_ACCOUNT_DELETED: ReasonInfo(Kind.EVENT, (), "Deleted automation account {account}", ""),
     Reason.MIGRATED_TO_MANAGED_IDENTITY: ReasonInfo(

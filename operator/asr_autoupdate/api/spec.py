@@ -95,6 +95,7 @@ class PolicySpec:
     automation_account: AccountRef
     authentication: Authentication
     grant_vault_access: bool
+    updates_paused: bool  # a change freeze: everything configured, the update schedules disabled
     schedule: ScheduleSettings | None  # None: Site Recovery's own schedules are left as it made them
     credentials_secret_name: str | None
     management_policy: ManagementPolicy
@@ -135,6 +136,7 @@ def parse_spec(raw: Mapping[str, Any], *, namespace: str, name: str) -> PolicySp
         ),
         authentication=_enum(raw, "authentication", Authentication, Authentication.SYSTEM_ASSIGNED_IDENTITY),
         grant_vault_access=_flag(raw, "grantVaultAccess", True),
+        updates_paused=_flag(raw, "updatesPaused", False),
         schedule=_schedule(raw["schedule"]) if raw.get("schedule") is not None else None,
         credentials_secret_name=_secret_name(raw.get("credentialsSecretRef")),
         management_policy=_enum(raw, "managementPolicy", ManagementPolicy, ManagementPolicy.MANAGE),

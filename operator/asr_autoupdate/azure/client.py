@@ -40,6 +40,7 @@ from azure.mgmt.automation import types as automation_types
 from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from asr_autoupdate.azure import errors, port, throttle, wire
+from asr_autoupdate.azure.clock import azure_clock
 from asr_autoupdate.azure.credentials import AzureSettings, ServicePrincipal, make_credential
 from asr_autoupdate.azure.pipeline import SubscriptionClients
 from asr_autoupdate.azure.sdk_errors import conflict_in_body, convert_error
@@ -145,6 +146,17 @@ class AzureClient:
             lambda: clients.vaults.vaults.get(vault.resource_group, vault.name),
         )
         return None if model is None else wire.parse_vault(wire.to_wire(model), vault)
+
+    async def list_vaults(self, subscription_id: str) -> list[port.DiscoveredVault]:
+        return await self._list(
+            subscription_id,
+            f"list vaults of subscription {subscription_id}",
+            lambda clients: clients.vaults.vaults.list_by_subscription_id(),
+            lambda item: wire.parse_discovered_vault(item, subscription_id),
+        )
+
+    def azure_now(self) -> datetime:
+        return azure_clock().now()
 
     # --- automation account ------------------------------------------------------------------------
 
@@ -353,6 +365,14 @@ class AzureClient:
             # the SDK accepts 409 on this PUT and hands back the error body as if it were a Schedule
             raise conflict_in_body(data, operation, self._secrets)
         return wire.parse_schedule(data)
+
+    async def set_schedule_enabled(self, account: port.AccountRef, name: str, *, enabled: bool) -> port.Schedule:
+        clients = self._for(account.subscription_id)
+        body: automation_types.ScheduleUpdateParameters = {"name": name, "properties": {"isEnabled": enabled}}
+        verb = "resume" if enabled else "pause"
+        async with self._errors(f"{verb} schedule {name} in {account.name}"):
+            model = await clients.automation.schedule.update(account.resource_group, account.name, name, body)
+        return wire.parse_schedule(wire.to_wire(model))
 
     async def list_job_schedules(self, account: port.AccountRef) -> list[port.JobSchedule]:
         return await self._list(

@@ -28,6 +28,7 @@ from azure.mgmt.recoveryservices.aio import RecoveryServicesClient
 from azure.mgmt.recoveryservicessiterecovery.aio import SiteRecoveryManagementClient
 
 from asr_autoupdate.azure import throttle
+from asr_autoupdate.azure.clock import AzureClock, azure_clock
 from asr_autoupdate.azure.credentials import AzureSettings
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,13 @@ class SubscriptionBudgetPolicy(AsyncHTTPPolicy[HttpRequest, AsyncHttpResponse]):
     """Charge every attempt to its subscription's budget, and report every answer back to it.
 
     Placed after the retry policy, so each retry waits on the budget too, and a pause set by another
-    client's 429 holds this client's next attempt.
+    client's 429 holds this client's next attempt. Every answer's `Date` also sets Azure's clock (`clock.py`).
     """
 
-    def __init__(self, budgets: throttle.BudgetRegistry):
+    def __init__(self, budgets: throttle.BudgetRegistry, clock: AzureClock | None = None):
         super().__init__()
         self._budgets = budgets
+        self._clock = clock or azure_clock()
 
     async def send(self, request: PipelineRequest[HttpRequest]) -> PipelineResponse[HttpRequest, AsyncHttpResponse]:
         http_request = request.http_request
@@ -56,6 +58,7 @@ class SubscriptionBudgetPolicy(AsyncHTTPPolicy[HttpRequest, AsyncHttpResponse]):
             raise
         http_response = response.http_response
         headers = dict(http_response.headers)
+        self._clock.observe(headers.get("Date") or headers.get("date"))
         budget.record(kind, http_response.status_code, throttle.parse_retry_after(headers), headers=headers)
         return response
 

@@ -60,6 +60,18 @@ class Vault:
 
 
 @dataclasses.dataclass(frozen=True)
+class DiscoveredVault:
+    """A Recovery Services vault as a subscription's vault list shows it: what a fleet selects vaults by."""
+
+    id: str
+    name: str
+    resource_group: str
+    subscription_id: str
+    location: str
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class AutomationAccount:
     id: str
     name: str
@@ -256,6 +268,14 @@ class AzurePort(Protocol):
 
     async def get_vault(self, vault: VaultRef) -> Vault | None: ...
 
+    async def list_vaults(self, subscription_id: str) -> list[DiscoveredVault]:
+        """Every Recovery Services vault of the subscription (all pages)."""
+        ...
+
+    def azure_now(self) -> datetime:
+        """Azure's clock (the `Date` of ARM's latest answer, carried forward): what rollout soaks are timed on."""
+        ...
+
     async def get_automation_account(self, account: AccountRef) -> AutomationAccount | None: ...
 
     async def put_automation_account(
@@ -300,6 +320,10 @@ class AzurePort(Protocol):
 
     async def put_schedule(self, account: AccountRef, schedule: ScheduleSpec) -> Schedule:
         """Rewrite a schedule under the same name (Site Recovery's names stay valid)."""
+        ...
+
+    async def set_schedule_enabled(self, account: AccountRef, name: str, *, enabled: bool) -> Schedule:
+        """Pause or resume a schedule (PATCH isEnabled: the only way Automation toggles one)."""
         ...
 
     async def list_job_schedules(self, account: AccountRef) -> list[JobSchedule]: ...

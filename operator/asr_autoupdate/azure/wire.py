@@ -136,6 +136,23 @@ def parse_vault(data: Json, vault: port.VaultRef) -> port.Vault:
     )
 
 
+def parse_discovered_vault(data: Json, subscription_id: str) -> port.DiscoveredVault:
+    """A vault from a subscription's list; its resource group is read from its ARM id (`resourceGroups/<rg>`)."""
+    vault_id = str(data.get("id") or "")
+    parts = vault_id.strip("/").split("/")
+    lowered = [part.lower() for part in parts]
+    group = parts[lowered.index("resourcegroups") + 1] if "resourcegroups" in lowered[:-1] else ""
+    tags = data.get("tags") or {}
+    return port.DiscoveredVault(
+        id=vault_id,
+        name=str(data.get("name") or (parts[-1] if parts else "")),
+        resource_group=group,
+        subscription_id=subscription_id,
+        location=str(data.get("location") or ""),
+        tags={str(key): str(value) for key, value in tags.items()} if isinstance(tags, dict) else {},
+    )
+
+
 def parse_account(data: Json) -> port.AutomationAccount:
     """An account's principal is only the system-assigned identity's: a user-assigned one is not ours to grant."""
     identity = data.get("identity") or {}

@@ -26,6 +26,7 @@ from asr_autoupdate.reconcile.model import (
     DeleteAccount,
     EnableIdentity,
     GrantRole,
+    PauseSchedule,
     RevokeRole,
     RewriteSchedule,
     UpdateMapping,
@@ -95,6 +96,13 @@ async def _update_mapping(action: UpdateMapping, azure: AzurePort, now: datetime
 @_perform.register
 async def _rewrite_schedule(action: RewriteSchedule, azure: AzurePort, now: datetime) -> ActionResult:
     await azure.put_schedule(action.account, action.schedule)
+    return ActionResult(action, changed=True)
+
+
+@_perform.register
+async def _set_schedule_enabled(action: PauseSchedule, azure: AzurePort, now: datetime) -> ActionResult:
+    """PauseSchedule and ResumeSchedule (its subclass) alike: PATCH isEnabled, idempotent."""
+    await azure.set_schedule_enabled(action.account, action.schedule_name, enabled=action.enabled)
     return ActionResult(action, changed=True)
 
 

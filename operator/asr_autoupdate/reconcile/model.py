@@ -281,6 +281,43 @@ class RewriteSchedule(Action):
 
 
 @dataclasses.dataclass(frozen=True)
+class PauseSchedule(Action):
+    """Disable a Site Recovery schedule for spec.updatesPaused (PATCH isEnabled false; the schedule stays)."""
+
+    account: port.AccountRef
+    schedule_name: str
+    mapping_name: str
+    condition = ConditionType.SCHEDULE_CONFIGURED
+    event = Reason.SCHEDULE_PAUSED
+    touches = frozenset({Part.SCHEDULES})
+    enabled: ClassVar[bool] = False
+
+    @property
+    def todo(self) -> str:
+        return f"pause schedule {self.schedule_name}"
+
+    @property
+    def needs(self) -> str:
+        return f"Contributor on automation account {self.account.name}"
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {"schedule": self.schedule_name, "mapping": self.mapping_name}
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeSchedule(PauseSchedule):
+    """Enable a Site Recovery schedule again: updates are not paused (any more)."""
+
+    event = Reason.SCHEDULE_RESUMED
+    enabled: ClassVar[bool] = True
+
+    @property
+    def todo(self) -> str:
+        return f"resume schedule {self.schedule_name}"
+
+
+@dataclasses.dataclass(frozen=True)
 class DeleteAccount(Action):
     account: port.AccountRef
     condition = ConditionType.AUTOMATION_ACCOUNT_READY

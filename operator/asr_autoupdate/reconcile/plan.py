@@ -26,6 +26,8 @@ from asr_autoupdate.reconcile.model import (
     MigrateMapping,
     Observation,
     Part,
+    PauseSchedule,
+    ResumeSchedule,
     RevokeRole,
     RewriteSchedule,
     UpdateMapping,
@@ -53,7 +55,10 @@ def plan(
     return [
         *_role_actions(spec, observation, force=force),
         *_mapping_actions(assessment, force=force, restore=restore),
-        *_schedule_actions(assessment, now),
+        *(rewrites := _schedule_actions(assessment, now)),
+        *_pause_actions(
+            assessment, {action.schedule.name for action in rewrites if isinstance(action, RewriteSchedule)}
+        ),
     ]
 
 
@@ -147,6 +152,24 @@ def _disable_mappings(observation: Observation, *, force: bool, updating: Collec
         for mapping in observation.manageable_mappings
         if mapping.name not in updating and (force or mapping.auto_update != "Disabled")
     ]
+
+
+def _pause_actions(assessment: Assessment, rewriting: Collection[str]) -> list[Action]:
+    """spec.updatesPaused: every Site Recovery schedule disabled; otherwise enabled (one a person switched the
+    other way is drift). Whether or not the spec sets the schedule; a schedule being rewritten is judged after
+    the rewrite (a PUT may change isEnabled), one whose mapping is updating after the update."""
+    spec, observation = assessment.spec, assessment.observation
+    if Part.SCHEDULES in observation.failures:
+        return []
+    toggles: dict[str, Action] = {}
+    for mapping in assessment.configured_mappings:
+        schedule = observation.schedule(mapping.schedule_name or "")
+        if schedule is None or assessment.is_updating(mapping) or schedule.name in rewriting | toggles.keys():
+            continue
+        if schedule.is_enabled == spec.updates_paused:
+            toggle = PauseSchedule if spec.updates_paused else ResumeSchedule
+            toggles[schedule.name] = toggle(spec.automation_account, schedule.name, mapping.name)
+    return list(toggles.values())
 
 
 def _schedule_actions(assessment: Assessment, now: datetime) -> list[Action]:

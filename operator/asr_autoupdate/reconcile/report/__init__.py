@@ -209,6 +209,8 @@ def _summary(this_pass: PassView, findings: Sequence[Finding]) -> Finding:
     worst = max(gating, key=lambda entry: entry.kind)
     if worst.kind <= Kind.INFO:
         state = f"Azure matches the spec for vault {this_pass.spec.vault.name}"
+        if this_pass.spec.automatic and this_pass.spec.updates_paused:
+            state += ", with updates paused (spec.updatesPaused)"
         if this_pass.spec.automatic and not this_pass.spec.uses_identity:
             state += (
                 ", but its Run As account is retired by Azure: plan to migrate to spec.authentication: "

@@ -56,7 +56,9 @@ def _schedule_state(this_pass: PassView, when: str) -> Finding:
         if piece := assessment.missing_pieces.get(mapping.name):
             return finding(kind, Status.FALSE, Reason.SCHEDULE_NOT_FOUND, piece=piece, mapping=mapping.name)
         schedule = observation.schedule(mapping.schedule_name)
-        if schedule is not None and not schedule.is_enabled:
+        if schedule is not None and schedule.is_enabled == this_pass.spec.updates_paused:
+            if this_pass.spec.updates_paused:  # a pause not applied yet, and not planned: nothing to say beyond it
+                return finding(kind, Status.FALSE, Reason.PROGRESSING, state=f"Pausing schedule {schedule.name}")
             return finding(kind, Status.FALSE, Reason.SCHEDULE_DISABLED, schedule=schedule.name)
     if len(configured) < len(observation.manageable_mappings):
         return finding(kind, Status.UNKNOWN, Reason.WAITING, dependency="the mappings")
@@ -64,6 +66,8 @@ def _schedule_state(this_pass: PassView, when: str) -> Finding:
         return this_pass.unread(kind, Part.FABRICS) or finding(
             kind, Status.UNKNOWN, Reason.WAITING, dependency="the fabrics"
         )
+    if this_pass.spec.updates_paused and configured:
+        return finding(kind, Status.TRUE, Reason.UPDATES_PAUSED, count=str(len(configured)), when=when)
     if this_pass.spec.schedule is None:
         state = (
             f"Site Recovery's own schedules are kept as it made them: {when}"

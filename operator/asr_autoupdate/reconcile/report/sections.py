@@ -49,7 +49,8 @@ def status_sections(assessment: Assessment, now: datetime) -> dict[str, Any]:
         sections["mappings"] = _mappings_status(assessment)
     if Part.PROTECTED_ITEMS not in failures:
         sections["agents"] = _agents_status(observation.protected_items, now)
-    sections["scheduleSummary"] = assessment.schedule_summary if spec.automatic else None
+    summary = assessment.schedule_summary if spec.automatic else None
+    sections["scheduleSummary"] = f"{summary} (paused)" if summary and spec.updates_paused else summary
     if not {Part.AUTOMATION_ACCOUNT, Part.SCHEDULES, Part.MAPPINGS} & failures.keys():
         sections["schedules"] = _schedules_status(assessment) if spec.automatic and account else None
     return sections
@@ -89,6 +90,7 @@ def _schedules_status(assessment: Assessment) -> list[dict[str, Any]]:
             "interval": schedule.interval,
             "weekDays": list(schedule.week_days) or None,
             "nextRun": timestamp(schedule.next_run) if schedule.next_run else None,
+            "enabled": schedule.is_enabled,
         }
         entries.append({key: value for key, value in entry.items() if value is not None})
     return entries
