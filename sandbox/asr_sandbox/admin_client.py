@@ -52,3 +52,11 @@ class AdminClient:
 
     def advance_clock(self, seconds: float) -> dict:
         return self.post("clock", {"advanceSeconds": seconds})
+
+    def fail_update_jobs(self, vault_id: str, fail: bool = True, message: str | None = None) -> dict:
+        """Make every Site Recovery update run covering the vault end Failed (with `message`, or the default
+        exception), leaving its agents as they are; `fail=False` lets the next run succeed again."""
+        body: dict[str, Any] = {"vaultId": vault_id, "fail": fail}
+        if message is not None:
+            body["message"] = message
+        return self.post("vaults/update-job-failure", body)

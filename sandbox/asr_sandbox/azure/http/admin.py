@@ -70,6 +70,7 @@ def register(app: web.Application, world: World) -> None:
     route("DELETE", "/role-assignments", _delete_role_assignments)
     route("DELETE", "/role-assignments/{name}", _delete_role_assignments)
     route("POST", "/runas", _run_as)
+    route("POST", "/vaults/update-job-failure", _update_job_failure)
     route("GET", "/faults", lambda world, _r, _b: {"faults": world.faults.public()})
     route("POST", "/faults", _add_fault)
     route("DELETE", "/faults", _delete_faults)
@@ -198,9 +199,16 @@ def _vault(vault: Vault) -> dict[str, Any]:
         "resourceGroup": vault.resource_group,
         "name": vault.name,
         "location": vault.location,
+        "tags": vault.tags,
         "mappings": [mapping_body(vault, *entry) for entry in vault.mappings()],
         "protectedItems": [item_body(vault, *entry) for entry in vault.items()],
+        "updateJobFailure": _failure_switch(vault),
     }
+
+
+def _failure_switch(vault: Vault) -> dict[str, Any] | None:
+    """Null while update runs may succeed; a null message means the emulator's default wording."""
+    return {"message": vault.update_failure_message} if vault.fail_update_jobs else None
 
 
 def _reset(world: World, _request: web.Request, _body: dict[str, Any]) -> dict[str, Any]:
@@ -323,6 +331,26 @@ def _run_as(world: World, _request: web.Request, body: dict[str, Any]) -> dict[s
         account.connections[RUN_AS_CONNECTION.lower()] = connection
         answer["connection"] = connection_body(account, connection)["properties"]
     return answer
+
+
+def _update_job_failure(world: World, _request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+    """Make every update run covering one vault fail (or stop that); judged, like credentials, when a job starts."""
+    unknown = set(body) - {"vaultId", "fail", "message"}
+    if unknown:
+        raise AdminError(400, f"unknown keys {sorted(unknown)}; give vaultId, fail and optionally message")
+    vault_id, fail, message = body.get("vaultId"), body.get("fail"), body.get("message")
+    if not isinstance(vault_id, str) or not vault_id.strip():
+        raise AdminError(400, "vaultId must be a vault's ARM id")
+    if not isinstance(fail, bool):
+        raise AdminError(400, f"fail must be true or false, got {fail!r}")
+    if message is not None and (not isinstance(message, str) or not message.strip()):
+        raise AdminError(400, "message must be a non-empty string (or omitted for the default)")
+    vault = world.state.vaults.get(vault_id.strip().rstrip("/").lower())
+    if vault is None:
+        raise AdminError(404, f"no vault {vault_id!r} in the estate (vaultId is the vault's full ARM id)")
+    vault.fail_update_jobs = fail
+    vault.update_failure_message = message if fail else None
+    return {"vaultId": vault.id, "updateJobFailure": _failure_switch(vault)}
 
 
 # ---- faults, clock, request log, settings ---------------------------------------------------------------

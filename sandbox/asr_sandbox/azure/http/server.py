@@ -1,7 +1,8 @@
 """The HTTPS server: one port for the token authority, Azure Resource Manager and the `/_sandbox` admin API.
 
 Every ARM call goes through the same gate ARM has: request ids, injected faults, ARM's latency, bearer token,
-per-subscription throttling, RBAC, then the resource provider's handler.
+per-subscription throttling, RBAC, then the resource provider's handler. Every answer is dated by the
+emulated clock.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import email.utils
 import json
 import logging
 import pathlib
@@ -133,6 +135,7 @@ def build_app(world: World) -> web.Application:
     authorization.register(router)
 
     app = web.Application(middlewares=[_edge(world)], client_max_size=4 * 1024 * 1024)
+    app.on_response_prepare.append(_emulated_date(world))
     entra.register(app, world)
     admin.register(app, world)
 
@@ -146,6 +149,23 @@ def build_app(world: World) -> web.Application:
 
     app.router.add_route("*", "/{tail:.*}", arm)
     return app
+
+
+def _emulated_date(world: World) -> Any:
+    """Every answer of the app (ARM, its errors and faults, the token endpoint, the admin API) is dated by the
+    emulated clock, as Azure's answers are dated by Azure's: a client that reads the service's time from `Date`
+    (soak times, clock skew) then sees the emulated now. aiohttp only adds its wall-clock `Date` when none is set.
+    """
+
+    async def stamp(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Date"] = http_date(world.clock.now())
+
+    return stamp
+
+
+def http_date(moment: datetime.datetime) -> str:
+    """RFC 7231's IMF-fixdate (`Fri, 04 Dec 2026 19:53:06 GMT`), whole seconds, as ARM writes it."""
+    return email.utils.format_datetime(moment.astimezone(datetime.UTC).replace(microsecond=0), usegmt=True)
 
 
 def _edge(world: World) -> Any:
@@ -189,7 +209,7 @@ def _edge(world: World) -> Any:
         entry.status = response.status
         response.headers["x-ms-request-id"] = request_id
         response.headers["x-ms-correlation-request-id"] = request.headers.get("x-ms-correlation-request-id", request_id)
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = world.clock.now().strftime("%Y%m%dT%H%M%SZ")
         response.headers["x-ms-routing-request-id"] = f"WESTEUROPE:{stamp}:{request_id}"
         return response
 

@@ -57,17 +57,26 @@ def finish(outcome: JobOutcome, ended: datetime.datetime, latest_agent_version: 
 def judge_run(
     state: AzureState, account: AutomationAccount, schedule_name: str | None, at: datetime.datetime
 ) -> JobOutcome:
-    """Each vault is judged on its own credentials; one broken vault fails the job but not the others' upgrades."""
+    """Each vault is judged on its own credentials; one broken vault fails the job but not the others' upgrades.
+
+    A vault whose credentials pass can still fail its update when a test has switched that on (admin API): the
+    run then signs in, fails to install, and the job ends with that exception, the vault's agents left as they were.
+    """
     outcome = JobOutcome()
     failures: list[str] = []
     for vault, targets in _targets(state, account, schedule_name):
         auth_type = targets[0][1].details.get("automationAccountAuthenticationType") or "RunAsAccount"
         problems = _credential_problems(state, account, auth_type, vault, at)
         fatal = [problem for problem in problems if problem["errorLevel"] == "Error"]
+        install_failure = _simulated_update_failure(vault, targets, at) if not fatal else None
+        if install_failure is not None:
+            problems.append(install_failure)
         for _container, mapping in targets:
             outcome.mapping_health.append((mapping, [dict(problem, entityId=mapping.id) for problem in problems]))
         if fatal:
             failures.extend(f"{problem['errorMessage']} Vault: {vault.id}." for problem in fatal)
+        elif install_failure is not None:
+            failures.append(install_failure["errorMessage"])
         else:
             outcome.upgrade_containers.extend(container for container, _mapping in targets)
     if failures:
@@ -98,6 +107,33 @@ def _targets(
         if enabled:
             found.append((vault, enabled))
     return found
+
+
+def _simulated_update_failure(
+    vault: Vault, targets: list[tuple[ProtectionContainer, ContainerMapping]], at: datetime.datetime
+) -> dict[str, Any] | None:
+    """The health error of a run that a test made fail on this vault; its message is the job's exception."""
+    if not vault.fail_update_jobs:
+        return None
+    message = vault.update_failure_message or _default_failure_message(
+        vault, [container for container, _mapping in targets]
+    )
+    return _health_error(
+        "AgentUpdateFailed",
+        at,
+        message,
+        "The next run of the update job retries the update; if it keeps failing, update the Mobility Service on "
+        "the virtual machines manually.",
+    )
+
+
+def _default_failure_message(vault: Vault, containers: list[ProtectionContainer]) -> str:
+    """The emulator's own wording (the service's is not known): the vault, and how many items the run covered."""
+    covered = len({item.id.lower() for container in containers for item in container.items.values()})
+    return (
+        f"Failed to update Mobility Service on 1 of {max(covered, 1)} protected items in vault '{vault.name}': "
+        "the extension installation timed out (simulated)."
+    )
 
 
 def _credential_problems(

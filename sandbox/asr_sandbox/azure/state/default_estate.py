@@ -25,8 +25,13 @@ def a2a_vault(
     source: str,
     items: list[dict[str, Any]],
     extra_mappings: list[dict[str, Any]] = (),
+    *,
+    tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A vault protecting `source` region VMs into `location`, with the forward and the failback mapping."""
+    """A vault protecting `source` region VMs into `location`, with the forward and the failback mapping.
+
+    `tags` are the vault's ARM tags (what a fleet selects vaults by); the default estate's vaults have none.
+    """
     source_container = f"asr-a2a-default-{source}-container"
     target_container = f"asr-a2a-default-{location}-container"
     return {
@@ -34,6 +39,7 @@ def a2a_vault(
         "resourceGroup": resource_group,
         "name": name,
         "location": location,
+        **({"tags": dict(tags)} if tags is not None else {}),
         "fabrics": [
             {
                 "name": f"asr-a2a-default-{source}",

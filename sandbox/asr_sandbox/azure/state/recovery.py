@@ -128,6 +128,10 @@ class Vault:
     tags: dict[str, str] = field(default_factory=dict)
     fabrics: dict[str, Fabric] = field(default_factory=dict)
     replication_jobs: dict[str, ReplicationJob] = field(default_factory=dict)
+    # A test's switch (admin API): every update run covering this vault fails, its agents left as they are.
+    fail_update_jobs: bool = False
+    # The exception those runs end with; None: the emulator's default wording (it names the run's item count).
+    update_failure_message: str | None = None
 
     @property
     def asr_prefix(self) -> str:

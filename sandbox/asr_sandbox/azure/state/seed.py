@@ -139,9 +139,11 @@ def _seed_vault(state: AzureState, spec: dict[str, Any], now: datetime.datetime)
             name=spec["name"],
             location=spec["location"],
             created=now,
-            tags=spec.get("tags") or {},
         )
         state.vaults[key] = vault
+    if spec.get("tags") is not None:
+        # A seed that names tags sets them, on a vault it merges into too (a test re-tagging a vault mid-run).
+        vault.tags = _tags(spec["tags"])
     for fabric_spec in spec.get("fabrics", []):
         fabric = vault.fabrics.get(fabric_spec["name"].lower())
         if fabric is None:
@@ -167,6 +169,13 @@ def _seed_vault(state: AzureState, spec: dict[str, Any], now: datetime.datetime)
                 _seed_mapping(vault, container, mapping_spec)
             for item_spec in container_spec.get("protectedItems", []):
                 _seed_item(vault, fabric, container, item_spec, now)
+
+
+def _tags(value: Any) -> dict[str, str]:
+    """ARM tags are string to string; anything else would only fail later, in a client's deserializer."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError("a vault's tags must be an object of strings")
+    return dict(value)
 
 
 def _seed_mapping(vault: Vault, container: ProtectionContainer, spec: dict[str, Any]) -> None:
