@@ -83,18 +83,22 @@ def install_chart_identity(kubectl: Kubectl, manifests: list[dict], release_name
     kubectl.apply(chart_identity(manifests), "--server-side", "--force-conflicts")
 
 
-CRD_FILE = pathlib.Path(__file__).resolve().parents[1] / "crds" / "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
+CRD_DIR = pathlib.Path(__file__).resolve().parents[1] / "crds"
+CRD_FILE = CRD_DIR / "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
+CRD_NAMES = ("mobilityupdatepolicies", "mobilityupdatefleets")
 
 
 def install_crd(kubectl: Kubectl) -> None:
-    """The CRD, installed as a user installs it, and served: Established is not enough, discovery must list it."""
-    kubectl("apply", "--server-side", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", "crd/mobilityupdatepolicies.asr.autoupdate.dev", "--timeout=30s")
+    """The CRDs, installed as a user installs them, and served: Established is not enough, discovery must list
+    them."""
+    kubectl("apply", "--server-side", "-f", str(CRD_DIR))
+    for plural in CRD_NAMES:
+        kubectl("wait", "--for=condition=Established", f"crd/{plural}.asr.autoupdate.dev", "--timeout=30s")
     wait_for(
-        lambda: (
-            "mobilityupdatepolicies"
-            in kubectl("api-resources", "--api-group=asr.autoupdate.dev", "-o", "name", check=False).stdout
+        lambda: all(
+            plural in kubectl("api-resources", "--api-group=asr.autoupdate.dev", "-o", "name", check=False).stdout
+            for plural in CRD_NAMES
         ),
         timeout=30,
-        what="the CRD in discovery",
+        what="the CRDs in discovery",
     )

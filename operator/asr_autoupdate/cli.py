@@ -56,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="how often to look whether a policy's drift check is due",
     )
     run.add_argument(
+        "--fleet-tick",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how often each fleet's waves are gated again from its children's status (discovery keeps its interval)",
+    )
+    run.add_argument(
+        "--discovery-interval-override",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="rediscover every fleet's vaults this often instead of its discoveryIntervalSeconds (tests, demo)",
+    )
+    run.add_argument(
         "--drift-interval-override",
         type=float,
         default=None,
@@ -113,6 +127,8 @@ def _run_operator(args: argparse.Namespace) -> int:
         log_json=args.log_format == "json",
         verbose=args.verbose,
         drift_tick_seconds=args.drift_tick,
+        fleet_tick_seconds=args.fleet_tick,
+        discovery_interval_override=args.discovery_interval_override,
         drift_interval_override=args.drift_interval_override,
         metrics_port=args.metrics_port,
         azure=azure,

@@ -20,17 +20,28 @@ import kopf
 
 from asr_autoupdate import metrics
 from asr_autoupdate.api import FINALIZER, GROUP, PLURAL, REPAIR_ANNOTATION, VERSION
+from asr_autoupdate.api.fleet import FLEET_LABEL, FLEET_PLURAL, RELEASE_ANNOTATION
 from asr_autoupdate.api.reasons import Reason, RetryKind
 from asr_autoupdate.azure.client import AzureClientPool
 from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid
+from asr_autoupdate.child_policies import KubernetesChildStore
 from asr_autoupdate.credentials_secret import SecretUnreadable, read_service_principal
 from asr_autoupdate.reconcile import Outcome, PolicyInput, blocked, finalize, reconcile, requeue
+from asr_autoupdate.reconcile.fleet import (
+    ChildState,
+    FleetInput,
+    FleetOutcome,
+    child_state,
+    fleet_blocked,
+    reconcile_fleet,
+)
 from asr_autoupdate.reconcile.model import Retry
 
 log = logging.getLogger("asr_autoupdate")
 
 # Handler ids: kopf names its progress annotations and log lines after them (docs/troubleshooting.md)
 CONVERGE, DRIFT_CHECK, CLEANUP = "converge", "drift_check", "cleanup"
+FLEET_CONVERGE, FLEET_TICK, FLEET_CLEANUP = "fleet_converge", "fleet_tick", "fleet_cleanup"
 UNEXPECTED = "reconcile of %s/%s failed unexpectedly"  # logged with the traceback; the condition says InternalError
 WAITING = "waiting on Azure: "  # how a wait's TemporaryError starts, so `WaitsAreNotFailures` knows it
 
@@ -46,6 +57,8 @@ class OperatorOptions:
     verbose: bool = False
     drift_tick_seconds: float = 15.0  # how often the timer asks "is a drift check due?"
     drift_interval_override: float | None = None  # replaces every policy's driftCheckIntervalSeconds (tests, demo)
+    fleet_tick_seconds: float = 30.0  # how often a fleet's waves are gated again from its children's status
+    discovery_interval_override: float | None = None  # replaces every fleet's discoveryIntervalSeconds (tests)
     metrics_port: int = 8000  # Prometheus /metrics; 0: none
     azure: AzureSettings = dataclasses.field(default_factory=AzureSettings)
 
@@ -146,7 +159,124 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
             await memo.azure.release(f"{policy.namespace}/{policy.name}")
         _obey(outcome, body, patch, memo, attempt=retry)
 
+    _register_fleets(registry, options)
     return registry
+
+
+# kopf's index of fleet children: (namespace, fleet name) -> the ChildState of each child
+Children = kopf.Index[tuple[str, str], ChildState]
+
+
+def fleet_input(body: kopf.Body) -> FleetInput:
+    meta = body["metadata"]
+    return FleetInput(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        uid=meta.get("uid") or "",
+        generation=int(meta.get("generation") or 0),
+        spec=dict(body.get("spec") or {}),
+        status=dict(body.get("status") or {}),
+        release=(meta.get("annotations") or {}).get(RELEASE_ANNOTATION),
+    )
+
+
+def _register_fleets(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
+    """A fleet's handlers: every cause ends in `_converge_fleet`; deleting a fleet deletes its children."""
+    fleets = (GROUP, VERSION, FLEET_PLURAL)
+
+    @kopf.index(GROUP, VERSION, PLURAL, id="fleet_children", registry=registry)
+    def fleet_children(
+        meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, namespace: str | None, **_: Any
+    ) -> dict[tuple[str, str], ChildState] | None:
+        child = child_state(meta, spec, status)
+        return {(namespace or "", meta["labels"][FLEET_LABEL]): child} if child is not None else None
+
+    @kopf.on.resume(*fleets, id=FLEET_CONVERGE, registry=registry)
+    @kopf.on.create(*fleets, id=FLEET_CONVERGE, registry=registry)
+    @kopf.on.update(*fleets, id=FLEET_CONVERGE, field="spec", registry=registry)
+    @kopf.on.field(*fleets, id="release", field=("metadata", "annotations", RELEASE_ANNOTATION), registry=registry)
+    async def fleet_converge(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
+        await _converge_fleet(body, patch, memo, kwargs["fleet_children"], kwargs["vault_owners"], attempt=retry)
+
+    @kopf.timer(
+        *fleets,
+        id=FLEET_TICK,
+        interval=options.fleet_tick_seconds,
+        initial_delay=options.fleet_tick_seconds,
+        registry=registry,
+    )
+    async def fleet_tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+        await _converge_fleet(body, patch, memo, kwargs["fleet_children"], kwargs["vault_owners"], from_timer=True)
+
+    @kopf.on.delete(*fleets, id=FLEET_CLEANUP, registry=registry)
+    async def fleet_cleanup(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+        """Children go with their fleet, each through its own finalizer (its deletionPolicy), also where no
+        garbage collector follows owner references."""
+        fleet = fleet_input(body)
+        store = KubernetesChildStore()
+        for child in kwargs["fleet_children"].get((fleet.namespace, fleet.name), ()):
+            await store.delete(fleet.namespace, child.name)
+        await memo.azure.release(f"fleet:{fleet.namespace}/{fleet.name}")
+
+
+async def _converge_fleet(
+    body: kopf.Body,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    children: Children,
+    owners: Owners,
+    *,
+    from_timer: bool = False,
+    attempt: int = 0,
+) -> None:
+    fleet = fleet_input(body)
+    mine = list(children.get((fleet.namespace, fleet.name), ()))
+    vaults = {key: [(owner[0], owner[2]) for owner in owners[key]] for key in owners}
+    async with _lock(memo):
+        outcome = await _fleet_pass(fleet, memo, mine, vaults)
+        memo.discovery = outcome.discovery
+    for key, value in outcome.status.items():
+        patch.status[key] = value
+    for event in outcome.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    if outcome.release_consumed:
+        patch.metadata.annotations[RELEASE_ANNOTATION] = None  # answered: status.lastRelease says how
+    if outcome.retry is not None and not from_timer:
+        raise _in_kopf_terms(outcome.retry, attempt)
+
+
+async def _fleet_pass(
+    fleet: FleetInput, memo: kopf.Memo, children: list[ChildState], owners: dict[str, list[tuple[str, str]]]
+) -> FleetOutcome:
+    """One fleet pass as the template's identity (its Secret, or the operator's own); never raises."""
+    now = datetime.now(UTC)
+    secret_ref = str(((fleet.spec.get("template") or {}).get("credentialsSecretRef") or {}).get("name") or "")
+    try:
+        identity = await read_service_principal(fleet.namespace, secret_ref) if secret_ref else None
+        azure = await memo.azure.get(identity, user=f"fleet:{fleet.namespace}/{fleet.name}")
+        return await reconcile_fleet(
+            azure,
+            KubernetesChildStore(),
+            fleet,
+            children,
+            owners,
+            now=now,
+            azure_now=azure.azure_now(),
+            discovery=getattr(memo, "discovery", None),
+            discovery_interval_override=memo.options.discovery_interval_override,
+        )
+    except (SecretInvalid, SecretUnreadable) as problem:
+        reason = (
+            Reason.CREDENTIALS_SECRET_INVALID
+            if isinstance(problem, SecretInvalid)
+            else Reason.CREDENTIALS_SECRET_UNREADABLE
+        )
+        return fleet_blocked(fleet, now, reason, f"The template's Secret {secret_ref}: {problem}.")
+    except Exception:
+        log.exception("fleet pass of %s/%s failed unexpectedly", fleet.namespace, fleet.name)
+        return fleet_blocked(
+            fleet, now, Reason.INTERNAL_ERROR, "The fleet pass failed unexpectedly; see the operator's log."
+        )
 
 
 async def _converge(

@@ -21,6 +21,7 @@ import subprocess
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHART_DIR = ROOT / "charts" / "asr-autoupdate-operator"
 CRD_FILE = ROOT / "crds" / "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
+CRD_DIR = ROOT / "crds"
 RELEASE = "asr-autoupdate-operator"
 OPERATOR_NAMESPACE = "asr-system"
 TOOLS = ("docker", "kind", "helm", "kubectl")

@@ -100,9 +100,10 @@ class FakeAzure:
 
     # --- seeding -------------------------------------------------------------------------------------------
 
-    def add_vault(self, vault: port.VaultRef, location: str) -> port.Vault:
+    def add_vault(self, vault: port.VaultRef, location: str, tags: dict[str, str] | None = None) -> port.Vault:
         seeded = port.Vault(id=vault.id, name=vault.name, location=location)
         self.vaults[_key(vault.id)] = seeded
+        self.tags[_key(vault.id)] = dict(tags or {})
         return seeded
 
     def add_account(

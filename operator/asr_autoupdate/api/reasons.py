@@ -60,6 +60,12 @@ class Reason(enum.StrEnum):
     SCHEDULE_PAUSED = "SchedulePaused"
     SCHEDULE_RESUMED = "ScheduleResumed"
     UPDATES_PAUSED = "UpdatesPaused"
+    WAVE_HELD = "WaveHeld"
+    WAVE_RELEASED = "WaveReleased"
+    UNKNOWN_WAVE = "UnknownWave"
+    POLICY_CREATED = "PolicyCreated"
+    POLICY_DELETED = "PolicyDeleted"
+    POLICY_WRITE_FAILED = "PolicyWriteFailed"
     ROLE_REVOKED = "RoleRevoked"
     AUTOMATION_ACCOUNT_DELETED = "AutomationAccountDeleted"
     MIGRATED_TO_MANAGED_IDENTITY = "MigratedToManagedIdentity"
@@ -359,10 +365,39 @@ REASONS: dict[Reason, ReasonInfo] = {
         "Run the update less often (spec.schedule).",
         "Or check the job durations in the automation account. spec.costModel sets the free minutes and the price per minute.",
     ),
+    Reason.WAVE_HELD: ReasonInfo(
+        Kind.PERSON,
+        SUMMARY_TYPES,
+        "Fleet wave {wave} is held: {vaults} in wave {previous} failed an update job or report a mapping health error",
+        "Fix the cause, then annotate the fleet asr.autoupdate.dev/release-wave={wave}.",
+        "A MobilityUpdateFleet's condition and a Warning Event: the held wave's children keep their update "
+        "schedules paused until a person releases the wave (docs/rollouts.md).",
+    ),
+    Reason.POLICY_WRITE_FAILED: ReasonInfo(
+        Kind.TRANSIENT,
+        SUMMARY_TYPES,
+        "The fleet could not write a child policy: {problem}",
+        "Check the operator's RBAC on mobilityupdatepolicies (create, patch, delete) and the API server's answer.",
+    ),
+    Reason.WAVE_RELEASED: ReasonInfo(Kind.EVENT, (), "Fleet wave {wave} was released by a person", ""),
+    Reason.UNKNOWN_WAVE: ReasonInfo(
+        Kind.EVENT,
+        (),
+        "The release annotation names no wave of this fleet: {wave} (its waves: {waves})",
+        "Annotate with one of the fleet's wave names.",
+    ),
+    Reason.POLICY_CREATED: ReasonInfo(Kind.EVENT, (), "Created policy {policy} for vault {vault} in wave {wave}", ""),
+    Reason.POLICY_DELETED: ReasonInfo(
+        Kind.EVENT,
+        (),
+        "Deleted policy {policy}: vault {vault} is gone or no longer matches the fleet",
+        "",
+        "The child's deletionPolicy applies to the vault.",
+    ),
 }
 
 # Event reasons posted as Warning (every other Event reason is Normal).
-WARNING_EVENTS = frozenset({Reason.UPDATE_JOB_FAILED, Reason.JOB_MINUTES_OVER_FREE_TIER})
+WARNING_EVENTS = frozenset({Reason.UPDATE_JOB_FAILED, Reason.JOB_MINUTES_OVER_FREE_TIER, Reason.UNKNOWN_WAVE})
 
 
 EXCERPT_LIMIT = 160
