@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 # Raise the floor when tests are added; a drop below it means tests went missing (deleted, or not collected).
 # Lowered once, from 1040 to 1030, when the Kubernetes emulator and its 44 tests were deleted (issue 8).
-MINIMUM_TOTAL = 1150
+MINIMUM_TOTAL = 1450
 REQUIRED_SUITES = [
     "tests/test_layering.py",
     "tests/test_cli.py",
@@ -21,6 +21,13 @@ REQUIRED_SUITES = [
     "tests/e2e/test_real_pace.py",
     "tests/sandbox/azure/test_azure_real_pace.py",
     "tests/sandbox/azure/test_azure_fidelity.py",
+    "tests/e2e/test_pause.py",
+    "tests/e2e/test_rollout_waves.py",
+    "tests/unit/test_fleet_waves.py",
+    "tests/contract/test_fleet_crd.py",
+    "tests/docs/test_rollouts.py",
+    "tests/sandbox/azure/test_azure_date_header.py",
+    "tests/sandbox/azure/test_azure_update_failures.py",
     "tests/chart",
 ]
 

@@ -1,7 +1,7 @@
 """Render the Helm chart offline (helm-python-sdk: Helm v4's Go SDK, no cluster, no helm binary) and look into it.
 
 Shared by the chart tests. `render()` returns the manifests as dicts, NOTES.txt left out; the chart's own
-CRD is not rendered (Helm installs `crds/` as they are) and is checked byte for byte instead.
+CRDs are not rendered (Helm installs `crds/` as they are) and are checked byte for byte instead.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHART_DIR = ROOT / "charts" / "asr-autoupdate-operator"
 CRD_NAME = "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
+FLEET_CRD_NAME = "mobilityupdatefleets.asr.autoupdate.dev.yaml"
+CRD_NAMES = sorted([CRD_NAME, FLEET_CRD_NAME])
 RELEASE = "asr-autoupdate-operator"
 NAMESPACE = "asr-system"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"

@@ -1,5 +1,5 @@
 """The Helm chart, offline: it lints, renders valid Kubernetes objects for every supported version, deploys one
-restricted, single-replica operator, refuses bad values, and ships the repository's CRD unchanged.
+restricted, single-replica operator, refuses bad values, and ships the repository's CRDs unchanged.
 
 Rendering uses helm-python-sdk (Helm v4's SDK; no helm binary exists here), validation kubernetes-validate
 (the API's own JSON schemas, strict: unknown fields fail). `helm lint --strict`, `helm template | kubeconform`
@@ -18,7 +18,7 @@ import yaml
 from tests.chart.chart_kit import (
     CHART_DIR,
     CLIENT,
-    CRD_NAME,
+    CRD_NAMES,
     NAMESPACE,
     PEM,
     RELEASE,
@@ -95,30 +95,35 @@ def test_namespaced_objects_land_in_the_release_namespace_unless_they_are_roles(
 
 def test_notes_render_with_the_commands_users_need():
     notes = render_files()[f"{CHART_DIR.name}/templates/NOTES.txt"]
-    assert "kubectl apply --server-side -f crds/mobilityupdatepolicies.asr.autoupdate.dev.yaml" in notes
-    assert "kubectl delete mup --all -A" in notes
+    for name in CRD_NAMES:
+        assert f"kubectl apply --server-side -f crds/{name}" in notes
+    assert notes.index("kubectl delete mupf --all -A") < notes.index("kubectl delete mup --all -A")
     assert "rollout status deployment/asr-autoupdate-operator" in notes
+    assert "kubectl get mup -n <namespace> -l asr.autoupdate.dev/fleet=<fleet> -L asr.autoupdate.dev/wave" in notes
 
 
-# -- the CRD -------------------------------------------------------------------------------------------------
+# -- the CRDs ------------------------------------------------------------------------------------------------
 
 
-def test_chart_crd_is_byte_identical_to_the_repository_crd():
+def test_chart_crds_are_byte_identical_to_the_repository_crds():
     shipped = sorted(p.name for p in (CHART_DIR / "crds").iterdir())
-    assert shipped == [CRD_NAME]
-    assert (CHART_DIR / "crds" / CRD_NAME).read_bytes() == (ROOT / "crds" / CRD_NAME).read_bytes(), (
-        "charts/asr-autoupdate-operator/crds/ is a copy of crds/: run "
-        "`cp crds/*.yaml charts/asr-autoupdate-operator/crds/`"
-    )
+    assert shipped == CRD_NAMES == sorted(p.name for p in (ROOT / "crds").iterdir())
+    for name in CRD_NAMES:
+        assert (CHART_DIR / "crds" / name).read_bytes() == (ROOT / "crds" / name).read_bytes(), (
+            "charts/asr-autoupdate-operator/crds/ is a copy of crds/: run "
+            "`cp crds/*.yaml charts/asr-autoupdate-operator/crds/`"
+        )
 
 
-def test_helm_installs_exactly_that_crd():
-    [crd] = chart().crds
-    assert crd["filename"].endswith(CRD_NAME)
-    installed = crd["data"]
-    installed = installed.encode() if isinstance(installed, str) else bytes(installed)
-    assert installed == (ROOT / "crds" / CRD_NAME).read_bytes()
-    kubernetes_validate.validate(yaml.safe_load(installed), "1.30.0", strict=True)
+def test_helm_installs_exactly_those_crds():
+    installed = {}
+    for crd in chart().crds:
+        data = crd["data"]
+        installed[crd["filename"].rpartition("/")[2]] = data.encode() if isinstance(data, str) else bytes(data)
+    assert sorted(installed) == CRD_NAMES
+    for name, data in installed.items():
+        assert data == (ROOT / "crds" / name).read_bytes()
+        kubernetes_validate.validate(yaml.safe_load(data), "1.30.0", strict=True)
 
 
 def test_chart_versions_match_the_operator():

@@ -3,7 +3,7 @@
 Whether the grants are enough, and each one needed, is proven by the real kube-apiserver's enforcement in
 tests/e2e/test_chart_rbac.py (the operator runs as the chart's ServiceAccount; removing any one grant fails a
 named test there). This file checks the values' meaning: Secrets only where `rbac.credentialsSecrets` says,
-policy rights kept inside the watched namespaces, no wildcards.
+policy and fleet rights kept inside the watched namespaces, no wildcards, one resource per rule.
 """
 
 from __future__ import annotations
@@ -59,8 +59,22 @@ def test_no_variant_grants_wildcards_or_more_than_the_operators_rules(name):
 RULES_OF_EVERY_MODE = [
     {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]},
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
-    {"apiGroups": ["asr.autoupdate.dev"], "resources": ["mobilityupdatepolicies"], "verbs": ["list", "watch", "patch"]},
+    {
+        "apiGroups": ["asr.autoupdate.dev"],
+        "resources": ["mobilityupdatepolicies"],
+        "verbs": ["list", "watch", "patch", "create", "delete"],
+    },
     {"apiGroups": ["asr.autoupdate.dev"], "resources": ["mobilityupdatepolicies/status"], "verbs": ["patch"]},
+    {
+        "apiGroups": ["asr.autoupdate.dev"],
+        "resources": ["mobilityupdatefleets"],
+        "verbs": ["list", "watch", "patch"],
+    },
+    {
+        "apiGroups": ["asr.autoupdate.dev"],
+        "resources": ["mobilityupdatefleets/status"],
+        "verbs": ["patch"],
+    },
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
 ]
@@ -117,3 +131,46 @@ def test_cluster_wide_secret_values_are_refused_with_watch_namespaces():
 def test_rbac_create_false_renders_no_rbac():
     manifests = render({"rbac": {"create": False}})
     assert not [m for m in manifests if m["apiVersion"].startswith("rbac.authorization.k8s.io/")]
+
+
+# What the operator may do with its own kinds, wherever it watches: kopf's verbs on both, and the fleet's
+# creation and deletion of its child policies.
+OWN_KINDS = {
+    ("asr.autoupdate.dev", resource, verb)
+    for resource, verbs in {
+        "mobilityupdatepolicies": ("list", "watch", "patch", "create", "delete"),
+        "mobilityupdatepolicies/status": ("patch",),
+        "mobilityupdatefleets": ("list", "watch", "patch"),
+        "mobilityupdatefleets/status": ("patch",),
+    }.items()
+    for verb in verbs
+}
+
+
+def test_cluster_wide_mode_grants_exactly_the_operators_rights_on_policies_and_fleets():
+    granted = grants(render(), None)
+    assert {g for g in granted if g[0] == "asr.autoupdate.dev"} == OWN_KINDS
+    # policies are only patched, never replaced; fleets are the user's: the operator never creates or deletes one
+    for absent in (
+        ("asr.autoupdate.dev", "mobilityupdatepolicies", "update"),
+        ("asr.autoupdate.dev", "mobilityupdatepolicies", "deletecollection"),
+        ("asr.autoupdate.dev", "mobilityupdatefleets", "create"),
+        ("asr.autoupdate.dev", "mobilityupdatefleets", "delete"),
+    ):
+        assert absent not in granted
+
+
+def test_namespaced_mode_grants_the_same_rights_in_each_watched_namespace_only():
+    manifests = render(VARIANTS["watch-namespaces"])
+    for namespace in ("dr-weu", "dr-apac"):
+        assert {g for g in grants(manifests, namespace) if g[0] == "asr.autoupdate.dev"} == OWN_KINDS
+    assert not {g for g in grants(manifests, "payments") if g[0] == "asr.autoupdate.dev"}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_rule_names_one_resource(name):
+    """tests/e2e/test_chart_rbac.py takes out one verb of one resource at a time."""
+    manifests = render(VARIANTS[name])
+    for role in of_kind(manifests, "ClusterRole") + of_kind(manifests, "Role"):
+        for rule in role["rules"]:
+            assert len(rule["apiGroups"]) == 1 and len(rule["resources"]) == 1, rule

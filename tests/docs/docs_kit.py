@@ -36,6 +36,7 @@ DOCS = ROOT / "docs"
 LUA_FILE = DOCS / "gitops" / "argocd-health.lua"
 FLUX_FILE = DOCS / "gitops" / "flux-kustomization.yaml"
 CRD_FILE = ROOT / "crds" / "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
+FLEET_CRD_FILE = ROOT / "crds" / "mobilityupdatefleets.asr.autoupdate.dev.yaml"
 API_VERSION = f"{GROUP}/{VERSION}"
 NOW = datetime(2026, 11, 25, 22, 0, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ import yaml
 
 from asr_autoupdate.api import FINALIZER, GROUP, KIND, REPAIR_ANNOTATION, VERSION
 from tests.chart.chart_kit import CHART_DIR, one, render
-from tests.docs.docs_kit import CRD_FILE, ROOT, fenced_blocks, read
+from tests.docs.docs_kit import CRD_FILE, FLEET_CRD_FILE, ROOT, fenced_blocks, read
 
 DOC = read("upgrading.md")
 
@@ -20,20 +20,25 @@ def crd() -> dict:
 
 
 def test_v1alpha1_is_the_only_version_served_and_stored():
-    versions = crd()["spec"]["versions"]
-    assert [(v["name"], v["served"], v["storage"]) for v in versions] == [(VERSION, True, True)]
-    assert "conversion" not in crd()["spec"]  # strategy None, the default
+    for file in (CRD_FILE, FLEET_CRD_FILE):
+        definition = yaml.safe_load(file.read_text(encoding="utf-8"))
+        versions = definition["spec"]["versions"]
+        assert [(v["name"], v["served"], v["storage"]) for v in versions] == [(VERSION, True, True)]
+        assert "conversion" not in definition["spec"]  # strategy None, the default
     assert f"`{GROUP}/{VERSION}` is the only version" in DOC
 
 
-def test_the_chart_ships_the_same_crd():
-    assert (CHART_DIR / "crds" / CRD_FILE.name).read_bytes() == CRD_FILE.read_bytes()
+def test_the_chart_ships_the_same_crds():
+    for file in (CRD_FILE, FLEET_CRD_FILE):
+        assert (CHART_DIR / "crds" / file.name).read_bytes() == file.read_bytes()
 
 
-def test_commands_apply_the_crd_before_the_chart():
+def test_commands_apply_the_crds_before_the_chart():
     [commands] = [block for block in fenced_blocks(DOC, "sh") if "helm upgrade" in block]
     assert commands.index("kubectl apply --server-side -f crds/") < commands.index("helm upgrade")
-    assert (ROOT / "crds").is_dir() and list((ROOT / "crds").glob("*.yaml")) == [CRD_FILE]
+    assert (ROOT / "crds").is_dir() and sorted((ROOT / "crds").glob("*.yaml")) == sorted([CRD_FILE, FLEET_CRD_FILE])
+    for file in (CRD_FILE, FLEET_CRD_FILE):
+        assert f"`crds/{file.name}`" in flat(DOC)
 
 
 def test_flux_helmrelease_snippet():
@@ -60,6 +65,9 @@ def test_promised_names_are_the_codes():
     text = flat(DOC)
     assert names["kind"] == KIND and crd()["spec"]["group"] == GROUP
     assert f"`{names['shortNames'][0]}`" in text and f"`{names['categories'][0]}`" in text
+    fleet = yaml.safe_load(FLEET_CRD_FILE.read_text(encoding="utf-8"))["spec"]
+    assert f"`{fleet['names']['kind']}`" in text and f"`{fleet['names']['shortNames'][0]}`" in text
+    assert fleet["names"]["categories"] == names["categories"] and fleet["group"] == GROUP
     assert f"`{FINALIZER}`" in text and f"`{REPAIR_ANNOTATION}`" in text
     for kind in ("Ready", "Reconciling", "Stalled"):
         assert f"`{kind}`" in text

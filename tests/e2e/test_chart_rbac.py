@@ -4,7 +4,8 @@ the chart's modes, and every single permission it grants is needed.
 Each trial renders the chart as a user installs it, applies its ServiceAccount, roles and bindings, mints a
 token for the ServiceAccount (TokenRequest) and runs `asr-autoupdate run` with nothing else. The job: find the
 policy, add the finalizer, read its credentials Secret, converge Azure, write status, post Events, and on
-deletion clean up and let the object go. A trial passes when the job is done and the operator never heard
+deletion clean up and let the object go; then a fleet's (discover the vault, create its child policy, write the
+fleet's status, and on deletion delete the child and let the fleet go). A trial passes when the job is done and the operator never heard
 "forbidden" from the API server (kopf logs a refused Event or CRD watch as a warning and goes on, so the log is
 read as well as the outcome).
 
@@ -33,6 +34,7 @@ from tests.kube_kit import Kubectl, install_chart_identity, install_crd, service
 from tests.support import Timeout, wait_for
 
 MODES = ("cluster-wide", "namespaced")
+FLEETS = "mobilityupdatefleets"
 JOB_TIMEOUT = 60.0
 FORBIDDEN_MARKERS = ("forbidden", "Forbidden", " 403")
 
@@ -138,7 +140,7 @@ def run_trial(world: World, mode: str, tmp_path: pathlib.Path, remove: tuple[str
     scope = ["-A"] if mode == "cluster-wide" else ["-n", namespace]
     operator = OperatorProcess(
         pathlib.Path(d["kubeconfig"]).parent,
-        args=[*scope, "--drift-tick", "1"],
+        args=[*scope, "--drift-tick", "1", "--fleet-tick", "1"],
         log_path=tmp_path / f"{namespace}-operator.log",
         kubeconfig=kubeconfig,
     )
@@ -151,12 +153,14 @@ def run_trial(world: World, mode: str, tmp_path: pathlib.Path, remove: tuple[str
 
 
 def _remove_policies(world: World, namespace: str) -> None:
-    """Let a failed trial's policy go (its finalizer would keep it), so that the next cluster-wide operator does
-    not find it beside its own and see two policies for one vault."""
-    for body in world.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]:
-        name = body["metadata"]["name"]
-        world.kubectl("patch", "mup", name, "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
-        world.kubectl("delete", "mup", name, "-n", namespace, "--ignore-not-found", "--wait=true")
+    """Let a failed trial's fleet and policies go (their finalizers would keep them), so that the next
+    cluster-wide operator does not find them beside its own and see two policies for one vault."""
+    for kind, plural in (("mupf", FLEETS), ("mup", PLURAL)):
+        for body in world.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)["items"]:
+            name = body["metadata"]["name"]
+            unblock = '{"metadata":{"finalizers":null}}'
+            world.kubectl("patch", kind, name, "-n", namespace, "--type=merge", "-p", unblock)
+            world.kubectl("delete", kind, name, "-n", namespace, "--ignore-not-found", "--wait=true")
 
 
 def _attempt_the_job(world: World, namespace: str, operator: OperatorProcess) -> Trial:
@@ -203,6 +207,35 @@ def _attempt_the_job(world: World, namespace: str, operator: OperatorProcess) ->
         return failed
     world.kubectl("delete", "mup", "vault", "-n", namespace, "--wait=false")
     if failed := until("clean up on deletion", gone):
+        return failed
+
+    vault = vault_spec(world.description, 0)
+    world.kubectl.apply(
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "MobilityUpdateFleet",
+            "metadata": {"name": "fleet", "namespace": namespace},
+            "spec": {
+                "subscriptions": [vault["subscriptionId"]],
+                "vaultSelector": {"resourceGroups": [vault["resourceGroup"]], "names": [vault["name"]]},
+                "template": {"updateMode": "Automatic", "credentialsSecretRef": {"name": "azure-sp"}},
+            },
+        }
+    )
+
+    def fleet_ready() -> bool:
+        body = world.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, FLEETS, "fleet")
+        return (
+            condition(body, "Ready").get("status") == "True" and (body["status"].get("totals") or {}).get("ready") == 1
+        )
+
+    def fleet_gone() -> bool:
+        return not world.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, FLEETS)["items"] and gone()
+
+    if failed := until("a fleet converges through its child", fleet_ready):
+        return failed
+    world.kubectl("delete", "mupf", "fleet", "-n", namespace, "--wait=false")
+    if failed := until("a fleet and its child go on deletion", fleet_gone):
         return failed
     return Trial(True, "done", forbidden())
 

@@ -3,19 +3,18 @@ whose gate holds production until the canary has run a new agent version for its
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from asr_sandbox.azure.state.default_estate import LATEST, a2a_vault
-
 from tests.e2e.kit import (
     GROUP,
-    VERSION,
     PLURAL,
+    VERSION,
     a2a_mappings,
     condition,
     events_for,
-    pretty,
     policy,
+    pretty,
     wait_event,
 )
 from tests.support import wait_for
@@ -103,7 +102,6 @@ def ready_children(custom, namespace: str, name: str, count: int) -> bool:
 
 def move_clock_to_noon(admin, days: int) -> None:
     """Land at 12:00 UTC `days` later: far from every schedule here (02:00 and 04:00 UTC)."""
-    from datetime import datetime
 
     now = datetime.fromisoformat(admin.get("clock")["now"].replace("Z", "+00:00"))
     noon = (now + timedelta(days=days)).replace(hour=12, minute=0, second=0, microsecond=0)
@@ -113,6 +111,10 @@ def move_clock_to_noon(admin, days: int) -> None:
 def agents_of(admin, vault_name: str) -> list[str]:
     [vault] = [v for v in admin.state()["vaults"] if v["name"] == vault_name]
     return [item["properties"]["providerSpecificDetails"]["agentVersion"] for item in vault["protectedItems"]]
+
+
+def update_statuses(arm, vault: dict) -> set[str]:
+    return {m.properties.provider_specific_details.agent_auto_update_status for m in a2a_mappings(arm, vault)}
 
 
 def paused(child: dict) -> bool:
@@ -194,6 +196,24 @@ def test_a_fleet_discovers_vaults_over_two_subscriptions_and_follows_them(
         what="the template's change in every child",
     )
 
+    # a vault that stops matching loses its child, and the child's deletionPolicy (Disable) applies in Azure
+    later = {"subscriptionId": sub_b, "resourceGroup": "rg-fleet-southeastasia", "name": "rsv-fleet-later"}
+    narrowed = fleet(
+        "contoso",
+        namespace,
+        [sub_a, sub_b],
+        template={"updateMode": "Automatic", "deletionPolicy": "Disable", "driftCheckIntervalSeconds": 600},
+    )
+    narrowed["spec"]["vaultSelector"]["names"] = ["rsv-fleet-weu", "rsv-fleet-sea", "rsv-fleet-handmade"]
+    kubectl.apply(narrowed)
+    wait_for(
+        lambda: set(children(custom, namespace, "contoso")) == {"rsv-fleet-weu", "rsv-fleet-sea"},
+        timeout=60,
+        what="the child of the vault that stopped matching gone",
+    )
+    wait_event(core, namespace, "contoso", "PolicyDeleted", message="rsv-fleet-later")
+    wait_for(lambda: update_statuses(arm, later) == {"Disabled"}, timeout=30, what="its mappings set back to Manual")
+
     # deleting the fleet deletes its children, and their deletionPolicy (Disable) applies in Azure
     weu = {"subscriptionId": sub_a, "resourceGroup": "rg-fleet-westeurope", "name": "rsv-fleet-weu"}
     assert {m.properties.provider_specific_details.agent_auto_update_status for m in a2a_mappings(arm, weu)} == {
@@ -201,13 +221,11 @@ def test_a_fleet_discovers_vaults_over_two_subscriptions_and_follows_them(
     }
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, FLEETS, "contoso")
     wait_for(lambda: not children(custom, namespace, "contoso"), timeout=60, what="every child gone")
-    assert {m.properties.provider_specific_details.agent_auto_update_status for m in a2a_mappings(arm, weu)} == {
-        "Disabled"
-    }
-    # the hand-written policy was never touched
-    assert custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "handmade")["spec"].get(
-        "updatesPaused"
-    ) in (None, False)
+    wait_for(lambda: update_statuses(arm, weu) == {"Disabled"}, timeout=30, what="the mappings set back to Manual")
+    # the hand-written policy was never the fleet's: not labelled, not deleted, its vault still Enabled
+    handmade = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "handmade")
+    assert FLEET_LABEL not in (handmade["metadata"].get("labels") or {}) and handmade["spec"]["updatesPaused"] is False
+    assert update_statuses(arm, {**weu, "name": "rsv-fleet-handmade"}) == {"Enabled"}
 
 
 def test_production_waits_for_the_canary_to_soak_and_a_failure_holds_it_until_released(

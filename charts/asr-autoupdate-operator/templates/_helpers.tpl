@@ -94,25 +94,35 @@ app.kubernetes.io/part-of: asr-autoupdate
 {{- end }}
 
 {{/*
-What the operator does with its own kind and with Events, wherever it watches. Derived from kopf 1.45 and
+What the operator does with its own kinds and with Events, wherever it watches. Derived from kopf 1.45 and
 handlers.py, and proven by a real kube-apiserver's enforcement (tests/e2e/test_chart_rbac.py: the operator
-does its whole job under these rules, and fails without any one verb): kopf lists and watches policies,
-merge- and JSON-patches them (finalizer, progress annotations), merge-patches `/status`, and POSTs core/v1
-Events (never events.k8s.io, never PATCH). It never GETs a single policy, so `get` is not granted.
+does its whole job under these rules, and fails without any one verb). Policies: kopf lists and watches them,
+merge- and JSON-patches them (finalizer, progress annotations) and merge-patches `/status`; it never GETs a
+single policy, so `get` is not granted. A fleet keeps its child policies: it creates one per matching vault
+and deletes the children of vaults that are gone or no longer match (docs/rollouts.md). Fleets: as policies,
+listed, watched and patched by kopf (finalizer, progress annotations, the release-wave annotation removed),
+and their `/status` merge-patched. Events: core/v1 POST only (never events.k8s.io, never PATCH). One resource per rule, so a
+test can take out one verb of one resource.
 */}}
 {{- define "asr-autoupdate.policyRules" -}}
 - apiGroups: ["asr.autoupdate.dev"]
   resources: ["mobilityupdatepolicies"]
-  verbs: ["list", "watch", "patch"]
+  verbs: ["list", "watch", "patch", "create", "delete"]
 - apiGroups: ["asr.autoupdate.dev"]
   resources: ["mobilityupdatepolicies/status"]
+  verbs: ["patch"]
+- apiGroups: ["asr.autoupdate.dev"]
+  resources: ["mobilityupdatefleets"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["asr.autoupdate.dev"]
+  resources: ["mobilityupdatefleets/status"]
   verbs: ["patch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
 {{- end }}
 
-{{/* kopf watches CRDs to notice its resource appear, change or go (cluster-scoped, so always a ClusterRole). */}}
+{{/* kopf watches CRDs to notice its resources appear, change or go (cluster-scoped, so always a ClusterRole). */}}
 {{- define "asr-autoupdate.crdRules" -}}
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
