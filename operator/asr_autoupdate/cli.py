@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import sys
 from collections.abc import Sequence
 
@@ -54,6 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=15.0,
         metavar="SECONDS",
         help="how often to look whether a policy's drift check is due",
+    )
+    budget = run.add_argument_group(
+        "request budget per subscription",
+        "Azure Resource Manager allows each subscription about 25 reads/s (a bucket of 250) and 10 writes/s "
+        "(200); the operator stays well under that by default, so people and other tools keep their share. "
+        "Also from ASR_AUTOUPDATE_READS_PER_SECOND, _READ_BURST, _WRITES_PER_SECOND, _WRITE_BURST and "
+        "_PASSES_PER_SUBSCRIPTION.",
+    )
+    budget.add_argument("--reads-per-second", type=float, metavar="N", help="reads per second (default 8)")
+    budget.add_argument("--read-burst", type=float, metavar="N", help="reads sent at once after a pause (40)")
+    budget.add_argument("--writes-per-second", type=float, metavar="N", help="writes per second (default 3)")
+    budget.add_argument("--write-burst", type=float, metavar="N", help="writes sent at once after a pause (15)")
+    budget.add_argument(
+        "--passes-per-subscription",
+        type=int,
+        metavar="N",
+        help="passes let into one subscription at a time; the others wait their turn (default 4)",
     )
     run.add_argument(
         "--fleet-tick",
@@ -114,9 +132,18 @@ def _print_version(args: argparse.Namespace) -> int:
 def _run_operator(args: argparse.Namespace) -> int:
     from asr_autoupdate import handlers
     from asr_autoupdate.azure.credentials import AzureSettings
+    from asr_autoupdate.azure.throttle import budget_from_env
 
     try:
         azure = AzureSettings.from_env()
+        budget = budget_from_env(
+            os.environ,
+            read_rate=args.reads_per_second,
+            read_burst=args.read_burst,
+            write_rate=args.writes_per_second,
+            write_burst=args.write_burst,
+            passes_per_subscription=args.passes_per_subscription,
+        )
     except ValueError as problem:
         print(f"asr-autoupdate run: {problem}", file=sys.stderr)
         return 2
@@ -132,6 +159,7 @@ def _run_operator(args: argparse.Namespace) -> int:
         drift_interval_override=args.drift_interval_override,
         metrics_port=args.metrics_port,
         azure=azure,
+        budget=budget,
     )
     return handlers.run(options)
 

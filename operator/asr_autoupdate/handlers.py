@@ -22,6 +22,7 @@ from asr_autoupdate import metrics
 from asr_autoupdate.api import FINALIZER, GROUP, PLURAL, REPAIR_ANNOTATION, VERSION
 from asr_autoupdate.api.fleet import FLEET_LABEL, FLEET_PLURAL, RELEASE_ANNOTATION
 from asr_autoupdate.api.reasons import Reason, RetryKind
+from asr_autoupdate.azure import throttle
 from asr_autoupdate.azure.client import AzureClientPool
 from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid
 from asr_autoupdate.child_policies import KubernetesChildStore
@@ -61,6 +62,7 @@ class OperatorOptions:
     discovery_interval_override: float | None = None  # replaces every fleet's discoveryIntervalSeconds (tests)
     metrics_port: int = 8000  # Prometheus /metrics; 0: none
     azure: AzureSettings = dataclasses.field(default_factory=AzureSettings)
+    budget: throttle.BudgetSettings = dataclasses.field(default_factory=throttle.BudgetSettings)
 
 
 def vault_key(spec: Any) -> str | None:
@@ -106,6 +108,7 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
         settings.posting.level = logging.INFO
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
+        throttle.registry().configure(options.budget)
         memo.azure = AzureClientPool(options.azure)
         memo.options = options
         memo.metrics = metrics.default()
@@ -136,6 +139,8 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
     @kopf.on.update(*resource, id=CONVERGE, field="spec", registry=registry)
     @kopf.on.field(*resource, id="repair", field=("metadata", "annotations", REPAIR_ANNOTATION), registry=registry)
     async def converge(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
+        if kwargs.get("reason") == kopf.Reason.RESUME and retry == 0 and _spread_resume(body, memo):
+            return
         await _converge(body, patch, memo, kwargs["vault_owners"], attempt=retry)
 
     @kopf.timer(
@@ -303,6 +308,19 @@ async def _converge(
     _obey(outcome, body, patch, memo, from_timer=only_if_due, attempt=attempt)
 
 
+def _spread_resume(body: kopf.Body, memo: kopf.Memo) -> bool:
+    """On a restart, a policy that was Ready waits for its first drift check at a random point of its interval
+    instead of a pass now (`requeue.resume_spread`); True when it does."""
+    policy = policy_input(body)
+    interval = memo.options.drift_interval_override or float(policy.spec.get("driftCheckIntervalSeconds") or 3600)
+    due_in = requeue.resume_spread(policy.status, policy.generation, policy.repair_token, interval)
+    if due_in is None:
+        return False
+    memo.next_check = time.monotonic() + due_in
+    _metrics(memo).update_policy(policy.namespace, policy.name, policy.spec, policy.status)
+    return True
+
+
 def _lock(memo: kopf.Memo) -> asyncio.Lock:
     """One pass at a time per policy: the timer and a spec change must not act on Azure side by side."""
     lock = getattr(memo, "lock", None)
@@ -316,10 +334,13 @@ def _metrics(memo: kopf.Memo) -> metrics.Metrics:
 
 
 async def _pass(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str | None, **extra: Any) -> Outcome:
-    """One pass, timed and counted in controller-runtime's reconcile metrics."""
-    started = time.monotonic()
-    with _metrics(memo).working():
-        outcome = await attempt(step, policy, memo, conflict, **extra)
+    """One pass, timed and counted in controller-runtime's reconcile metrics, inside one of its
+    subscription's pass slots (`throttle.SubscriptionBudget.pass_slot`): passes under way finish first."""
+    subscription = str((policy.spec.get("vault") or {}).get("subscriptionId") or "")
+    async with throttle.registry().budget(subscription).pass_slot():
+        started = time.monotonic()
+        with _metrics(memo).working():
+            outcome = await attempt(step, policy, memo, conflict, **extra)
     retry = outcome.retry
     kind, reason = (retry.kind, retry.reason) if retry else (None, None)
     _metrics(memo).record_pass(time.monotonic() - started, kind, reason)

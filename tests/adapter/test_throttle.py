@@ -277,3 +277,81 @@ def test_configure_replaces_the_budgets() -> None:
 def test_settings_are_validated(reason: str, settings: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         BudgetSettings(**settings)
+
+
+async def test_a_request_waits_its_turn_however_long_instead_of_being_refused() -> None:
+    fake = FakeTime()
+    budget = make_registry(fake, read_rate=1.0, read_burst=1.0).budget(SUB)
+    for _ in range(30):  # 30 s of budget at once: with the default max_wait nothing is refused
+        await budget.acquire(READ)
+    assert fake.now - 1000.0 == pytest.approx(29.0) and budget.stats().rejected == 0
+
+
+async def test_pass_slots_let_in_so_many_passes_and_queue_the_rest_in_arrival_order() -> None:
+    budget = BudgetRegistry(BudgetSettings(passes_per_subscription=2)).budget(SUB)
+    entered: list[int] = []
+    release = asyncio.Event()
+
+    async def one_pass(number: int) -> None:
+        async with budget.pass_slot():
+            entered.append(number)
+            await release.wait()
+
+    tasks = [asyncio.create_task(one_pass(number)) for number in range(5)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert entered == [0, 1]
+    stats = budget.stats()
+    assert (stats.passes_running, stats.passes_queued) == (2, 3)
+    release.set()
+    await asyncio.gather(*tasks)
+    assert entered == [0, 1, 2, 3, 4]
+    assert (budget.stats().passes_running, budget.stats().passes_queued) == (0, 0)
+
+
+async def test_each_subscription_has_its_own_slots() -> None:
+    registry = BudgetRegistry(BudgetSettings(passes_per_subscription=1))
+
+    async def inner(subscription: str) -> None:
+        async with registry.budget(subscription).pass_slot():
+            pass
+
+    async with registry.budget(SUB).pass_slot():
+        await asyncio.wait_for(inner("other"), timeout=1)  # another subscription is not held up
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(inner(SUB), timeout=0.05)  # the same one is: its one slot is taken
+
+
+@pytest.mark.parametrize(
+    "env, overrides, expected",
+    [
+        pytest.param({}, {}, BudgetSettings(), id="defaults"),
+        pytest.param(
+            {"ASR_AUTOUPDATE_READS_PER_SECOND": "20", "ASR_AUTOUPDATE_PASSES_PER_SUBSCRIPTION": "8"},
+            {},
+            BudgetSettings(read_rate=20.0, passes_per_subscription=8),
+            id="environment",
+        ),
+        pytest.param(
+            {"ASR_AUTOUPDATE_WRITES_PER_SECOND": "1"},
+            {"write_rate": 5.0, "read_burst": None},
+            BudgetSettings(write_rate=5.0),
+            id="a-flag-wins-over-the-environment",
+        ),
+    ],
+)
+def test_budget_from_env(env: dict[str, str], overrides: dict, expected: BudgetSettings) -> None:
+    assert throttle.budget_from_env(env, **overrides) == expected
+
+
+@pytest.mark.parametrize(
+    "env, problem",
+    [
+        ({"ASR_AUTOUPDATE_READ_BURST": "lots"}, "ASR_AUTOUPDATE_READ_BURST='lots' is not a number"),
+        ({"ASR_AUTOUPDATE_READS_PER_SECOND": "-1"}, "read_rate must be positive"),
+        ({"ASR_AUTOUPDATE_PASSES_PER_SUBSCRIPTION": "0"}, "passes_per_subscription must be at least 1"),
+    ],
+)
+def test_a_bad_budget_setting_is_refused_naming_it(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem.replace("(", r"\(")):
+        throttle.budget_from_env(env)

@@ -269,10 +269,34 @@ def test_azure_settings_reach_the_operator_environment():
     assert volumes["ca-bundle"]["configMap"]["name"] == config_map["metadata"]["name"]
 
 
+BUDGET_ENV = {
+    "ASR_AUTOUPDATE_READS_PER_SECOND": "read_rate",
+    "ASR_AUTOUPDATE_READ_BURST": "read_burst",
+    "ASR_AUTOUPDATE_WRITES_PER_SECOND": "write_rate",
+    "ASR_AUTOUPDATE_WRITE_BURST": "write_burst",
+    "ASR_AUTOUPDATE_PASSES_PER_SUBSCRIPTION": "passes_per_subscription",
+}
+
+
 def test_default_environment_names_no_cloud_and_no_secret():
     operator = container(render())
-    assert {e["name"] for e in operator["env"]} == {"PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "TMPDIR"}
+    assert {e["name"] for e in operator["env"]} == {
+        "PYTHONUNBUFFERED",
+        "PYTHONDONTWRITEBYTECODE",
+        "TMPDIR",
+        *BUDGET_ENV,
+    }
     assert "envFrom" not in operator
+
+
+def test_the_request_budget_defaults_are_the_operators_and_values_reach_the_environment():
+    from asr_autoupdate.azure.throttle import BUDGET_ENVIRONMENT, BudgetSettings, budget_from_env
+
+    defaults = {e["name"]: e["value"] for e in container(render())["env"] if e["name"] in BUDGET_ENV}
+    assert set(BUDGET_ENVIRONMENT.values()) == set(BUDGET_ENV)
+    assert budget_from_env(defaults) == BudgetSettings()
+    raised = {e["name"]: e["value"] for e in container(render({"requestBudget": {"readsPerSecond": 20}}))["env"]}
+    assert budget_from_env(raised).read_rate == 20.0
 
 
 def test_ca_bundle_from_an_existing_secret_is_mounted_by_key():

@@ -1,4 +1,6 @@
-"""A storm of 429s: the operator honours Retry-After, and converges once the storm passes, without crashing."""
+"""A storm of 429s: the operator honours Retry-After, and converges once the storm passes, without crashing;
+and being throttled is waiting, not failing: no Warning Event, no "failed temporarily" at ERROR, no
+AzureUnavailable."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from tests.e2e.kit import (
     a2a_mappings,
     arm_requests,
     assert_kstatus,
+    events_for,
     operator_object_id,
     policy,
     vault_spec,
@@ -61,3 +64,7 @@ def test_a_429_storm_ends_ready_without_a_crash(
     assert not TRACEBACK.search(log), log
     assert "failed unexpectedly" not in log and "InternalError" not in log
     assert "Handler 'converge' failed permanently" not in log
+    # throttled is waiting: kopf's retries are INFO lines that say so, and nothing was posted as a failure
+    assert "failed temporarily" not in log and "AzureUnavailable" not in log, log
+    warnings = [e for e in events_for(core, namespace, "stormy") if e.type != "Normal"]
+    assert not warnings, [(e.reason, e.message) for e in warnings]

@@ -29,8 +29,8 @@ T, P, W = RetryKind.TRANSIENT, RetryKind.PERSON, RetryKind.WAIT
             False,
             id="busy-with-retry-after",
         ),
-        pytest.param(429, "", 7, errors.ThrottledError, U, T, 7, True, id="throttled"),
-        pytest.param(429, "", None, errors.ThrottledError, U, T, 30.0, True, id="throttled-without-retry-after"),
+        pytest.param(429, "", 7, errors.ThrottledError, G, W, 7, True, id="throttled"),
+        pytest.param(429, "", None, errors.ThrottledError, G, W, 30.0, True, id="throttled-without-retry-after"),
         pytest.param(0, "", None, errors.TransientError, U, T, 30.0, False, id="no-answer"),
         pytest.param(408, "", None, errors.TransientError, U, T, 30.0, False, id="timeout"),
         pytest.param(503, "ServiceUnavailable", None, errors.TransientError, U, T, 30.0, False, id="5xx"),
@@ -74,7 +74,7 @@ def test_errors_the_adapter_raises_itself_take_their_class_row():
     scope = errors.InvalidRequestError("bad scope", code="InvalidScope")
     assert (scope.reason, scope.kind) == (None, RetryKind.PERSON)
     throttled = errors.ThrottledError("budget", status=429, retry_after=3)
-    assert (throttled.kind, throttled.delay, throttled.halts_batch) == (RetryKind.TRANSIENT, 3, True)
+    assert (throttled.kind, throttled.delay, throttled.halts_batch) == (RetryKind.WAIT, 3, True)
 
 
 @pytest.mark.parametrize("rule", errors.CLASSIFICATION, ids=lambda rule: rule.error.__name__ + ":" + (rule.code or ""))

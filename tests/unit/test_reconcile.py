@@ -149,8 +149,8 @@ async def test_forbidden_account_creation_stalls(azure):
 async def test_throttling_retries_after_azures_delay(azure):
     azure.fail("list_mappings", THROTTLED, times=10)
     outcome = await reconcile(azure, make_policy(), NOW)
-    assert conditions(outcome)["Reconciling"] == ("True", "AzureUnavailable")
-    assert (outcome.retry.kind, outcome.retry.delay) == ("transient", 12)
+    assert conditions(outcome)["Reconciling"] == ("True", "Progressing")  # waiting, not failing
+    assert (outcome.retry.kind, outcome.retry.delay) == ("wait", 12)
 
 
 async def test_a_running_mapping_update_is_picked_up_by_the_next_pass(azure):
@@ -312,7 +312,7 @@ async def test_unreadable_mappings_keep_the_finalizer(azure):
     await converged_estate(azure, deletionPolicy="Delete")
     azure.fail("list_mappings", THROTTLED)
     outcome = await finalize(azure, make_policy(deletionPolicy="Delete"), NOW)
-    assert (outcome.retry.kind, outcome.retry.delay) == ("transient", 12)
+    assert (outcome.retry.kind, outcome.retry.delay) == ("wait", 12)
     assert len(azure.accounts) == 1, "the account is not deleted while mappings may still point at it"
 
 

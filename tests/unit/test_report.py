@@ -123,10 +123,10 @@ CASES = [
         {},
         read_failure(Part.VAULT, THROTTLED, vault=None),
         ([], []),
-        {area: ("Unknown", "AzureUnavailable") for area in AREAS},
-        "AzureUnavailable",
+        {area: ("Unknown", "Progressing") for area in AREAS},
+        "Progressing",
         "reconciling",
-        "transient",
+        "wait",
     ),
     (
         "vault-forbidden",
@@ -177,10 +177,10 @@ CASES = [
         {},
         NO_ACCOUNT,
         failing({}, NO_ACCOUNT, THROTTLED),
-        {C.AUTOMATION_ACCOUNT_READY: ("False", "AzureUnavailable")},
-        "AzureUnavailable",
+        {C.AUTOMATION_ACCOUNT_READY: ("False", "Progressing")},
+        "Progressing",
         "reconciling",
-        "transient",
+        "wait",
     ),
     (
         "account-in-other-region",
@@ -398,7 +398,7 @@ CASES = [
     (
         "schedules-unreadable",
         {},
-        read_failure(Part.JOB_SCHEDULES, THROTTLED),
+        read_failure(Part.JOB_SCHEDULES, UNAVAILABLE),
         ([], []),
         {C.SCHEDULE_CONFIGURED: ("Unknown", "AzureUnavailable")},
         "AzureUnavailable",
@@ -537,10 +537,10 @@ CASES = [
         {},
         read_failure(Part.PROTECTED_ITEMS, THROTTLED, protected_items=()),
         ([], []),
-        {C.AGENTS_CURRENT: ("Unknown", "AzureUnavailable")},
+        {C.AGENTS_CURRENT: ("Unknown", "Progressing")},
         "Converged",
         "ready",
-        "transient",
+        "wait",
     ),
     (
         "jobs-unreadable-retry-early",
@@ -663,7 +663,7 @@ def test_blocked(reason, fields, kstatus, retry):
 def test_transient_retry_honours_retry_after():
     remaining, results = failing({}, NO_ACCOUNT, THROTTLED)
     outcome = report(make_policy(), assess(make_spec(), NO_ACCOUNT), remaining, results, NOW)
-    assert (outcome.retry.kind, outcome.retry.delay) == ("transient", 7)
+    assert (outcome.retry.kind, outcome.retry.delay) == ("wait", 7)  # throttled: waiting, not failing
     person = report(make_policy(), assess(make_spec(), converged(vault=None)), [], [], NOW)
     assert person.retry.delay == 300
 
@@ -879,7 +879,7 @@ def test_repair_is_recorded_unless_it_must_be_retried():
 @pytest.mark.parametrize(
     "error, kind, delay, backoff",
     [
-        pytest.param(THROTTLED, "transient", 7, False, id="retry-after-from-azure"),
+        pytest.param(THROTTLED, "wait", 7, False, id="retry-after-from-azure"),
         pytest.param(PRINCIPAL_NOT_FOUND, "wait", 5, True, id="new-identity-is-waited-for-with-backoff"),
         pytest.param(UNAVAILABLE, "transient", 30, False, id="general-transient"),
     ],

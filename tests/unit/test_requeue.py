@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 
 import kopf
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from asr_autoupdate.api.reasons import RetryKind
 from asr_autoupdate.handlers import QuietTicks, WaitsAreNotFailures, _in_kopf_terms
 from asr_autoupdate.reconcile.model import Retry
-from asr_autoupdate.reconcile.requeue import next_drift_check, retry_delay
+from asr_autoupdate.reconcile.requeue import next_drift_check, resume_spread, retry_delay
 
 T, P, INVALID, B = RetryKind.TRANSIENT, RetryKind.PERSON, RetryKind.INVALID, RetryKind.INTERNAL
 W = RetryKind.WAIT
@@ -114,3 +115,56 @@ async def test_an_unexpected_failure_is_logged_with_its_traceback_and_reported_a
     assert outcome.retry.kind is RetryKind.INTERNAL and outcome.retry.reason == "InternalError"
     ready = next(c for c in outcome.status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("Unknown", "InternalError")
+
+
+READY = {"type": "Ready", "status": "True"}
+
+
+@pytest.mark.parametrize(
+    "status, generation, token, spread",
+    [
+        pytest.param({"observedGeneration": 2, "conditions": [READY]}, 2, None, True, id="ready-and-current"),
+        pytest.param({"observedGeneration": 1, "conditions": [READY]}, 2, None, False, id="spec-changed-meanwhile"),
+        pytest.param(
+            {"observedGeneration": 2, "conditions": [{**READY, "status": "False"}]}, 2, None, False, id="not-ready"
+        ),
+        pytest.param(
+            {"observedGeneration": 2, "conditions": [READY], "operations": [{"mapping": "m"}]},
+            2,
+            None,
+            False,
+            id="an-operation-to-follow",
+        ),
+        pytest.param(
+            {"observedGeneration": 2, "conditions": [READY], "operations": [{"mapping": "m", "finished": "t"}]},
+            2,
+            None,
+            True,
+            id="operations-all-finished",
+        ),
+        pytest.param({"observedGeneration": 2, "conditions": [READY]}, 2, "r2", False, id="a-repair-asked-for"),
+        pytest.param(
+            {"observedGeneration": 2, "conditions": [READY], "lastRepair": {"token": "r2"}},
+            2,
+            "r2",
+            True,
+            id="the-repair-answered",
+        ),
+        pytest.param({}, 1, None, False, id="never-reconciled"),
+    ],
+)
+def test_a_restart_spreads_only_policies_with_nothing_to_do(status, generation, token, spread):
+    due = resume_spread(status, generation, token, 600.0, random.Random(7))
+    assert (due is not None) is spread
+    if spread:
+        assert 0.0 <= due <= 600.0
+
+
+def test_resumed_checks_are_spread_evenly_over_the_interval():
+    draw = random.Random(1)
+    status = {"observedGeneration": 1, "conditions": [READY]}
+    dues = sorted(resume_spread(status, 1, None, 3600.0, draw) for _ in range(1000))
+    # no herd: every tenth of the interval gets about a tenth of the first checks
+    for decile in range(10):
+        share = sum(1 for due in dues if decile * 360 <= due < (decile + 1) * 360)
+        assert 60 <= share <= 140, (decile, share)

@@ -136,15 +136,16 @@ CLASSIFICATION: tuple[Rule, ...] = (
         TRANSIENT_DELAY,
         why="another operation holds the resource",
     ),
+    # Throttled: Azure is not failing, it says when to come back; the pass requeues at its Retry-After
     Rule(
         {429},
         None,
         ThrottledError,
-        _UNAVAILABLE,
-        RetryKind.TRANSIENT,
+        _PROGRESSING,
+        RetryKind.WAIT,
         TRANSIENT_DELAY,
         halts_batch=True,
-        why="the subscription's request budget is spent: every write would be refused",
+        why="the subscription's request budget is spent; Azure's Retry-After is waited out",
     ),
     Rule(
         _NO_ANSWER_OR_5XX,

@@ -12,9 +12,13 @@ A budget does two things before a request is sent:
 * it obeys the service: after a 429 (or any error response that carries `Retry-After`), the whole
   subscription pauses until the time the service named, whichever client or policy got the answer.
 
-A request never waits longer than `BudgetSettings.max_wait`: past that it fails at once with
-`ThrottledError(retry_after=...)`, which the reconciler turns into a requeue instead of holding a kopf
-handler for minutes.
+Requests wait their turn: the buckets hand out reservations in arrival order, so a pass that has started gets
+its requests one after the other however many passes compete, and nothing is refused for being slow (a
+`BudgetSettings.max_wait` can bound the wait, for tests; past it a request fails with `ThrottledError`).
+Because waiting passes would otherwise all hold reservations at once, `pass_slot` lets only
+`passes_per_subscription` passes into a subscription at a time, first come first served: the passes under way
+finish before new ones start, and each subscription has its own slots, so one busy subscription does not hold
+up another.
 
 This module is SDK-free on purpose: the buckets are plain arithmetic over a time passed in, so they are tested
 without sleeping. The azure-core pipeline policy that calls `SubscriptionBudget.acquire` and
@@ -27,10 +31,11 @@ import asyncio
 import contextlib
 import dataclasses
 import email.utils
+import math
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from asr_autoupdate.azure.errors import ThrottledError
 
@@ -49,8 +54,9 @@ class BudgetSettings:
     read_burst: float = 40.0
     write_rate: float = 3.0
     write_burst: float = 15.0
-    max_wait: float = 10.0  # the longest a request waits for the budget before failing with ThrottledError
+    max_wait: float = math.inf  # the longest a request waits for the budget before failing with ThrottledError
     default_pause: float = 5.0  # a 429 that names no Retry-After pauses the subscription this long
+    passes_per_subscription: int = 4  # passes admitted into one subscription at a time (see `pass_slot`)
 
     def __post_init__(self) -> None:
         for field in ("read_rate", "read_burst", "write_rate", "write_burst"):
@@ -58,6 +64,33 @@ class BudgetSettings:
                 raise ValueError(f"{field} must be positive")
         if self.max_wait < 0 or self.default_pause < 0:
             raise ValueError("max_wait and default_pause must not be negative")
+        if self.passes_per_subscription < 1:
+            raise ValueError("passes_per_subscription must be at least 1")
+
+
+# The budget's settings as the environment gives them (the chart's `requestBudget` values set these).
+BUDGET_ENVIRONMENT = {
+    "read_rate": "ASR_AUTOUPDATE_READS_PER_SECOND",
+    "read_burst": "ASR_AUTOUPDATE_READ_BURST",
+    "write_rate": "ASR_AUTOUPDATE_WRITES_PER_SECOND",
+    "write_burst": "ASR_AUTOUPDATE_WRITE_BURST",
+    "passes_per_subscription": "ASR_AUTOUPDATE_PASSES_PER_SUBSCRIPTION",
+}
+
+
+def budget_from_env(env: Mapping[str, str], **overrides: float | None) -> BudgetSettings:
+    """The defaults, then the environment, then `overrides` (the command line; None: not given); a value
+    that is not a positive number raises ValueError naming the variable."""
+    values: dict[str, float | int] = {}
+    for field, variable in BUDGET_ENVIRONMENT.items():
+        raw = env.get(variable)
+        if raw:
+            try:
+                values[field] = int(raw) if field == "passes_per_subscription" else float(raw)
+            except ValueError:
+                raise ValueError(f"{variable}={raw!r} is not a number") from None
+    values.update({field: value for field, value in overrides.items() if value is not None})
+    return BudgetSettings(**values)  # type: ignore[arg-type]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +107,8 @@ class BudgetStats:
     waits: int = 0  # requests that had to wait for the budget before being sent
     waited_seconds: float = 0.0
     rejected: int = 0  # requests failed with ThrottledError without being sent (wait would exceed max_wait)
+    passes_running: int = 0  # passes inside the subscription now (at most passes_per_subscription)
+    passes_queued: int = 0  # passes waiting for a slot
     paused_for: float = 0.0  # seconds of pause still ahead at the time of the snapshot
     remaining_reads: int | None = None  # ARM's x-ms-ratelimit-remaining-subscription-reads, last seen
     remaining_writes: int | None = None
@@ -183,6 +218,9 @@ class SubscriptionBudget:
         )
         self._waited = 0.0
         self._remaining: dict[str, int | None] = {READ: None, WRITE: None}
+        self._slots: asyncio.Semaphore | None = None  # made on first use, inside the running event loop
+        self._running = 0
+        self._queued = 0
 
     # --- the pure part -------------------------------------------------------------------------------
 
@@ -273,10 +311,29 @@ class SubscriptionBudget:
             paused_for=round(self.paused_for(now), 6),
             remaining_reads=self._remaining[READ],
             remaining_writes=self._remaining[WRITE],
+            passes_running=self._running,
+            passes_queued=self._queued,
             **self._counts,
         )
 
     # --- the waiting part ----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def pass_slot(self) -> AsyncIterator[None]:
+        """Hold one of the subscription's pass slots for a whole pass; waiters are admitted in arrival order."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.settings.passes_per_subscription)
+        self._queued += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._queued -= 1
+        self._running += 1
+        try:
+            yield
+        finally:
+            self._running -= 1
+            self._slots.release()
 
     async def acquire(self, kind: str) -> None:
         """Wait until a request of `kind` may be sent; raise ThrottledError if that takes over max_wait.

@@ -6,6 +6,9 @@ Pure arithmetic over a pass's verdict, so that the handler layer only applies it
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Mapping
+from typing import Any
 
 from asr_autoupdate.api.reasons import RetryKind
 from asr_autoupdate.reconcile.model import Retry
@@ -39,3 +42,31 @@ def next_drift_check(retry: Retry | None, recheck_after: float | None, *, from_t
         delay = retry_delay(retry, attempt)
         due = delay if due is None else min(due, delay)
     return math.inf if due is None else due
+
+
+def resume_spread(
+    status: Mapping[str, Any],
+    generation: int,
+    repair_token: str | None,
+    drift_interval: float,
+    draw: random.Random | None = None,
+) -> float | None:
+    """When the operator (re)starts: None when the policy needs a pass now, else the seconds until its first
+    drift check, drawn evenly over its drift interval.
+
+    A restart finds every policy at once. One that was Ready for its generation, with no Site Recovery
+    operation to follow and no repair asked for, has nothing to do that cannot wait for its next drift check;
+    spreading those checks over the interval keeps a thousand resumed policies from becoming one herd that
+    spends the subscription's budget in the first minute (and shows every vault as degraded meanwhile).
+    """
+    conditions = status.get("conditions") or []
+    ready: Mapping[str, Any] = next((entry for entry in conditions if entry.get("type") == "Ready"), {})
+    settled = (
+        ready.get("status") == "True"
+        and status.get("observedGeneration") == generation
+        and not any(not operation.get("finished") for operation in status.get("operations") or [])
+        and (repair_token is None or (status.get("lastRepair") or {}).get("token") == repair_token)
+    )
+    if not settled or drift_interval <= 0:
+        return None
+    return (draw or random).uniform(0.0, drift_interval)

@@ -20,7 +20,7 @@ from typing import Any
 
 from asr_autoupdate.api.conditions import AREA_TYPES, ConditionType, Status, condition, timestamp
 from asr_autoupdate.api.reasons import REASONS, RETRY_OF_KIND, Kind, Reason, RetryKind
-from asr_autoupdate.azure.errors import PERSON_DELAY, AzureError
+from asr_autoupdate.azure.errors import PERSON_DELAY, AzureError, ThrottledError
 from asr_autoupdate.reconcile.desired import Assessment
 from asr_autoupdate.reconcile.model import (
     CLEANUP_PARTS,
@@ -88,9 +88,11 @@ def report(
         agents_condition(this_pass),
     ]
     summary = _summary(this_pass, findings)
-    retry = _retry(summary, _errors(observation, results), updating.poll_after)
+    errors = list(_errors(observation, results))
+    retry = _retry(summary, errors, updating.poll_after)
     status = {"observedGeneration": policy.generation, **status_sections(assessment, now)}
-    if repair := _last_repair(policy, summary, retry, now, repaired=repaired):
+    throttled = any(isinstance(error, ThrottledError) for error in errors)
+    if repair := _last_repair(policy, summary, retry, now, repaired=repaired, throttled=throttled):
         status["lastRepair"] = repair
     outcome = _outcome(policy, findings, summary, now, status, retry, results, spec.drift_check_interval_seconds)
     news = job_events(policy.status.get("jobs"), status.get("jobs"))
@@ -98,13 +100,19 @@ def report(
 
 
 def _last_repair(
-    policy: PolicyInput, summary: Finding, retry: Retry | None, now: datetime, *, repaired: bool
+    policy: PolicyInput,
+    summary: Finding,
+    retry: Retry | None,
+    now: datetime,
+    *,
+    repaired: bool,
+    throttled: bool = False,
 ) -> dict[str, Any] | None:
     """The repair pass answers its token once its changes are sent, so no later pass forces them again (a
-    transient error means they were not all sent: the repair is retried whole). While what it sent is still
-    running in Azure the result reads Progressing, and later passes write how the repair ended."""
+    transient error or a throttled call means they were not all sent: the repair is retried whole). While what
+    it sent is still running in Azure the result reads Progressing, and later passes write how it ended."""
     if repaired:
-        if retry is not None and retry.kind is RetryKind.TRANSIENT:
+        if throttled or (retry is not None and retry.kind is RetryKind.TRANSIENT):
             return None
         return {"token": policy.repair_token, "time": timestamp(now), "result": str(summary.reason)}
     last = policy.status.get("lastRepair") or {}
@@ -246,4 +254,8 @@ def _retry(summary: Finding, errors: Iterable[AzureError], poll_after: float | N
             return Retry(kind, reason, poll_after if poll_after is not None else PROGRESS_DELAY)
     if poll_after is not None:
         return Retry(RetryKind.WAIT, reason, poll_after)
-    return Retry(RetryKind.TRANSIENT, reason, transient_delay) if transient_delay else None
+    if transient_delay:
+        return Retry(RetryKind.TRANSIENT, reason, transient_delay)
+    if waits:  # an informational read was throttled: come back at Azure's time, not a drift interval later
+        return Retry(RetryKind.WAIT, reason, min(error.delay for error in waits))
+    return None
