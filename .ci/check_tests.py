@@ -23,6 +23,8 @@ REQUIRED_SUITES = [
     "tests/sandbox/azure/test_azure_fidelity.py",
     "tests/e2e/test_pause.py",
     "tests/e2e/test_rollout_waves.py",
+    "tests/e2e/test_restart_spread.py",
+    "tests/e2e/test_throttling.py",
     "tests/unit/test_fleet_waves.py",
     "tests/contract/test_fleet_crd.py",
     "tests/docs/test_rollouts.py",
