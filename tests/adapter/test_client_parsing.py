@@ -258,6 +258,7 @@ def test_parse_protected_item_agent_fields() -> None:
             "id": "i",
             "name": "vm1",
             "properties": {
+                "replicationHealth": "Critical",
                 "providerSpecificDetails": {
                     "instanceType": "A2A",
                     "agentVersion": "9.62.7172.1",
@@ -265,7 +266,7 @@ def test_parse_protected_item_agent_fields() -> None:
                     "isAgentUpgradeInProgress": False,
                     "agentExpiryDate": "2031-05-01T00:00:00Z",
                     "agentCertificateExpiryDate": "2030-12-01T00:00:00Z",
-                }
+                },
             },
         }
     )
@@ -277,6 +278,7 @@ def test_parse_protected_item_agent_fields() -> None:
         upgrade_in_progress=False,
         agent_expiry=datetime(2031, 5, 1, tzinfo=UTC),
         certificate_expiry=datetime(2030, 12, 1, tzinfo=UTC),
+        replication_health="Critical",
     )
 
 

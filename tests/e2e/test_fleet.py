@@ -71,6 +71,7 @@ def test_agents_before_during_and_after_the_update_job(description, namespace, k
         "updateRequired": 2,
         "upgradeInProgress": 0,
         "expiringSoon": 1,
+        "replicationCritical": 0,
         "versions": [
             {"version": LATEST, "count": 2},
             {"version": "9.62.7172.1", "count": 1},
@@ -99,6 +100,7 @@ def test_agents_before_during_and_after_the_update_job(description, namespace, k
         "updateRequired": 0,
         "upgradeInProgress": 0,
         "expiringSoon": 0,
+        "replicationCritical": 0,
         "versions": [{"version": LATEST, "count": 4}],
     }, pretty(after)
     body = wait_condition(custom, namespace, "weu", "AgentsCurrent", "True", reason="Converged")

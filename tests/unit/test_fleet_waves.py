@@ -199,6 +199,10 @@ def test_child_state_reads_what_the_policy_reports():
     assert (state.wave, state.agents_behind, state.versions, state.health_error) == ("canary", 3, ("9.1",), True)
     assert state.failed and not state.settled and state.vault_id == f"{SUB_A}/rg/v"
     assert child_state({"name": "x", "labels": {}}, {}, {}) is None
+    critical = child_state(
+        meta, {}, {"agents": {"replicationCritical": 1}, "conditions": [{"type": "Ready", "status": "True"}]}
+    )
+    assert critical is not None and critical.health_error and critical.failed
 
 
 # --- the gate ------------------------------------------------------------------------------------------------

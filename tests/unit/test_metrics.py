@@ -96,7 +96,15 @@ def ready(status: str) -> dict:
 
 
 SPEC = {"vault": {"name": "rsv-weu-prod"}, "updateMode": "Automatic"}
-AGENTS = {"total": 4, "current": 2, "updateRequired": 2, "upgradeInProgress": 0, "expiringSoon": 1, "versions": []}
+AGENTS = {
+    "total": 4,
+    "current": 2,
+    "updateRequired": 2,
+    "upgradeInProgress": 0,
+    "expiringSoon": 1,
+    "replicationCritical": 0,
+    "versions": [],
+}
 JOBS = {
     "monthToDateMinutes": 12,
     "projectedMonthMinutes": 40,

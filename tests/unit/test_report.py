@@ -760,7 +760,7 @@ def test_status_sections():
         mappings=(mapping(), mapping("m2", auto_update="Disabled"), mapping("h1", instance_type="HyperV")),
         protected_items=(
             protected_item("vm1", agent_version="9.60.0.0", update_required=True, upgrade_in_progress=True),
-            protected_item("vm2", agent_expiry=NOW + timedelta(days=10)),
+            protected_item("vm2", agent_expiry=NOW + timedelta(days=10), replication_health="Critical"),
             protected_item("vm3", certificate_expiry=NOW + timedelta(days=40)),
             protected_item("vm4", agent_version=None),
         ),
@@ -796,6 +796,7 @@ def test_status_sections():
         "updateRequired": 1,
         "upgradeInProgress": 1,
         "expiringSoon": 1,
+        "replicationCritical": 1,
         "versions": [
             {"version": "9.62.1.0", "count": 2},
             {"version": "9.60.0.0", "count": 1},

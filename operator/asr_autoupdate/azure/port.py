@@ -252,6 +252,7 @@ class ProtectedItem:
     upgrade_in_progress: bool
     agent_expiry: datetime | None = None
     certificate_expiry: datetime | None = None
+    replication_health: str | None = None  # Normal | Warning | Critical, as Site Recovery reports it
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,9 @@ A budget does two things before a request is sent:
 
 Requests wait their turn: the buckets hand out reservations in arrival order, so a pass that has started gets
 its requests one after the other however many passes compete, and nothing is refused for being slow (a
-`BudgetSettings.max_wait` can bound the wait, for tests; past it a request fails with `ThrottledError`).
+`BudgetSettings.max_wait` can bound the wait, for tests; past it a request fails with `ThrottledError`). A
+pause Azure asked for is different: one longer than `max_pause_wait` fails the request at once, so the pass
+requeues at Azure's time instead of sitting out minutes of Retry-After.
 Because waiting passes would otherwise all hold reservations at once, `pass_slot` lets only
 `passes_per_subscription` passes into a subscription at a time, first come first served: the passes under way
 finish before new ones start, and each subscription has its own slots, so one busy subscription does not hold
@@ -56,14 +58,17 @@ class BudgetSettings:
     write_burst: float = 15.0
     max_wait: float = math.inf  # the longest a request waits for the budget before failing with ThrottledError
     default_pause: float = 5.0  # a 429 that names no Retry-After pauses the subscription this long
+    # A pause Azure asked for that is longer than this fails the request at once (ThrottledError: the pass
+    # requeues at the pause's end, as for the caller that got the 429) instead of holding the pass meanwhile.
+    max_pause_wait: float = 10.0
     passes_per_subscription: int = 4  # passes admitted into one subscription at a time (see `pass_slot`)
 
     def __post_init__(self) -> None:
         for field in ("read_rate", "read_burst", "write_rate", "write_burst"):
             if getattr(self, field) <= 0:
                 raise ValueError(f"{field} must be positive")
-        if self.max_wait < 0 or self.default_pause < 0:
-            raise ValueError("max_wait and default_pause must not be negative")
+        if self.max_wait < 0 or self.default_pause < 0 or self.max_pause_wait < 0:
+            raise ValueError("max_wait, default_pause and max_pause_wait must not be negative")
         if self.passes_per_subscription < 1:
             raise ValueError("passes_per_subscription must be at least 1")
 
@@ -237,7 +242,7 @@ class SubscriptionBudget:
         """
         pause = self.paused_for(now)
         if pause > 0:
-            if pause > budget_left:
+            if pause > min(budget_left, self.settings.max_pause_wait):
                 raise self._reject(pause)
             return pause
         if reserved:

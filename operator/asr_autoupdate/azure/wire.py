@@ -303,6 +303,7 @@ def parse_protected_item(data: Json) -> port.ProtectedItem:
         upgrade_in_progress=_bool(details.get("isAgentUpgradeInProgress")),
         agent_expiry=parse_time(details.get("agentExpiryDate")),
         certificate_expiry=parse_time(details.get("agentCertificateExpiryDate")),
+        replication_health=properties.get("replicationHealth") or None,
     )
 
 

@@ -78,7 +78,7 @@ class ChildState:
     versions: tuple[str, ...]
     last_run_status: str | None
     last_run_start: datetime | None
-    health_error: bool
+    health_error: bool  # a mapping health error, or a protected item whose replication health is Critical
 
     @property
     def failed(self) -> bool:
@@ -155,7 +155,8 @@ def child_state(meta: Mapping[str, Any], spec: Mapping[str, Any], status: Mappin
         versions=tuple(str(entry.get("version")) for entry in agents.get("versions") or [] if entry.get("version")),
         last_run_status=last_run.get("status"),
         last_run_start=_time(last_run.get("startTime")),
-        health_error=mappings.get("reason") == Reason.MAPPING_HEALTH_ERROR,
+        health_error=mappings.get("reason") == Reason.MAPPING_HEALTH_ERROR
+        or int(agents.get("replicationCritical") or 0) > 0,
     )
 
 

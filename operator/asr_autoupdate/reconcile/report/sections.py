@@ -105,6 +105,7 @@ def _agents_status(items: Sequence[port.ProtectedItem], now: datetime) -> dict[s
         "updateRequired": sum(item.update_required for item in items),
         "upgradeInProgress": sum(item.upgrade_in_progress for item in items),
         "expiringSoon": sum(_expires_before(item, horizon) for item in items),
+        "replicationCritical": sum(item.replication_health == "Critical" for item in items),
         "versions": [
             {"version": version, "count": count} for version, count in sorted(versions.items(), key=_newest_first)
         ],

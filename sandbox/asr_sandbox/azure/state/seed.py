@@ -245,11 +245,15 @@ def _seed_item(
         "monitoringPercentageCompletion": None,
     }
     details.update(spec.get("details") or {})
+    health = spec.get("replicationHealth", "Normal")
+    if health not in ("Normal", "Warning", "Critical"):
+        raise ValueError(f"replicationHealth must be Normal, Warning or Critical, not {health!r}")
     container.items[name.lower()] = ProtectedItem(
         id=f"{container.id}/replicationProtectedItems/{name}",
         name=name,
         friendly_name=vm,
         details=details,
+        replication_health=health,
         policy_friendly_name=mapping.policy_id.rsplit("/", 1)[-1] if mapping else "",
         recovery_container_id=mapping.target_container_id if mapping else "",
     )
