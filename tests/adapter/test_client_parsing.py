@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from asr_autoupdate.azure import errors, port, sdk_errors, wire
+from asr_autoupdate.azure import errors, port, sdk_errors, transport, wire
 from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid, ServicePrincipal
 from tests.pem import encrypted_bundle, self_signed
 
@@ -98,6 +99,47 @@ def test_settings_refuse_bad_values(reason: str, settings: object) -> None:
             AzureSettings.from_env({"ASR_AUTOUPDATE_DISABLE_INSTANCE_DISCOVERY": "maybe"})
         else:
             AzureSettings(**settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "reason, ca_bundle, environ, expected",
+    [
+        (
+            "the operator's setting comes first",
+            "/ca/operator.pem",
+            {"REQUESTS_CA_BUNDLE": "/ca/requests.pem", "SSL_CERT_FILE": "/ca/openssl.pem"},
+            transport.Trust(path="/ca/operator.pem"),
+        ),
+        (
+            "then REQUESTS_CA_BUNDLE",
+            None,
+            {"REQUESTS_CA_BUNDLE": "/ca/requests.pem", "SSL_CERT_FILE": "/ca/openssl.pem"},
+            transport.Trust(path="/ca/requests.pem"),
+        ),
+        (
+            "then OpenSSL's defaults, with the variables they read",
+            None,
+            {"REQUESTS_CA_BUNDLE": "", "SSL_CERT_FILE": "/ca/openssl.pem", "SSL_CERT_DIR": "/ca/dir"},
+            transport.Trust(default_file="/ca/openssl.pem", default_dir="/ca/dir"),
+        ),
+        ("nothing set: the system trust store", None, {}, transport.Trust()),
+    ],
+)
+def test_which_cas_are_trusted(
+    reason: str, ca_bundle: str | None, environ: dict[str, str], expected: transport.Trust
+) -> None:
+    assert transport.trust(ca_bundle, environ) == expected, reason
+
+
+def test_one_tls_context_per_ca_source(tmp_path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text(self_signed("a-private-ca")[1])
+    context = transport.ssl_context(transport.Trust(path=str(ca)))
+    assert transport.ssl_context(transport.Trust(path=str(ca))) is context
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509"] == 1, "that file's certificate alone, not the system's"
+    assert transport.ssl_context(transport.Trust(path=str(tmp_path))) is not context  # a directory: capath
+    assert transport.ssl_context(transport.Trust()) is not context
 
 
 # --- identities -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import yaml
 
 from asr_autoupdate.azure import credentials
 from asr_autoupdate.azure.credentials import SecretInvalid, ServicePrincipal
+from asr_autoupdate.azure.transport import ConnectionPool
 from tests.chart.chart_kit import CHART_DIR, container, one, render
 from tests.docs.docs_kit import ROOT, markdown_table, read
 from tests.pem import encrypted_bundle, self_signed
@@ -91,11 +92,13 @@ async def test_with_both_the_certificate_is_used():
     identity = ServicePrincipal.from_secret_data(
         {"tenantId": b"t", "clientId": b"c", "clientSecret": b"s", "clientCertificate": PEM.encode()}
     )
-    credential = credentials.make_credential(credentials.AzureSettings(), identity)
+    connections = ConnectionPool(None)
+    credential = credentials.make_credential(credentials.AzureSettings(), identity, connections=connections)
     try:
         assert isinstance(credential, CertificateCredential)
     finally:
         await credential.close()
+        await connections.close()
 
 
 @pytest.mark.parametrize(

@@ -247,3 +247,24 @@ def test_without_a_schedule_site_recoverys_own_schedules_are_kept_reported_and_r
     wait_for(restored, timeout=60, what="the schedule recreated through its mapping")
     requests = arm_requests(admin, operator)
     assert not [r for r in requests if r["method"] == "PUT" and "/schedules/" in r["path"]], "never written itself"
+
+
+def test_the_operator_reuses_its_arm_connections_and_closes_them_when_stopped(
+    description, namespace, kubectl, custom, admin, start_operator
+):
+    """The sandbox gives the operator its CA as ASR_AUTOUPDATE_CA_BUNDLE, the way that used to cost a TLS
+    handshake per ARM call: calls now share kept-alive connections, and a SIGTERM closes every one of them
+    without aiohttp's "Unclosed client session" / "Unclosed connector" in the operator's log."""
+    vault = vault_spec(description, 0)
+    operator = start_operator()
+    kubectl.apply(policy("reuse", namespace, vault, schedule={"time": "02:30"}))
+    wait_ready(custom, namespace, "reuse")
+    calls = arm_requests(admin, operator_object_id(admin))
+    connections = {r["connection"] for r in calls}
+    assert len(calls) >= 10 and None not in connections
+    assert len(connections) <= len(calls) // 3, f"{len(calls)} ARM calls used {len(connections)} connections"
+
+    operator.stop()
+    assert operator.child is not None and operator.child.popen.returncode is not None
+    unclosed = [line for line in operator.log_text().splitlines() if "Unclosed" in line]
+    assert not unclosed, unclosed

@@ -3,6 +3,7 @@
 It exists to be the one place that knows which SDK operation answers which port method. The rest of the
 adapter lives beside it: `credentials.py` (settings, identities, the azure-identity credential),
 `pipeline.py` (each subscription's SDK clients, sharing one request budget and retrying only briefly),
+`transport.py` (one TLS context per CA source and pools of kept-alive connections),
 `sdk_errors.py` (SDK exceptions as `errors.AzureError` classes, in one line without secrets) and `wire.py`
 (ARM's JSON parsed into `port` dataclasses, with no SDK involved).
 
@@ -39,7 +40,7 @@ from azure.mgmt.automation import models as automation_models
 from azure.mgmt.automation import types as automation_types
 from azure.mgmt.core.exceptions import ARMErrorFormat
 
-from asr_autoupdate.azure import errors, port, throttle, wire
+from asr_autoupdate.azure import errors, port, throttle, transport, wire
 from asr_autoupdate.azure.clock import azure_clock
 from asr_autoupdate.azure.credentials import AzureSettings, ServicePrincipal, make_credential
 from asr_autoupdate.azure.pipeline import SubscriptionClients
@@ -70,7 +71,11 @@ class AzureClient:
         self.settings = settings or AzureSettings.from_env()
         self.identity = identity
         self._budgets = budgets or throttle.registry()
-        self._credential = credential or make_credential(self.settings, identity)
+        # the credential's own connections to the authority (the SDK clients' are per subscription)
+        self._credential_connections = transport.ConnectionPool(self.settings.ca_bundle)
+        self._credential = credential or make_credential(
+            self.settings, identity, connections=self._credential_connections
+        )
         self._owns_credential = credential is None
         self._clients: dict[str, SubscriptionClients] = {}
         self._secrets = tuple(
@@ -84,7 +89,7 @@ class AzureClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close every SDK client and the credential (their aiohttp sessions)."""
+        """Close every SDK client and the credential, then the connections they used."""
         clients, self._clients = list(self._clients.values()), {}
         for bundle in clients:
             await bundle.close()
@@ -93,6 +98,7 @@ class AzureClient:
                 await self._credential.close()
             except Exception:
                 log.debug("closing the credential failed", exc_info=True)
+        await self._credential_connections.close()
 
     def _for(self, subscription_id: str) -> SubscriptionClients:
         """The subscription's clients, made on first use: a policy may span subscriptions it never calls."""

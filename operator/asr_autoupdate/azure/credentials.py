@@ -11,11 +11,22 @@ Environment variables read by `AzureSettings.from_env()`:
 | --- | --- |
 | `ASR_AUTOUPDATE_ARM_ENDPOINT` | Azure Resource Manager endpoint (`https://management.azure.com`) |
 | `AZURE_AUTHORITY_HOST` | Microsoft Entra authority, azure-identity's own variable (`https://login.microsoftonline.com`) |
-| `ASR_AUTOUPDATE_CA_BUNDLE` | PEM file of CAs to trust for ARM and the authority (the system trust store) |
+| `ASR_AUTOUPDATE_CA_BUNDLE` | PEM file of CAs to trust for ARM and the authority (see "CAs" below) |
 | `ASR_AUTOUPDATE_ARM_SCOPE` | token scope(s) for ARM, comma-separated (`<endpoint>/.default`) |
 | `ASR_AUTOUPDATE_DISABLE_INSTANCE_DISCOVERY` | `true`/`false`: skip MSAL's authority validation (`true` unless |
 |   | the authority is a Microsoft cloud's: it would otherwise ask login.microsoftonline.com about it) |
 | `ASR_AUTOUPDATE_LRO_POLLING_INTERVAL` | seconds between polls when Azure sends no Retry-After (`30`) |
+
+CAs trusted for ARM and the authority: the first of these that is set (read when the first connection is made,
+not by `from_env()`); 1 and 2 replace the system trust store, they do not add to it:
+
+| order | source |
+| --- | --- |
+| 1 | `ASR_AUTOUPDATE_CA_BUNDLE` (`AzureSettings.ca_bundle`): a PEM file (or a directory of hashed certificates) |
+| 2 | `REQUESTS_CA_BUNDLE`, a PEM file or a directory, as azure-core's requests transport honours it |
+| 3 | OpenSSL's defaults: `SSL_CERT_FILE` / `SSL_CERT_DIR` in place of the system's file / directory when set |
+
+Each source's CAs are read once per process, into one TLS context that every connection uses (`transport.py`).
 
 The operator's own identity (used when a policy names no Secret) comes from the variables azure-identity
 users already know: `AZURE_TENANT_ID` + `AZURE_CLIENT_ID` + `AZURE_CLIENT_SECRET` (or
@@ -30,10 +41,11 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping
-from typing import NotRequired, TypedDict
+from typing import TypedDict
 from urllib.parse import urlparse
 
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.pipeline.transport._aiohttp import AioHttpTransport
 from azure.identity.aio import (
     CertificateCredential,
     ChainedTokenCredential,
@@ -44,6 +56,8 @@ from azure.identity.aio import (
 )
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+
+from asr_autoupdate.azure.transport import ConnectionPool
 
 PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -88,7 +102,7 @@ class AzureSettings:
     arm_endpoint: str = PUBLIC_ARM_ENDPOINT
     authority_host: str = PUBLIC_AUTHORITY_HOST
     credential_scopes: tuple[str, ...] = ()  # empty: "<arm_endpoint>/.default"
-    ca_bundle: str | None = None  # PEM path; None: the system trust store (or SSL_CERT_FILE)
+    ca_bundle: str | None = None  # PEM path; None: REQUESTS_CA_BUNDLE, else OpenSSL's defaults (SSL_CERT_FILE)
     disable_instance_discovery: bool | None = None  # None: on for authorities MSAL does not know
     polling_interval: float = 30.0  # LRO delay when Azure sends no Retry-After (tests use 0)
     retry_total: int = 3  # the SDK's own retries per request; kept small so a handler never sleeps long
@@ -233,7 +247,7 @@ class _AuthorityOptions(TypedDict):
 
     authority: str
     disable_instance_discovery: bool
-    connection_verify: NotRequired[str]
+    transport: AioHttpTransport
 
 
 class _ManagedIdentityOptions(TypedDict, total=False):
@@ -242,42 +256,47 @@ class _ManagedIdentityOptions(TypedDict, total=False):
     client_id: str
 
 
-def _credential_options(settings: AzureSettings) -> _AuthorityOptions:
-    """One place for the authority settings, so no credential source talks to a different authority."""
-    options: _AuthorityOptions = {
+def _credential_options(connections: ConnectionPool, settings: AzureSettings) -> _AuthorityOptions:
+    """One place for the authority settings, so no credential source talks to a different authority. Each
+    source gets its own transport over the pool's one session (the CA settings live in its TLS context)."""
+    return {
         "authority": settings.authority_host,
         "disable_instance_discovery": settings.instance_discovery_disabled,
+        "transport": connections.transport(),
     }
-    if settings.ca_bundle:
-        options["connection_verify"] = settings.ca_bundle
-    return options
 
 
-def make_credential(settings: AzureSettings, identity: ServicePrincipal | None = None) -> AsyncTokenCredential:
+def make_credential(
+    settings: AzureSettings, identity: ServicePrincipal | None = None, *, connections: ConnectionPool
+) -> AsyncTokenCredential:
     """The credential for `identity`, or for the operator's own identity when it is None.
 
     The operator's own identity follows azure-identity's DefaultAzureCredential order restricted to
     sources that need no person: environment (secret or certificate), workload identity, managed identity.
-    The authority, instance-discovery and CA settings apply to every source that talks to the authority.
+    The authority, instance-discovery and CA settings apply to every source that talks to the authority; those
+    sources send through `connections`, which the caller owns and closes after the credential.
     """
-    options = _credential_options(settings)
+
+    def options() -> _AuthorityOptions:
+        return _credential_options(connections, settings)
+
     if identity is not None:
         if identity.client_certificate:
             return CertificateCredential(
                 identity.tenant_id,
                 identity.client_id,
                 certificate_data=identity.client_certificate.encode("utf-8"),
-                **options,
+                **options(),
             )
-        return ClientSecretCredential(identity.tenant_id, identity.client_id, identity.client_secret or "", **options)
+        return ClientSecretCredential(identity.tenant_id, identity.client_id, identity.client_secret or "", **options())
 
-    sources: list[AsyncTokenCredential] = [EnvironmentCredential(**options)]
+    sources: list[AsyncTokenCredential] = [EnvironmentCredential(**options())]
     if (
         os.environ.get("AZURE_FEDERATED_TOKEN_FILE")
         and os.environ.get("AZURE_CLIENT_ID")
         and os.environ.get("AZURE_TENANT_ID")
     ):
-        sources.append(WorkloadIdentityCredential(**options))
+        sources.append(WorkloadIdentityCredential(**options()))
     managed_identity_options: _ManagedIdentityOptions = {}
     if os.environ.get("AZURE_CLIENT_ID"):
         managed_identity_options["client_id"] = os.environ["AZURE_CLIENT_ID"]

@@ -11,23 +11,27 @@ have in common:
 * **Short waits only.** `BoundedRetryPolicy` keeps the SDK's own retries (`AzureSettings.retry_total`) but
   never sleeps on a Retry-After longer than `max_retry_after`; what is left over surfaces as a
   `ThrottledError` for the reconciler to requeue.
+
+The four clients of a subscription also share one pool of kept-alive TLS connections (`transport.py`): no
+`connection_verify` is passed, since azure-core would build a TLS context, and so a new connection, per request.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, NotRequired, TypedDict
+from typing import Any, TypedDict
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy, AsyncRetryPolicy
+from azure.core.pipeline.transport._aiohttp import AioHttpTransport
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.automation.aio import AutomationClient
 from azure.mgmt.recoveryservices.aio import RecoveryServicesClient
 from azure.mgmt.recoveryservicessiterecovery.aio import SiteRecoveryManagementClient
 
-from asr_autoupdate.azure import throttle
+from asr_autoupdate.azure import throttle, transport
 from asr_autoupdate.azure.clock import AzureClock, azure_clock
 from asr_autoupdate.azure.credentials import AzureSettings
 
@@ -89,15 +93,16 @@ class ClientOptions(TypedDict):
     polling_interval: float
     retry_policy: BoundedRetryPolicy
     per_retry_policies: list[SubscriptionBudgetPolicy]
-    connection_timeout: float
-    read_timeout: float
-    connection_verify: NotRequired[str]
+    transport: AioHttpTransport
 
 
-def _client_options(settings: AzureSettings, budgets: throttle.BudgetRegistry) -> ClientOptions:
+def _client_options(
+    settings: AzureSettings, budgets: throttle.BudgetRegistry, connections: transport.ConnectionPool
+) -> ClientOptions:
     """Fresh options for one SDK client: policy objects are chained into one pipeline each, so every client
-    needs its own instances."""
-    options: ClientOptions = {
+    needs its own instances. Its transport borrows the subscription's connection pool and carries the
+    timeouts, which azure-core applies to each request from the transport's configuration."""
+    return {
         "credential_scopes": list(settings.scopes),
         "polling_interval": settings.polling_interval,
         "retry_policy": BoundedRetryPolicy(
@@ -107,16 +112,15 @@ def _client_options(settings: AzureSettings, budgets: throttle.BudgetRegistry) -
             retry_backoff_max=settings.retry_backoff_max,
         ),
         "per_retry_policies": [SubscriptionBudgetPolicy(budgets)],
-        "connection_timeout": settings.connection_timeout,
-        "read_timeout": settings.read_timeout,
+        "transport": connections.transport(
+            connection_timeout=settings.connection_timeout, read_timeout=settings.read_timeout
+        ),
     }
-    if settings.ca_bundle:
-        options["connection_verify"] = settings.ca_bundle
-    return options
 
 
 class SubscriptionClients:
-    """The four SDK clients for one subscription, sharing one credential and one budget registry."""
+    """The four SDK clients for one subscription, sharing one credential, one budget registry and one pool of
+    connections (theirs: `close()` closes it)."""
 
     def __init__(
         self,
@@ -126,23 +130,29 @@ class SubscriptionClients:
         budgets: throttle.BudgetRegistry,
     ):
         base_url = settings.arm_endpoint
+        self.connections = transport.ConnectionPool(settings.ca_bundle)
+        pool = self.connections
         self.automation = AutomationClient(
-            credential, subscription_id, base_url=base_url, **_client_options(settings, budgets)
+            credential, subscription_id, base_url=base_url, **_client_options(settings, budgets, pool)
         )
         self.vaults = RecoveryServicesClient(
-            credential, subscription_id, base_url=base_url, **_client_options(settings, budgets)
+            credential, subscription_id, base_url=base_url, **_client_options(settings, budgets, pool)
         )
         self.site_recovery = SiteRecoveryManagementClient(
-            credential, subscription_id, base_url=base_url, **_client_options(settings, budgets)
+            credential, subscription_id, base_url=base_url, **_client_options(settings, budgets, pool)
         )
         self.authorization = AuthorizationManagementClient(
-            credential, subscription_id, base_url=base_url, **_client_options(settings, budgets)
+            credential, subscription_id, base_url=base_url, **_client_options(settings, budgets, pool)
         )
 
     async def close(self) -> None:
-        """Close every client even when one fails to: each holds its own aiohttp session."""
+        """Close every client even when one fails to, then the connection pool they shared."""
         for client in (self.automation, self.vaults, self.site_recovery, self.authorization):
             try:
                 await client.close()
             except Exception:
                 log.debug("closing an SDK client failed", exc_info=True)
+        try:
+            await self.connections.close()
+        except Exception:
+            log.debug("closing the connection pool failed", exc_info=True)

@@ -187,6 +187,7 @@ def _edge(world: World) -> Any:
                 subscription=found.group(1) if found else None,
                 principal=entra.principal_hint(world, request),
                 request_id=request_id,
+                connection=_peer(request),
             )
         )
         fault = world.faults.take(request.method, path)
@@ -214,6 +215,17 @@ def _edge(world: World) -> Any:
         return response
 
     return edge
+
+
+def _peer(request: web.Request) -> str | None:
+    """The client's end of the connection a request came on (`ip:port`, `[ip]:port` for IPv6): requests that
+    show the same value were sent over one kept-alive connection, so a test can count TLS handshakes."""
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    if not isinstance(peer, tuple) or len(peer) < 2:
+        return None
+    host, port = peer[0], peer[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
 async def _dispatch(world: World, router: Router, request: web.Request) -> web.StreamResponse:

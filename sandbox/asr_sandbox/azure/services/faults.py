@@ -150,6 +150,7 @@ class LoggedRequest:
     request_id: str
     status: int | None = None
     fault: str | None = None
+    connection: str | None = None  # the client's end of the TCP connection, "ip:port": which requests shared one
 
     def public(self) -> dict[str, Any]:
         """What the admin API's request log shows."""
@@ -163,6 +164,7 @@ class LoggedRequest:
             "principal": self.principal,
             "requestId": self.request_id,
             "fault": self.fault,
+            "connection": self.connection,
         }
 
 
