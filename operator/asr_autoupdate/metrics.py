@@ -28,6 +28,7 @@ unexpected exception also a panic). The operator's own gauges, computed when scr
     asr_autoupdate_azure_budget_waits_total{subscription}               requests held by the request budget
     asr_autoupdate_azure_budget_rejected_total{subscription}            requests refused by it (requeued)
     asr_autoupdate_azure_remaining_requests{subscription,kind}          ARM's x-ms-ratelimit-remaining-*
+    asr_autoupdate_passes{subscription,state}                           passes running | queued for a slot
 
 Labels carry names and ids only (namespace, policy, vault, subscription id), never a secret or a token.
 One module on purpose (a little over 400 lines): the families above, the scrape-time collector and the
@@ -401,6 +402,11 @@ class _AzureCollector(Collector):
             "Requests left in ARM's bucket for the subscription, as its last answer said",
             labels=["subscription", "kind"],
         )
+        passes = GaugeMetricFamily(
+            "asr_autoupdate_passes",
+            "Policy passes inside the subscription (running) and waiting for one of its pass slots (queued)",
+            labels=["subscription", "state"],
+        )
         for key, stats in sorted(self._budget_stats().items()):
             name = stats.subscription_id or key or "tenant"
             requests.add_metric([name, "read"], stats.reads)
@@ -412,7 +418,9 @@ class _AzureCollector(Collector):
             for kind, value in (("read", stats.remaining_reads), ("write", stats.remaining_writes)):
                 if value is not None:
                     remaining.add_metric([name, kind], value)
-        yield from (requests, throttled, failures, waits, rejected, remaining)
+            passes.add_metric([name, "running"], stats.passes_running)
+            passes.add_metric([name, "queued"], stats.passes_queued)
+        yield from (requests, throttled, failures, waits, rejected, remaining, passes)
 
 
 _DEFAULT: Metrics | None = None

@@ -168,6 +168,8 @@ def test_azure_requests_and_throttling_by_subscription(metrics, stats):
         rejected=1,
         remaining_reads=240,
         remaining_writes=None,
+        passes_running=4,
+        passes_queued=17,
     )
     found = samples(metrics)
     assert value(found, "asr_autoupdate_azure_requests_total", subscription=SUBSCRIPTION, kind="read") == 10
@@ -178,6 +180,8 @@ def test_azure_requests_and_throttling_by_subscription(metrics, stats):
     assert value(found, "asr_autoupdate_azure_budget_rejected_total", subscription=SUBSCRIPTION) == 1
     assert value(found, "asr_autoupdate_azure_remaining_requests", subscription=SUBSCRIPTION, kind="read") == 240
     assert value(found, "asr_autoupdate_azure_remaining_requests", subscription=SUBSCRIPTION, kind="write") is None
+    assert value(found, "asr_autoupdate_passes", subscription=SUBSCRIPTION, state="running") == 4
+    assert value(found, "asr_autoupdate_passes", subscription=SUBSCRIPTION, state="queued") == 17
 
 
 def test_serve_answers_scrapes_and_stops(metrics):
