@@ -31,6 +31,8 @@ REQUIRED_SUITES = [
     "tests/sandbox/azure/test_azure_date_header.py",
     "tests/sandbox/azure/test_azure_update_failures.py",
     "tests/chart",
+    "tests/e2e/test_failover.py",
+    "tests/unit/test_peering.py",
 ]
 
 

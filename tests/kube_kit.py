@@ -102,3 +102,31 @@ def install_crd(kubectl: Kubectl) -> None:
         timeout=30,
         what="the CRDs in discovery",
     )
+
+
+PEERING_CRD_DIR = CRD_DIR / "peering"
+PEERING_KINDS = ("ClusterKopfPeering", "KopfPeering")
+
+
+def install_peering_crds(kubectl: Kubectl) -> None:
+    """kopf's peering CRDs (crds/peering/, beside the operator's own: `install_crd` applies crds/ alone), served."""
+    kubectl("apply", "--server-side", "-f", str(PEERING_CRD_DIR))
+    for plural in ("kopfpeerings", "clusterkopfpeerings"):
+        kubectl("wait", "--for=condition=Established", f"crd/{plural}.kopf.dev", "--timeout=30s")
+    wait_for(
+        lambda: (
+            {"kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"}
+            <= set(kubectl("api-resources", "--api-group=kopf.dev", "-o", "name", check=False).stdout.split())
+        ),
+        timeout=30,
+        what="the peering CRDs in discovery",
+    )
+
+
+def install_chart_peering(kubectl: Kubectl, manifests: list[dict]) -> list[dict]:
+    """The chart's peering objects (a ClusterKopfPeering, or a KopfPeering per watched namespace), as `helm
+    install` creates them; answers them."""
+    objects = [m for m in manifests if m["kind"] in PEERING_KINDS]
+    if objects:
+        kubectl.apply(objects, "--server-side", "--force-conflicts")
+    return objects

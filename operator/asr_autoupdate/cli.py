@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from asr_autoupdate import __version__
+from asr_autoupdate import __version__, peering
 
 PLUGIN_GROUP = "asr_autoupdate.commands"
 _SANDBOX_COMMANDS = ("sandbox", "demo")
@@ -101,6 +101,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="serve Prometheus metrics on this port at /metrics (0 to disable; default 8000)",
     )
+    ha = run.add_argument_group(
+        "high availability",
+        "Two or more replicas with one leader, through kopf's peering: each replica writes keep-alives into the "
+        "peering object (a ClusterKopfPeering cluster-wide, a KopfPeering in each watched namespace; it must "
+        "exist), the oldest live replica acts and the others stand by. Without --peering the operator runs "
+        "standalone: one replica only.",
+    )
+    ha.add_argument(
+        "--peering",
+        type=_peering_name,
+        default=None,
+        metavar="NAME",
+        help="run as one replica of several, in the peering object NAME (default: standalone, no peering)",
+    )
+    ha.add_argument(
+        "--peering-lifetime",
+        type=_lifetime,
+        default=peering.DEFAULT_LIFETIME,
+        metavar="SECONDS",
+        help="how long a replica's keep-alive counts: a killed leader is replaced at most this long after its "
+        f"last one (whole seconds, at least {peering.MIN_LIFETIME}; default {peering.DEFAULT_LIFETIME})",
+    )
     run.set_defaults(func=_run_operator)
 
     plugged = set()
@@ -122,6 +144,20 @@ def _port(value: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not between 0 and 65535")
     return port
+
+
+def _peering_name(value: str) -> str:
+    try:
+        return peering.name(value)
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+
+
+def _lifetime(value: str) -> int:
+    try:
+        return peering.lifetime(value)
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
 
 
 def _print_version(args: argparse.Namespace) -> int:
@@ -158,6 +194,8 @@ def _run_operator(args: argparse.Namespace) -> int:
         discovery_interval_override=args.discovery_interval_override,
         drift_interval_override=args.drift_interval_override,
         metrics_port=args.metrics_port,
+        peering_name=args.peering,
+        peering_lifetime=args.peering_lifetime,
         azure=azure,
         budget=budget,
     )

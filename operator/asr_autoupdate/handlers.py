@@ -18,7 +18,7 @@ from typing import Any
 
 import kopf
 
-from asr_autoupdate import metrics
+from asr_autoupdate import metrics, peering
 from asr_autoupdate.api import FINALIZER, GROUP, PLURAL, REPAIR_ANNOTATION, VERSION
 from asr_autoupdate.api.fleet import FLEET_LABEL, FLEET_PLURAL, RELEASE_ANNOTATION
 from asr_autoupdate.api.reasons import Reason, RetryKind
@@ -61,6 +61,8 @@ class OperatorOptions:
     fleet_tick_seconds: float = 30.0  # how often a fleet's waves are gated again from its children's status
     discovery_interval_override: float | None = None  # replaces every fleet's discoveryIntervalSeconds (tests)
     metrics_port: int = 8000  # Prometheus /metrics; 0: none
+    peering_name: str | None = None  # the kopf peering object's name; None: standalone (one replica, no peering)
+    peering_lifetime: int = peering.DEFAULT_LIFETIME  # seconds a replica's keep-alive counts (kopf's lifetime)
     azure: AzureSettings = dataclasses.field(default_factory=AzureSettings)
     budget: throttle.BudgetSettings = dataclasses.field(default_factory=throttle.BudgetSettings)
 
@@ -108,6 +110,7 @@ def register(options: OperatorOptions) -> kopf.OperatorRegistry:
         settings.posting.level = logging.INFO
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
+        settings.peering.lifetime = options.peering_lifetime
         throttle.registry().configure(options.budget)
         memo.azure = AzureClientPool(options.azure)
         memo.options = options
@@ -432,12 +435,24 @@ def quiet_loggers() -> None:
 
 
 def run(options: OperatorOptions) -> int:
-    """Run the operator until SIGTERM: one replica (standalone, no peering), as the chart deploys it."""
+    """Run the operator until SIGTERM: standalone without a peering name; with one, as one replica of several
+    in kopf's peering, acting only while no live replica is older (`peering.priority`)."""
     kopf.configure(verbose=options.verbose, log_format=kopf.LogFormat.JSON if options.log_json else kopf.LogFormat.FULL)
     quiet_loggers()
+    priority = None
+    if options.peering_name is not None:
+        priority = peering.priority()
+        roles = logging.getLogger(peering.PEERING_LOGGER)
+        for stale in [f for f in roles.filters if isinstance(f, peering.Roles)]:
+            roles.removeFilter(stale)
+        roles.addFilter(peering.Roles(options.peering_name, priority))
+        scope = "cluster-wide" if options.clusterwide else "in " + ", ".join(options.namespaces)
+        log.info(peering.start_line(options.peering_name, priority, options.peering_lifetime, scope))
     kopf.run(
         registry=register(options),
-        standalone=True,
+        standalone=options.peering_name is None,
+        peering_name=options.peering_name,
+        priority=priority,
         clusterwide=options.clusterwide,
         namespaces=options.namespaces,
         liveness_endpoint=options.liveness_endpoint,

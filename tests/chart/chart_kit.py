@@ -18,6 +18,9 @@ CHART_DIR = ROOT / "charts" / "asr-autoupdate-operator"
 CRD_NAME = "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
 FLEET_CRD_NAME = "mobilityupdatefleets.asr.autoupdate.dev.yaml"
 CRD_NAMES = sorted([CRD_NAME, FLEET_CRD_NAME])
+# kopf's peering CRDs, in crds/peering/ of the repository and of the chart (paths relative to crds/)
+PEERING_CRD_NAMES = ["peering/clusterkopfpeerings.kopf.dev.yaml", "peering/kopfpeerings.kopf.dev.yaml"]
+PEERING_KINDS = ("ClusterKopfPeering", "KopfPeering")
 RELEASE = "asr-autoupdate-operator"
 NAMESPACE = "asr-system"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -40,6 +43,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
         }
     },
     "metrics-off": {"metrics": {"enabled": False}},
+    "standalone": {"replicaCount": 1, "peering": {"enabled": False}},
+    "one-replica-in-peering": {"replicaCount": 1},
+    "three-replicas": {"replicaCount": 3, "peering": {"name": "asr-ha", "lifetime": 15}},
     "sovereign-cloud": {
         "image": {
             "repository": "registry.example.com/asr/asr-autoupdate-operator",

@@ -1,5 +1,6 @@
-"""The Helm chart, offline: it lints, renders valid Kubernetes objects for every supported version, deploys one
-restricted, single-replica operator, refuses bad values, and ships the repository's CRDs unchanged.
+"""The Helm chart, offline: it lints, renders valid Kubernetes objects for every supported version, deploys a
+restricted operator (two replicas in kopf's peering by default, one standalone on request), refuses bad
+values, and ships the repository's CRDs (kopf's peering CRDs included) unchanged.
 
 Rendering uses helm-python-sdk (Helm v4's SDK; no helm binary exists here), validation kubernetes-validate
 (the API's own JSON schemas, strict: unknown fields fail). `helm lint --strict`, `helm template | kubeconform`
@@ -20,6 +21,8 @@ from tests.chart.chart_kit import (
     CLIENT,
     CRD_NAMES,
     NAMESPACE,
+    PEERING_CRD_NAMES,
+    PEERING_KINDS,
     PEM,
     RELEASE,
     ROOT,
@@ -59,8 +62,9 @@ def test_every_rendered_object_is_valid_kubernetes(variant, version):
     name, manifests = variant
     assert manifests, f"{name} rendered nothing"
     for manifest in manifests:
-        if manifest["apiVersion"].startswith("monitoring.coreos.com/"):
-            continue  # not a built-in kind: test_service_monitor_scrapes_the_metrics_service checks it
+        if manifest["apiVersion"].startswith(("monitoring.coreos.com/", "kopf.dev/")):
+            continue  # not built-in kinds: test_service_monitor_scrapes_the_metrics_service and
+            # test_peering_objects_are_valid_against_the_shipped_crds check them
         try:
             kubernetes_validate.validate(manifest, version, strict=True)
         except kubernetes_validate.ValidationError as error:
@@ -87,9 +91,9 @@ def test_every_object_carries_the_standard_labels(variant):
 def test_namespaced_objects_land_in_the_release_namespace_unless_they_are_roles(variant):
     name, manifests = variant
     for manifest in manifests:
-        if manifest["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+        if manifest["kind"] in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"):
             assert "namespace" not in manifest["metadata"]
-        elif manifest["kind"] not in ("Role", "RoleBinding"):
+        elif manifest["kind"] not in ("Role", "RoleBinding", "KopfPeering"):
             assert manifest["metadata"]["namespace"] == NAMESPACE, f"{name}: {manifest['kind']}"
 
 
@@ -97,6 +101,7 @@ def test_notes_render_with_the_commands_users_need():
     notes = render_files()[f"{CHART_DIR.name}/templates/NOTES.txt"]
     for name in CRD_NAMES:
         assert f"kubectl apply --server-side -f crds/{name}" in notes
+    assert "kubectl apply --server-side -f crds/peering/" in notes
     assert notes.index("kubectl delete mupf --all -A") < notes.index("kubectl delete mup --all -A")
     assert "rollout status deployment/asr-autoupdate-operator" in notes
     assert "kubectl get mup -n <namespace> -l asr.autoupdate.dev/fleet=<fleet> -L asr.autoupdate.dev/wave" in notes
@@ -105,25 +110,59 @@ def test_notes_render_with_the_commands_users_need():
 # -- the CRDs ------------------------------------------------------------------------------------------------
 
 
+def crd_files(root) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
 def test_chart_crds_are_byte_identical_to_the_repository_crds():
-    shipped = sorted(p.name for p in (CHART_DIR / "crds").iterdir())
-    assert shipped == CRD_NAMES == sorted(p.name for p in (ROOT / "crds").iterdir())
-    for name in CRD_NAMES:
+    shipped = crd_files(CHART_DIR / "crds")
+    assert shipped == sorted(CRD_NAMES + PEERING_CRD_NAMES) == crd_files(ROOT / "crds")
+    for name in shipped:
         assert (CHART_DIR / "crds" / name).read_bytes() == (ROOT / "crds" / name).read_bytes(), (
             "charts/asr-autoupdate-operator/crds/ is a copy of crds/: run "
-            "`cp crds/*.yaml charts/asr-autoupdate-operator/crds/`"
+            "`cp crds/*.yaml charts/asr-autoupdate-operator/crds/ && cp crds/peering/*.yaml "
+            "charts/asr-autoupdate-operator/crds/peering/`"
         )
 
 
 def test_helm_installs_exactly_those_crds():
+    """Helm installs everything under crds/, the peering/ folder too (kubectl's `-f crds/` does not recurse)."""
     installed = {}
     for crd in chart().crds:
         data = crd["data"]
-        installed[crd["filename"].rpartition("/")[2]] = data.encode() if isinstance(data, str) else bytes(data)
-    assert sorted(installed) == CRD_NAMES
+        name = crd["filename"].partition("/crds/")[2]
+        installed[name] = data.encode() if isinstance(data, str) else bytes(data)
+    assert sorted(installed) == sorted(CRD_NAMES + PEERING_CRD_NAMES)
     for name, data in installed.items():
         assert data == (ROOT / "crds" / name).read_bytes()
         kubernetes_validate.validate(yaml.safe_load(data), "1.30.0", strict=True)
+
+
+def peering_crds() -> dict[str, dict]:
+    """kopf's peering CRDs by kind."""
+    found = [yaml.safe_load((ROOT / "crds" / name).read_text()) for name in PEERING_CRD_NAMES]
+    return {crd["spec"]["names"]["kind"]: crd for crd in found}
+
+
+def test_peering_crds_are_kopfs():
+    """The group, kinds, plurals and scopes kopf 1.x looks for (kopf._cogs.structs.references), with a status
+    kopf writes by merge-patching the object (no status subresource, or kopf would PATCH /status)."""
+    from kopf._cogs.structs import references
+
+    crds = peering_crds()
+    assert sorted(crds) == sorted(PEERING_KINDS)
+    for kind, selector, scope in (
+        ("ClusterKopfPeering", references.CLUSTER_PEERINGS_K, "Cluster"),
+        ("KopfPeering", references.NAMESPACED_PEERINGS_K, "Namespaced"),
+    ):
+        spec = crds[kind]["spec"]
+        assert (spec["group"], "v1") == (selector.group, selector.version) == ("kopf.dev", "v1")
+        assert spec["names"]["plural"] == selector.any_name and spec["scope"] == scope
+        [version] = spec["versions"]
+        assert (version["name"], version["served"], version["storage"]) == ("v1", True, True)
+        assert "subresources" not in version
+        status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+        assert status == {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
 def test_chart_versions_match_the_operator():
@@ -137,12 +176,110 @@ def test_chart_versions_match_the_operator():
 # -- the Deployment ------------------------------------------------------------------------------------------
 
 
-def test_one_replica_replaced_by_recreate(variant):
-    _name, manifests = variant
+ROLLING = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+
+
+def test_replicas_and_strategy_follow_peering(variant):
+    """In peering, the replicas roll (a new pod starts as a standby: it is the youngest); standalone, one
+    replica is recreated (never two side by side)."""
+    name, manifests = variant
+    values = VARIANTS[name]
     deployment = one(manifests, "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == values.get("replicaCount", 2)
+    peering = (values.get("peering") or {}).get("enabled", True)
+    assert deployment["spec"]["strategy"] == (ROLLING if peering else {"type": "Recreate"})
     assert deployment["spec"]["selector"]["matchLabels"] == SELECTOR_LABELS
+
+
+def test_two_replicas_in_peering_by_default():
+    deployment = one(render(), "Deployment")
+    assert deployment["spec"]["replicas"] == 2 and deployment["spec"]["strategy"] == ROLLING
+    standalone = one(render(VARIANTS["standalone"]), "Deployment")
+    assert standalone["spec"]["replicas"] == 1 and standalone["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_more_than_one_replica_without_peering_is_refused():
+    with pytest.raises(helm_python.HelmError, match=r"replicaCount above 1 needs peering\.enabled"):
+        render({"replicaCount": 2, "peering": {"enabled": False}})
+    render({"replicaCount": 1, "peering": {"enabled": False}})
+
+
+def test_peering_arguments_and_identity_reach_the_operator():
+    from asr_autoupdate.cli import build_parser
+
+    operator = container(render())
+    assert operator["args"][-2:] == ["--peering=asr-autoupdate-operator-asr-system", "--peering-lifetime=30"]
+    [pod_id] = [e for e in operator["env"] if e["name"] == "POD_ID"]  # kopf's identity: the pod's name
+    assert pod_id == {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    parsed = build_parser().parse_args(container(render(VARIANTS["three-replicas"]))["args"])
+    assert (parsed.peering, parsed.peering_lifetime) == ("asr-ha", 15)
+    standalone = container(render(VARIANTS["standalone"]))
+    assert not [a for a in standalone["args"] if a.startswith("--peering")]
+    assert "POD_ID" not in {e["name"] for e in standalone["env"]}
+    assert build_parser().parse_args(standalone["args"]).peering is None
+
+
+def test_the_chart_creates_the_peering_object_the_operator_is_told():
+    """Cluster-wide one ClusterKopfPeering; with watchNamespaces a KopfPeering in each (kopf keeps a namespaced
+    operator's peering per namespace); standalone none. kopf stays paused without it."""
+    [cluster] = [m for m in render() if m["kind"] in PEERING_KINDS]
+    assert (cluster["apiVersion"], cluster["kind"]) == ("kopf.dev/v1", "ClusterKopfPeering")
+    assert f"--peering={cluster['metadata']['name']}" in container(render())["args"]
+    manifests = render(VARIANTS["watch-namespaces"])
+    namespaced = [m for m in manifests if m["kind"] in PEERING_KINDS]
+    assert {(m["kind"], m["metadata"]["namespace"]) for m in namespaced} == {
+        ("KopfPeering", "dr-weu"),
+        ("KopfPeering", "dr-apac"),
+    }
+    assert {f"--peering={m['metadata']['name']}" for m in namespaced} <= set(container(manifests)["args"])
+    assert not [m for m in render(VARIANTS["standalone"]) if m["kind"] in PEERING_KINDS]
+    [named] = [m for m in render(VARIANTS["three-replicas"]) if m["kind"] in PEERING_KINDS]
+    assert named["metadata"]["name"] == "asr-ha"
+
+
+def test_peering_objects_are_valid_against_the_shipped_crds(variant):
+    name, manifests = variant
+    crds = peering_crds()
+    for manifest in (m for m in manifests if m["apiVersion"].startswith("kopf.dev/")):
+        crd = crds[manifest["kind"]]["spec"]
+        assert manifest["apiVersion"] == f"{crd['group']}/{crd['versions'][0]['name']}", name
+        assert ("namespace" in manifest["metadata"]) == (crd["scope"] == "Namespaced"), name
+        assert set(manifest) == {"apiVersion", "kind", "metadata"}, name  # kopf writes the status
+
+
+def test_a_pod_disruption_budget_keeps_one_replica(variant):
+    name, manifests = variant
+    budgets = of_kind(manifests, "PodDisruptionBudget")
+    if VARIANTS[name].get("replicaCount", 2) == 1:
+        assert budgets == [], name
+        return
+    [budget] = budgets
+    assert budget["apiVersion"] == "policy/v1"
+    assert budget["spec"] == {"minAvailable": 1, "selector": {"matchLabels": SELECTOR_LABELS}}
+    labels = one(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert SELECTOR_LABELS.items() <= labels.items()
+
+
+def test_replicas_prefer_different_nodes_unless_affinity_is_set():
+    expected = {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": SELECTOR_LABELS},
+                    },
+                }
+            ]
+        }
+    }
+    pod = one(render(), "Deployment")["spec"]["template"]["spec"]
+    assert pod["affinity"] == expected  # preferred: a one-node cluster still schedules both
+    own = one(render(VARIANTS["sovereign-cloud"]), "Deployment")["spec"]["template"]["spec"]
+    assert own["affinity"] == VARIANTS["sovereign-cloud"]["affinity"]
+    single = one(render(VARIANTS["one-replica-in-peering"]), "Deployment")["spec"]["template"]["spec"]
+    assert "affinity" not in single
 
 
 def test_pod_meets_the_restricted_pod_security_standard(variant):
@@ -186,6 +323,8 @@ def test_default_arguments_watch_every_namespace_with_json_logs_and_metrics():
         "--liveness=http://0.0.0.0:8080/healthz",
         "--log-format=json",
         "--metrics-port=8000",
+        "--peering=asr-autoupdate-operator-asr-system",
+        "--peering-lifetime=30",
     ]
     assert {p["name"]: p["containerPort"] for p in operator["ports"]} == {"healthz": 8080, "metrics": 8000}
 
@@ -261,6 +400,7 @@ def test_azure_settings_reach_the_operator_environment():
     assert operator["envFrom"] == [{"secretRef": {"name": "asr-operator-sp", "optional": True}}]
     assert operator["image"] == "registry.example.com/asr/asr-autoupdate-operator@sha256:" + "ab" * 32
     assert operator["args"][-2:] == ["--verbose", "--drift-tick=30"]
+    assert operator["args"][-4:-2] == ["--peering=asr-autoupdate-operator-asr-system", "--peering-lifetime=30"]
     config_map = one(manifests, "ConfigMap")
     assert config_map["data"]["ca.pem"].strip() == PEM.strip()
     pod = one(manifests, "Deployment")["spec"]["template"]
@@ -284,6 +424,7 @@ def test_default_environment_names_no_cloud_and_no_secret():
         "PYTHONUNBUFFERED",
         "PYTHONDONTWRITEBYTECODE",
         "TMPDIR",
+        "POD_ID",
         *BUDGET_ENV,
     }
     assert "envFrom" not in operator
@@ -295,7 +436,7 @@ def test_the_request_budget_defaults_are_the_operators_and_values_reach_the_envi
     defaults = {e["name"]: e["value"] for e in container(render())["env"] if e["name"] in BUDGET_ENV}
     assert set(BUDGET_ENVIRONMENT.values()) == set(BUDGET_ENV)
     assert budget_from_env(defaults) == BudgetSettings()
-    raised = {e["name"]: e["value"] for e in container(render({"requestBudget": {"readsPerSecond": 20}}))["env"]}
+    raised = {e["name"]: e.get("value") for e in container(render({"requestBudget": {"readsPerSecond": 20}}))["env"]}
     assert budget_from_env(raised).read_rate == 20.0
 
 
@@ -344,8 +485,13 @@ def test_service_monitor_without_metrics_is_refused():
 @pytest.mark.parametrize(
     "values, complaint",
     [
-        ({"replicaCount": 2}, "replicaCount"),
         ({"replicaCount": 0}, "replicaCount"),
+        ({"replicaCount": "2"}, "replicaCount"),
+        ({"peering": {"lifetime": 4}}, "lifetime"),
+        ({"peering": {"lifetime": "30s"}}, "lifetime"),
+        ({"peering": {"name": "Asr_HA"}}, "name"),
+        ({"peering": {"enabled": "yes"}}, "enabled"),
+        ({"peering": {"leaseSeconds": 30}}, "leaseSeconds"),
         ({"logFormat": "xml"}, "logFormat"),
         ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
         ({"watchNamespaces": ["team-*"]}, "watchNamespaces"),
@@ -370,7 +516,11 @@ def test_schema_is_strict_and_describes_every_value():
     values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == set(values), "values.yaml and values.schema.json disagree on the keys"
-    assert schema["properties"]["replicaCount"]["const"] == 1
+    assert schema["properties"]["replicaCount"]["minimum"] == 1 and values["replicaCount"] == 2
+    from asr_autoupdate import peering
+
+    assert schema["properties"]["peering"]["properties"]["lifetime"]["minimum"] == peering.MIN_LIFETIME
+    assert values["peering"]["lifetime"] == peering.DEFAULT_LIFETIME
     assert schema["properties"]["logFormat"]["enum"] == ["json", "text"]
     assert schema["properties"]["image"]["properties"]["pullPolicy"]["enum"] == ["Always", "IfNotPresent", "Never"]
 

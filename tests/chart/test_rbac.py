@@ -3,7 +3,8 @@
 Whether the grants are enough, and each one needed, is proven by the real kube-apiserver's enforcement in
 tests/e2e/test_chart_rbac.py (the operator runs as the chart's ServiceAccount; removing any one grant fails a
 named test there). This file checks the values' meaning: Secrets only where `rbac.credentialsSecrets` says,
-policy and fleet rights kept inside the watched namespaces, no wildcards, one resource per rule.
+policy and fleet rights kept inside the watched namespaces, peering rights only with peering and only on the
+peering objects of the mode, no wildcards, one resource per rule.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ RULES_OF_EVERY_MODE = [
     },
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"], "verbs": ["list", "watch", "patch"]},
+    {"apiGroups": ["kopf.dev"], "resources": ["kopfpeerings"], "verbs": ["list", "watch", "patch"]},
 ]
 
 
@@ -174,3 +177,36 @@ def test_every_rule_names_one_resource(name):
     for role in of_kind(manifests, "ClusterRole") + of_kind(manifests, "Role"):
         for rule in role["rules"]:
             assert len(rule["apiGroups"]) == 1 and len(rule["resources"]) == 1, rule
+
+
+# kopf's peering (kopf/_core/engines/peering.py): the observer lists and watches the peering objects, the
+# keep-alive and the clean-up of dead peers merge-patch one; nothing GETs, creates, updates or deletes one.
+PEERING_VERBS = {"list", "watch", "patch"}
+
+
+def kopf_grants(granted: set[tuple[str, str, str]]) -> set[tuple[str, str]]:
+    return {(resource, verb) for group, resource, verb in granted if group == "kopf.dev"}
+
+
+def test_cluster_wide_peering_grants_list_watch_patch_on_cluster_peerings_only():
+    manifests = render()
+    assert kopf_grants(grants(manifests, None)) == {("clusterkopfpeerings", verb) for verb in PEERING_VERBS}
+    [cluster_role] = of_kind(manifests, "ClusterRole")
+    assert {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"], "verbs": ["list", "watch", "patch"]} in (
+        cluster_role["rules"]
+    )
+
+
+def test_namespaced_peering_grants_list_watch_patch_in_each_watched_namespace_only():
+    manifests = render(VARIANTS["watch-namespaces"])
+    for namespace in ("dr-weu", "dr-apac"):
+        assert kopf_grants(grants(manifests, namespace)) == {("kopfpeerings", verb) for verb in PEERING_VERBS}
+    assert kopf_grants(grants(manifests, None)) == set()  # the ClusterRole: discovery only
+    assert kopf_grants(grants(manifests, "payments")) == set()
+
+
+@pytest.mark.parametrize("values", [VARIANTS["standalone"], {**VARIANTS["standalone"], "watchNamespaces": ["dr-weu"]}])
+def test_standalone_grants_nothing_on_peering_objects(values):
+    manifests = render(values)
+    for namespace in (None, "dr-weu"):
+        assert kopf_grants(grants(manifests, namespace)) == set()

@@ -52,12 +52,25 @@ def test_flux_helmrelease_snippet():
     render(spec["values"])  # the chart's values.schema.json accepts them
 
 
-def test_deployment_recreates_a_single_replica():
+def test_deployment_rolls_in_peering_and_recreates_a_standalone_replica():
     deployment = one(render(), "Deployment")
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
-    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 30
-    assert "`Recreate`" in DOC and "(default 30)" in DOC
+    standalone = one(render({"replicaCount": 1, "peering": {"enabled": False}}), "Deployment")
+    assert standalone["spec"]["strategy"] == {"type": "Recreate"} and standalone["spec"]["replicas"] == 1
+    text = flat(DOC)
+    assert "`RollingUpdate`" in text and "`Recreate`" in text and "(default 30)" in text
+    assert "`peering.enabled: false`" in text
+
+
+def test_commands_apply_the_peering_crds_too():
+    [commands] = [block for block in fenced_blocks(DOC, "sh") if "helm upgrade" in block]
+    assert "-f crds/peering/" in commands.partition("helm upgrade")[0]
+    assert sorted(p.name for p in (ROOT / "crds" / "peering").glob("*.yaml")) == [
+        "clusterkopfpeerings.kopf.dev.yaml",
+        "kopfpeerings.kopf.dev.yaml",
+    ]
 
 
 def test_promised_names_are_the_codes():

@@ -7,7 +7,11 @@ policy, add the finalizer, read its credentials Secret, converge Azure, write st
 deletion clean up and let the object go; then a fleet's (discover the vault, create its child policy, write the
 fleet's status, and on deletion delete the child and let the fleet go). A trial passes when the job is done and the operator never heard
 "forbidden" from the API server (kopf logs a refused Event or CRD watch as a warning and goes on, so the log is
-read as well as the outcome).
+read as well as the outcome). The operator runs as the chart runs it, in kopf's peering (`--peering` and
+`--peering-lifetime` from the rendered Deployment) with the chart's peering object applied as `helm install`
+creates it: it acts only after its keep-alive is in the peering object, so the peering grants are on trial too.
+Each trial has a peering of its own (`peering.name`), so the SIGKILLed operator of the trial before, whose
+keep-alive outlives it, never holds the next one back.
 
 Then every grant (API group, resource, verb) is removed in turn, one trial each: the trial must fail. A grant
 whose removal goes unnoticed is more than the operator needs, and the test named after it says so.
@@ -30,7 +34,14 @@ from asr_sandbox.admin_client import AdminClient
 from asr_sandbox.process import OperatorProcess, SandboxProcess
 from tests.chart import chart_kit
 from tests.e2e.kit import GROUP, PLURAL, VERSION, condition, policy, secret_manifest, vault_spec
-from tests.kube_kit import Kubectl, install_chart_identity, install_crd, service_account_kubeconfig
+from tests.kube_kit import (
+    Kubectl,
+    install_chart_identity,
+    install_chart_peering,
+    install_crd,
+    install_peering_crds,
+    service_account_kubeconfig,
+)
 from tests.support import Timeout, wait_for
 
 MODES = ("cluster-wide", "namespaced")
@@ -50,6 +61,7 @@ def world(rbac_sandbox):
     description = rbac_sandbox.description
     kubectl = Kubectl(description["kubeconfig"])
     install_crd(kubectl)
+    install_peering_crds(kubectl)
     client = kubernetes.config.new_client_from_config(config_file=description["kubeconfig"])
     yield World(
         description,
@@ -71,10 +83,12 @@ class World:
 
 
 def render(mode: str, namespace: str) -> list[dict]:
-    """The chart as a user installs it to run one policy (with a credentials Secret) in `namespace`."""
+    """The chart as a user installs it to run one policy (with a credentials Secret) in `namespace`, with a
+    peering of the trial's own."""
+    peering = {"peering": {"name": f"trial-{namespace}"}}
     if mode == "namespaced":
-        return chart_kit.render({"watchNamespaces": [namespace]})
-    return chart_kit.render({"rbac": {"credentialsSecrets": {"namespaces": [namespace]}}})
+        return chart_kit.render({"watchNamespaces": [namespace], **peering})
+    return chart_kit.render({"rbac": {"credentialsSecrets": {"namespaces": [namespace]}}, **peering})
 
 
 def grants(manifests: list[dict]) -> list[tuple[str, str, str, str]]:
@@ -123,6 +137,9 @@ def run_trial(world: World, mode: str, tmp_path: pathlib.Path, remove: tuple[str
         assert remove in grants(manifests), f"the chart no longer grants {remove}"
         manifests = without(manifests, remove)
     install_chart_identity(world.kubectl, manifests, chart_kit.NAMESPACE)
+    assert install_chart_peering(world.kubectl, manifests), "the chart creates no peering object"
+    peering = [a for a in chart_kit.container(manifests)["args"] if a.startswith("--peering")]
+    assert len(peering) == 2, peering
     [account] = chart_kit.of_kind(manifests, "ServiceAccount")
     kubeconfig = service_account_kubeconfig(
         world.core,
@@ -140,7 +157,7 @@ def run_trial(world: World, mode: str, tmp_path: pathlib.Path, remove: tuple[str
     scope = ["-A"] if mode == "cluster-wide" else ["-n", namespace]
     operator = OperatorProcess(
         pathlib.Path(d["kubeconfig"]).parent,
-        args=[*scope, "--drift-tick", "1", "--fleet-tick", "1"],
+        args=[*scope, *peering, "--drift-tick", "1", "--fleet-tick", "1"],
         log_path=tmp_path / f"{namespace}-operator.log",
         kubeconfig=kubeconfig,
     )

@@ -67,7 +67,7 @@ def image(tools) -> str:
 @pytest.fixture(scope="session")
 def release(tools, image) -> dict:
     """The CRD applied the way docs/install.md says, then the chart installed into a PSA-restricted namespace."""
-    tools.kubectl("apply", "--server-side", "-f", str(CRD_DIR))
+    tools.kubectl("apply", "--server-side", "-f", str(CRD_DIR), "-f", str(CRD_DIR / "peering"))
     tools.kubectl(
         "wait", "--for=condition=Established", "crd/mobilityupdatepolicies.asr.autoupdate.dev", "--timeout=60s"
     )
@@ -122,5 +122,5 @@ def release(tools, image) -> dict:
     yield {"name": RELEASE, "namespace": OPERATOR_NAMESPACE, "values": values}
     tools.kubectl("delete", "mup", "--all", "-A", "--wait=true", "--timeout=120s", check=False, timeout=180)
     tools.helm("uninstall", RELEASE, "--namespace", OPERATOR_NAMESPACE, "--wait", check=False)
-    tools.kubectl("delete", "-f", str(CRD_DIR), "--ignore-not-found", check=False)
+    tools.kubectl("delete", "-f", str(CRD_DIR), "-f", str(CRD_DIR / "peering"), "--ignore-not-found", check=False)
     tools.kubectl("delete", "namespace", *POLICY_NAMESPACES, "--ignore-not-found", "--wait=false", check=False)

@@ -1,8 +1,9 @@
 """Smoke test of the shipped artefacts on a real cluster: the image from the Dockerfile and the chart, installed
 into kind the way docs/install.md says, with no Azure behind it.
 
-What only a real API server can show: the pod is admitted into a namespace that enforces the restricted Pod
-Security Standard and turns Ready on kopf's /healthz; the chart's RBAC (checked offline against recorded
+What only a real API server can show: the pods (two replicas in kopf's peering, the chart's default) are
+admitted into a namespace that enforces the restricted Pod Security Standard and turn Ready on kopf's /healthz,
+and exactly one of them leads; the chart's RBAC (checked offline against recorded
 requests in tests/chart/test_rbac.py) is enough for kopf in practice (no Forbidden in the logs); a policy gets
 its finalizer and a status that names the problem; Secrets are readable only where the values grant it; and
 deleting a policy releases its finalizer.
@@ -49,16 +50,40 @@ def conditions(tools, namespace: str, name: str) -> dict[str, dict]:
     return {c["type"]: c for c in (found.get("status") or {}).get("conditions") or []}
 
 
+def operator_pods(tools) -> list[dict]:
+    return get_json(tools, "pods", "-n", OPERATOR_NAMESPACE, "-l", f"app.kubernetes.io/instance={RELEASE}")["items"]
+
+
+def pod_logs(tools) -> dict[str, str]:
+    return {
+        pod["metadata"]["name"]: tools.kubectl("logs", "-n", OPERATOR_NAMESPACE, pod["metadata"]["name"]).stdout
+        for pod in operator_pods(tools)
+    }
+
+
 @pytest.mark.kind
-def test_operator_pod_is_admitted_as_restricted_and_ready(tools, release):
-    pods = get_json(tools, "pods", "-n", OPERATOR_NAMESPACE, "-l", f"app.kubernetes.io/instance={RELEASE}")["items"]
-    assert len(pods) == 1
-    [pod] = pods
-    assert pod["spec"]["securityContext"]["runAsUser"] == 65532
-    ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
-    assert ready["Ready"] == "True"
+def test_operator_pods_are_admitted_as_restricted_and_ready(tools, release):
+    pods = operator_pods(tools)
+    assert len(pods) == 2  # the chart's default replicaCount, in peering
+    for pod in pods:
+        assert pod["spec"]["securityContext"]["runAsUser"] == 65532
+        ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+        assert ready["Ready"] == "True"  # a standby is Ready too: kopf's /healthz answers while paused
     namespace = get_json(tools, "namespace", OPERATOR_NAMESPACE)
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+@pytest.mark.kind
+def test_exactly_one_replica_leads(tools, release):
+    leaders = wait_for(
+        lambda: [name for name, log in pod_logs(tools).items() if "Leading in peering" in log],
+        timeout=120,
+        interval=2,
+        what="a replica to lead",
+    )
+    assert len(leaders) == 1, leaders
+    peering = get_json(tools, "clusterkopfpeering", f"{RELEASE}-{OPERATOR_NAMESPACE}")
+    assert sorted(peering["status"]) == sorted(pod["metadata"]["name"] for pod in operator_pods(tools))
 
 
 @pytest.mark.kind
@@ -122,7 +147,7 @@ def test_secrets_are_read_only_where_the_chart_grants_it(tools, release):
 
 @pytest.mark.kind
 def test_operator_logs_show_no_forbidden_request(tools, release):
-    logs = tools.kubectl("logs", "-n", OPERATOR_NAMESPACE, f"deployment/{RELEASE}").stdout
+    logs = "\n".join(pod_logs(tools).values())
     for sign in ("Forbidden", "Not enough permissions", "forbidden"):
         # The denied namespace's Secret is refused on purpose; the operator reports it in status, not as kopf's
         # own permission problem.

@@ -68,6 +68,18 @@ app.kubernetes.io/part-of: asr-autoupdate
 {{- if $ca.pem }}pem{{ else if $ca.existingConfigMap }}configMap{{ else if $ca.existingSecret }}secret{{ end }}
 {{- end }}
 
+{{/* The kopf peering object's name: shared by the replicas of one release, apart from every other release. */}}
+{{- define "asr-autoupdate.peeringName" -}}
+{{- default (include "asr-autoupdate.clusterName" .) .Values.peering.name }}
+{{- end }}
+
+{{/* Replicas without peering would all act: refuse them. */}}
+{{- define "asr-autoupdate.checkReplicas" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.peering.enabled) }}
+{{- fail "replicaCount above 1 needs peering.enabled: without peering every replica would act on Azure" }}
+{{- end }}
+{{- end }}
+
 {{/* The arguments of `asr-autoupdate run` (the image's ENTRYPOINT is `asr-autoupdate`). */}}
 {{- define "asr-autoupdate.args" -}}
 - run
@@ -84,6 +96,10 @@ app.kubernetes.io/part-of: asr-autoupdate
 - --metrics-port={{ .Values.metrics.port }}
 {{- else }}
 - --metrics-port=0
+{{- end }}
+{{- if .Values.peering.enabled }}
+- --peering={{ include "asr-autoupdate.peeringName" . }}
+- --peering-lifetime={{ int .Values.peering.lifetime }}
 {{- end }}
 {{- if .Values.verbose }}
 - --verbose
@@ -127,6 +143,21 @@ test can take out one verb of one resource.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["list", "watch"]
+{{- end }}
+
+{{/*
+kopf's peering (with peering.enabled): every replica lists and watches the peering objects and merge-patches its
+keep-alive into the status of its own one (kopf 1.45 kopf/_core/engines/peering.py: `touch` and `clean` PATCH
+the object itself, the CRD has no status subresource; it never GETs, creates or deletes one: the chart creates
+them). Cluster-wide: ClusterKopfPeering in the ClusterRole; namespaced: KopfPeering in each watched namespace's
+Role. Proven needed like the rest by tests/e2e/test_chart_rbac.py.
+*/}}
+{{- define "asr-autoupdate.peeringRules" -}}
+{{- if .Values.peering.enabled }}
+- apiGroups: ["kopf.dev"]
+  resources: [{{ if .Values.watchNamespaces }}"kopfpeerings"{{ else }}"clusterkopfpeerings"{{ end }}]
+  verbs: ["list", "watch", "patch"]
+{{- end }}
 {{- end }}
 
 {{- define "asr-autoupdate.secretRules" -}}
