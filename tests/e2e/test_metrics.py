@@ -75,7 +75,7 @@ def test_metrics_endpoint_speaks_controller_runtime_and_our_gauges(
         throttled = value(samples, "asr_autoupdate_azure_throttled_total", subscription=weu["subscriptionId"])
         return samples if ready == 1 and minutes and throttled else None
 
-    samples = wait_for(settled, timeout=30, what="the gauges to follow the policies")
+    samples = wait_for(settled, timeout=90, what="the gauges to follow the policies")
 
     # controller-runtime's names and labels
     assert value(samples, "controller_runtime_reconcile_total", result="success", **CONTROLLER) > 0
