@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from asr_sandbox.children import free_port
 from tests.e2e.kit import policy, vault_spec, wait_condition, wait_ready
-from tests.support import wait_for
+from tests.support import Timeout, wait_for
 
 CONTROLLER = {"controller": "mobilityupdatepolicy"}
 
@@ -61,7 +61,14 @@ def test_metrics_endpoint_speaks_controller_runtime_and_our_gauges(
     wait_condition(custom, namespace, "weu", "AgentsCurrent", "True")
     admin.post(
         "faults",
-        {"method": "GET", "pathPattern": "/replicationProtectedItems$", "status": 429, "retryAfter": 1, "count": 1},
+        # weu's own items: a pattern any vault matches was sometimes spent by sea's check, in another subscription
+        {
+            "method": "GET",
+            "pathPattern": f"/vaults/{weu['name']}/replicationProtectedItems$",
+            "status": 429,
+            "retryAfter": 1,
+            "count": 1,
+        },
     )
 
     def settled():
@@ -73,9 +80,14 @@ def test_metrics_endpoint_speaks_controller_runtime_and_our_gauges(
             samples, "asr_autoupdate_job_minutes_month_to_date", namespace=namespace, policy="weu", vault=weu["name"]
         )
         throttled = value(samples, "asr_autoupdate_azure_throttled_total", subscription=weu["subscriptionId"])
+        seen.update(ready=ready, minutes=minutes, throttled=throttled)
         return samples if ready == 1 and minutes and throttled else None
 
-    samples = wait_for(settled, timeout=90, what="the gauges to follow the policies")
+    seen: dict = {}
+    try:
+        samples = wait_for(settled, timeout=90, what="the gauges to follow the policies")
+    except Timeout as late:
+        raise AssertionError(f"{late}; last seen: {seen}") from None
 
     # controller-runtime's names and labels
     assert value(samples, "controller_runtime_reconcile_total", result="success", **CONTROLLER) > 0
