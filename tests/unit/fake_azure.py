@@ -11,6 +11,7 @@ Every write is recorded in `writes`, so tests can assert that a pass wrote nothi
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import zoneinfo
@@ -60,6 +61,7 @@ class FakeAzure:
         self._in_flight: dict[str, tuple[port.Mapping, dict]] = {}  # status url -> (mapping, change)
         self._ended: dict[str, port.OperationStatus] = {}
         self.fabrics: dict[str, list[port.Fabric]] = defaultdict(list)
+        self._finish_during_mappings_read = False
         self.tags: dict[str, dict[str, str]] = {}  # vault key -> its Azure tags (what a fleet selects by)
         self._serial = itertools.count(1)
 
@@ -72,6 +74,11 @@ class FakeAzure:
     def leave_mapping_updates_running(self, count: int) -> None:
         """The next `count` mapping updates answer with a status address: running until they are ended."""
         self._running_updates = count
+
+    def finish_updates_while_mappings_are_read(self) -> None:
+        """Site Recovery ends the running updates while the next mapping list is in flight: their change, and
+        the schedules they make, land between the start and the end of that read."""
+        self._finish_during_mappings_read = True
 
     def finish_mapping_updates(self, status: str = "Succeeded") -> None:
         """End every running update with `status`; a succeeding one (any but Failed) applies its change."""
@@ -229,6 +236,10 @@ class FakeAzure:
 
     async def list_mappings(self, vault: port.VaultRef) -> list[port.Mapping]:
         self._enter("list_mappings")
+        if self._finish_during_mappings_read:
+            self._finish_during_mappings_read = False
+            await asyncio.sleep(0)  # the read is in flight (other reads may run meanwhile)...
+            self.finish_mapping_updates()  # ...when the operations end
         if _key(vault.id) not in self.vaults:
             raise NotFoundError("vault not found", status=404, code="ResourceNotFound")
         return list(self.mappings[_key(vault.id)].values())
