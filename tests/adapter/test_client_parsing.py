@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from asr_autoupdate.azure import errors, port, sdk_errors, transport, wire
-from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid, ServicePrincipal
+from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid, ServicePrincipal, make_credential
 from tests.pem import encrypted_bundle, self_signed
 
 UTC = UTC
@@ -156,6 +156,21 @@ def test_one_tls_context_per_ca_source(tmp_path) -> None:
         ),
         ("no tenant", {"clientId": "c", "clientSecret": "s"}, "tenantId"),
         ("no client", {"tenantId": "t", "clientSecret": "s"}, "clientId"),
+        (
+            "tenant that is no tenant ID",
+            {"tenantId": "not a tenant!", "clientId": "c", "clientSecret": "s"},
+            "key tenantId is not a tenant ID",
+        ),
+        (
+            "tenant as an emoji",
+            {"tenantId": "🚀", "clientId": "c", "clientSecret": "s"},
+            "key tenantId is not a tenant",
+        ),
+        (
+            "tenant as a path",
+            {"tenantId": "t/../x", "clientId": "c", "clientSecret": "s"},
+            "key tenantId is not a tenant",
+        ),
         ("neither secret nor certificate", {"tenantId": "t", "clientId": "c"}, "clientSecret or clientCertificate"),
         ("blank secret", {"tenantId": "t", "clientId": "c", "clientSecret": "  "}, "clientSecret"),
         ("certificate not PEM", {"tenantId": "t", "clientId": "c", "clientCertificate": "abc"}, "not PEM"),
@@ -193,6 +208,25 @@ def test_service_principal_from_secret(reason: str, data: dict, error: str | Non
     else:
         with pytest.raises(SecretInvalid, match=error):
             ServicePrincipal.from_secret_data(data)
+
+
+@pytest.mark.parametrize(
+    "tenant",
+    ["72f988bf-86f1-41af-91ab-2d7cd011db47", "contoso.onmicrosoft.com", "t", "not a tenant!", "🚀", "a/b", "x\ty"],
+)
+async def test_an_identity_the_secret_check_accepts_makes_a_credential(tenant: str) -> None:
+    """What `from_secret_data` lets through, azure-identity takes: otherwise a credential's ValueError would be an
+    InternalError (and a traceback) on every pass instead of CredentialsSecretInvalid."""
+    try:
+        identity = ServicePrincipal.from_secret_data({"tenantId": tenant, "clientId": "c", "clientSecret": "s"})
+    except SecretInvalid:
+        return
+    connections = transport.ConnectionPool(None)
+    try:
+        credential = make_credential(AzureSettings(), identity, connections=connections)
+        await credential.close()
+    finally:
+        await connections.close()
 
 
 def test_service_principal_repr_hides_secret_material() -> None:

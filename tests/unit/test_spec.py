@@ -101,6 +101,11 @@ def test_default_account_name_respects_azures_limit(vault_name, expected):
             {"schedule": {"timeZone": "Mars/Olympus_Mons"}}, "not a known IANA time zone", id="time-zone-unknown"
         ),
         pytest.param({"schedule": {"timeZone": "../etc/passwd"}}, "not a known IANA time zone", id="time-zone-path"),
+        pytest.param({"schedule": {"timeZone": "Europe"}}, "not a known IANA time zone", id="time-zone-directory"),
+        pytest.param(
+            {"schedule": {"timeZone": "America/Argentina"}}, "not a known IANA time zone", id="time-zone-subdirectory"
+        ),
+        pytest.param({"schedule": {"timeZone": "leapseconds"}}, "not a known IANA time zone", id="time-zone-not-tzif"),
         pytest.param({"schedule": {"time": "24:00"}}, "spec.schedule.time", id="time-out-of-range"),
         pytest.param(
             {"schedule": {"frequency": "Week"}}, "weekDays: required when frequency is Week", id="week-without-days"

@@ -180,7 +180,9 @@ def _check_time_zone(time_zone: object) -> None:
         if not isinstance(time_zone, str):
             raise ValueError(time_zone)
         zoneinfo.ZoneInfo(time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    # OSError: a directory of the zone database ("Europe", "America/Argentina") is opened as a file when the zone
+    # comes from the tzdata package, and IsADirectoryError is neither of the other two
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidSpec(f"spec.schedule.timeZone: {time_zone!r} is not a known IANA time zone") from None
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import string
 from collections.abc import Mapping
 from typing import TypedDict
 from urllib.parse import urlparse
@@ -205,6 +206,8 @@ class ServicePrincipal:
         missing = [key for key in ("tenantId", "clientId") if not text(key)]
         if missing:
             raise SecretInvalid(f"missing key {' and '.join(missing)}")
+        if not set(text("tenantId") or "") <= _TENANT_ID_CHARACTERS:
+            raise SecretInvalid("key tenantId is not a tenant ID (the directory's UUID or domain name)")
         secret, certificate = text("clientSecret"), text("clientCertificate")
         if not secret and not certificate:
             raise SecretInvalid("missing key clientSecret or clientCertificate")
@@ -218,6 +221,9 @@ class ServicePrincipal:
         )
 
 
+# azure-identity's own rule (validate_tenant_id), checked here: a credential made with anything else raises a
+# ValueError, which would be an InternalError on every retry instead of the user's CredentialsSecretInvalid
+_TENANT_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-.")
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----", re.DOTALL)
 
 
