@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 # Raise the floor when tests are added; a drop below it means tests went missing (deleted, or not collected).
 # Lowered once, from 1040 to 1030, when the Kubernetes emulator and its 44 tests were deleted (issue 8).
-MINIMUM_TOTAL = 1450
+MINIMUM_TOTAL = 1600
 REQUIRED_SUITES = [
     "tests/test_layering.py",
     "tests/test_cli.py",
@@ -32,6 +32,9 @@ REQUIRED_SUITES = [
     "tests/sandbox/azure/test_azure_update_failures.py",
     "tests/chart",
     "tests/e2e/test_failover.py",
+    "tests/contract/test_generated_bad_input.py",
+    "tests/e2e/test_generated_bad_input.py",
+    "tests/adapter/test_tls_reuse.py",
     "tests/unit/test_peering.py",
 ]
 
