@@ -35,6 +35,7 @@ REQUIRED_SUITES = [
     "tests/contract/test_generated_bad_input.py",
     "tests/e2e/test_generated_bad_input.py",
     "tests/adapter/test_tls_reuse.py",
+    "tests/e2e/test_crash_trials.py",
     "tests/unit/test_peering.py",
 ]
 

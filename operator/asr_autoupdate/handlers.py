@@ -398,11 +398,13 @@ def _in_kopf_terms(retry: Retry, attempt: int) -> Exception:
 
 
 class QuietTicks(logging.Filter):
-    """kopf logs "Timer 'drift_check' succeeded." at INFO after every tick (and would post it as an Event at the
-    posting level), although most ticks only find that no check is due. Those lines are not news."""
+    """kopf logs "Timer 'drift_check' succeeded." (and the same of the fleet's tick) at INFO after every tick, and
+    would post it as an Event at the posting level, although most ticks find nothing due. Not news."""
+
+    TICKS = frozenset(f"Timer {timer!r} succeeded." for timer in (DRIFT_CHECK, FLEET_TICK))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno <= logging.INFO and record.getMessage() == f"Timer {DRIFT_CHECK!r} succeeded.")
+        return not (record.levelno <= logging.INFO and record.getMessage() in self.TICKS)
 
 
 class WaitsAreNotFailures(logging.Filter):

@@ -89,6 +89,7 @@ def _record(level: int, text: str) -> logging.LogRecord:
 def test_timer_ticks_are_not_logged_but_everything_else_is():
     quiet = QuietTicks()
     assert not quiet.filter(_record(logging.INFO, "Timer 'drift_check' succeeded."))
+    assert not quiet.filter(_record(logging.INFO, "Timer 'fleet_tick' succeeded."))
     assert quiet.filter(_record(logging.INFO, "Handler 'converge' succeeded."))
     assert quiet.filter(_record(logging.ERROR, "Timer 'drift_check' succeeded."))
 
