@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 from tests.support import wait_for
 
@@ -233,3 +234,23 @@ def describe_requests(requests: list[dict]) -> str:
 
 
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
+
+
+def parse_time(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def iso_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def move_clock_past_first_runs(admin, body: dict, seconds: float) -> None:
+    """Land `seconds` after the latest first run of the policy's schedules, before any of them runs again.
+
+    Moving the clock by a fixed amount crosses one midnight or two depending on the time of day the suite runs
+    at; the schedules' own next runs do not."""
+
+    runs = [parse_time(schedule["nextRun"]) for schedule in body["status"]["schedules"]]
+    to = max(runs) + timedelta(seconds=seconds)
+    assert to < min(runs) + timedelta(days=1), f"the first runs {runs} are too far apart for one run each"
+    admin.post("clock", {"to": iso_time(to)})

@@ -20,6 +20,8 @@ from tests.e2e.kit import (
     event_uids,
     events_for,
     get_policy,
+    iso_time,
+    parse_time,
     policy,
     pretty,
     vault_spec,
@@ -30,14 +32,6 @@ from tests.support import wait_for
 
 LATEST = "9.63.7187.1"
 DAY = 86400
-
-
-def parse(moment: str) -> datetime:
-    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def status_of(custom, namespace: str, name: str, section: str, check) -> dict:
@@ -85,8 +79,8 @@ def test_agents_before_during_and_after_the_update_job(description, namespace, k
     assert row[-2] == "2", row  # the Agents Behind column, before Age
 
     # the nightly run starts: the agents that need it are being upgraded
-    first_run = min(parse(schedule["nextRun"]) for schedule in body["status"]["schedules"])
-    admin.post("clock", {"to": iso(first_run + timedelta(minutes=1))})
+    first_run = min(parse_time(schedule["nextRun"]) for schedule in body["status"]["schedules"])
+    admin.post("clock", {"to": iso_time(first_run + timedelta(minutes=1))})
     during = status_of(custom, namespace, "weu", "agents", lambda agents: agents["upgradeInProgress"] == 2)
     assert during["updateRequired"] == 2
     assert condition(get_policy(custom, namespace, "weu"), "AgentsCurrent")["status"] == "False"
@@ -127,23 +121,26 @@ def test_job_minutes_and_cost_after_several_days(description, namespace, kubectl
 
     # three nightly runs per mapping or more, all finished: land at noon UTC, far from any run (the runs start
     # at midnight in the source regions' zones), whatever the time of day the suite runs at
-    now = parse(admin.get("clock")["now"])
+    now = parse_time(admin.get("clock")["now"])
     noon = (now + 3 * timedelta(seconds=DAY)).replace(hour=12, minute=0, second=0, microsecond=0)
-    admin.post("clock", {"to": iso(noon if noon >= now + 3 * timedelta(seconds=DAY) else noon + timedelta(days=1))})
+    admin.post(
+        "clock", {"to": iso_time(noon if noon >= now + 3 * timedelta(seconds=DAY) else noon + timedelta(days=1))}
+    )
     jobs = status_of(custom, namespace, "weu", "jobs", lambda jobs: jobs["monthToDateMinutes"] > 0)
     account = next(a for a in admin.state()["automationAccounts"] if a["name"] == default_account_name(vault))
     runs = [job for job in account["jobs"] if job["runbook"] == SITE_RECOVERY_RUNBOOK]
-    # two mappings, one schedule each: two runs a night, at least three nights
-    assert len(runs) >= 6 and len(runs) % 2 == 0 and {job["status"] for job in runs} == {"Completed"}, pretty(runs)
+    # two mappings, one schedule each, at least three nights: six runs or more (a first night may have one, when a
+    # midnight fell within Automation's five minutes of the schedules' creation)
+    assert len(runs) >= 6 and {job["status"] for job in runs} == {"Completed"}, pretty(runs)
 
     # the operator counts this month (UTC, on its own clock) and projects it to the month's end
     now = datetime.now(UTC)
     month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     month_end = (month + timedelta(days=32)).replace(day=1)
     seconds = sum(
-        (parse(job["endTime"]) - max(parse(job["startTime"]), month)).total_seconds()
+        (parse_time(job["endTime"]) - max(parse_time(job["startTime"]), month)).total_seconds()
         for job in runs
-        if parse(job["startTime"]) >= month
+        if parse_time(job["startTime"]) >= month
     )
     assert jobs["monthToDateMinutes"] == math.ceil(seconds / 60) >= 180, pretty(jobs)
     projected = seconds / 60 / ((now - month) / (month_end - month))
@@ -154,8 +151,8 @@ def test_job_minutes_and_cost_after_several_days(description, namespace, kubectl
     latest = max(runs, key=lambda job: job["startTime"])
     assert jobs["lastRun"] == {
         "status": "Completed",
-        "startTime": iso(parse(latest["startTime"])),
-        "endTime": iso(parse(latest["endTime"])),
+        "startTime": iso_time(parse_time(latest["startTime"])),
+        "endTime": iso_time(parse_time(latest["endTime"])),
     }, pretty(jobs)
 
     # the projection passed the free minutes: one Warning, however many checks and nights follow
@@ -197,8 +194,8 @@ def test_a_steady_state_drift_check_reads_each_part_once(
             requests = [r for r in admin.requests() if "/oauth2/" not in r["path"]]
             groups: list[list[dict]] = []
             for request in requests:
-                moment = parse(request["time"])
-                if groups and (moment - parse(groups[-1][-1]["time"])).total_seconds() < 0.5:
+                moment = parse_time(request["time"])
+                if groups and (moment - parse_time(groups[-1][-1]["time"])).total_seconds() < 0.5:
                     groups[-1].append(request)
                 else:
                     groups.append([request])

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from asr_sandbox.children import free_port
-from tests.e2e.kit import policy, vault_spec, wait_condition, wait_ready
+from tests.e2e.kit import move_clock_past_first_runs, policy, vault_spec, wait_condition, wait_ready
 from tests.support import Timeout, wait_for
 
 CONTROLLER = {"controller": "mobilityupdatepolicy"}
@@ -50,14 +50,14 @@ def test_metrics_endpoint_speaks_controller_runtime_and_our_gauges(
     kubectl.apply(policy("sea", namespace, sea, managementPolicy="Observe"))
     missing = {**weu, "name": "rsv-does-not-exist"}
     kubectl.apply(policy("gone", namespace, missing))
-    wait_ready(custom, namespace, "weu")
+    converged = wait_ready(custom, namespace, "weu")
     wait_ready(custom, namespace, "eus")
     wait_condition(custom, namespace, "sea", "Stalled", "True", reason="DriftDetected")
     wait_condition(custom, namespace, "gone", "Stalled", "True", reason="VaultNotFound")
 
     # the nightly run of weu takes ten minutes of job time; then a throttled answer from subscription A
     admin.post("config", {"jobDurationSeconds": 600})
-    admin.advance_clock(86400 + 1200)
+    move_clock_past_first_runs(admin, converged, 1200)
     wait_condition(custom, namespace, "weu", "AgentsCurrent", "True")
     admin.post(
         "faults",

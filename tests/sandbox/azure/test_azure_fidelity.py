@@ -180,7 +180,9 @@ async def test_a_paused_schedule_keeps_a_next_run_and_runs_nothing(sandbox, azur
     await create_account(azure)
     await create_runbook(azure)
     start = datetime.datetime.combine(
-        emulated_now(sandbox).astimezone(AMSTERDAM).date() + datetime.timedelta(days=1),
+        # the next midnight at least five minutes on: Automation refuses a start time closer than that
+        (emulated_now(sandbox) + datetime.timedelta(minutes=6)).astimezone(AMSTERDAM).date()
+        + datetime.timedelta(days=1),
         datetime.time(0),
         tzinfo=AMSTERDAM,
     )
