@@ -47,13 +47,12 @@ from tests.e2e.crash_kit import (
     OPERATION_SECONDS,
     VAULT_COUNT,
     Trial,
-    fresh_estate,
     kill_delay,
     run_trial,
     trial_line,
     undisturbed_convergence,
 )
-from tests.e2e.kit import TRACEBACK
+from tests.e2e.kit import TRACEBACK, fresh_estate
 from tests.kube_kit import Kubectl, install_chart_identity, install_crd, service_account_kubeconfig
 
 

@@ -20,7 +20,6 @@ default of 30 s is longer than the operator's 10 s bound on a mapping update).
 from __future__ import annotations
 
 import pathlib
-import uuid
 
 import pytest
 from azure.identity import ClientSecretCredential
@@ -31,6 +30,7 @@ from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 from asr_sandbox.admin_client import AdminClient
 from asr_sandbox.process import OperatorProcess
 from tests.chart import chart_kit
+from tests.e2e.kit import fresh_estate
 from tests.kube_kit import install_chart_identity, service_account_kubeconfig
 
 
@@ -97,22 +97,8 @@ def pytest_configure(config):
 @pytest.fixture
 def namespace(request, crd, admin, kubectl) -> str:
     """A fresh Azure estate and a namespace of the test's own."""
-    admin.reset()
     marker = request.node.get_closest_marker("azure_config")
-    admin.post("config", {**TEST_AZURE_CONFIG, **(marker.kwargs if marker else {})})
-    admin.post("principals", PERSON)
-    for subscription in admin.state()["subscriptions"]:
-        admin.post(
-            "role-assignments",
-            {
-                "principalId": PERSON["objectId"],
-                "role": "Owner",
-                "scope": f"/subscriptions/{subscription['subscriptionId']}",
-            },
-        )
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+    return fresh_estate(admin, kubectl, {**TEST_AZURE_CONFIG, **(marker.kwargs if marker else {})}, PERSON)
 
 
 LRO_POLLING_INTERVAL = "1"

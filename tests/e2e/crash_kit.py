@@ -32,7 +32,6 @@ import dataclasses
 import random
 import re
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -129,26 +128,6 @@ def fleet_manifest(namespace: str, subscriptions: list[str]) -> dict:
             "template": {"updateMode": "Automatic", "schedule": {"time": SCHEDULE_TIME, "timeZone": "UTC"}},
         },
     }
-
-
-def fresh_estate(admin: AdminClient, kubectl, azure_config: dict, person: dict) -> str:
-    """What the e2e `namespace` fixture does, for a caller outside pytest (the bench): the estate reset, the
-    emulator configured, the person (Owner on every subscription) added, and a new namespace."""
-    admin.reset()
-    admin.post("config", azure_config)
-    admin.post("principals", person)
-    for subscription in admin.state()["subscriptions"]:
-        admin.post(
-            "role-assignments",
-            {
-                "principalId": person["objectId"],
-                "role": "Owner",
-                "scope": f"/subscriptions/{subscription['subscriptionId']}",
-            },
-        )
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
 
 
 # --- reading the trial back ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from tests.support import wait_for
@@ -205,6 +206,30 @@ def role_guid(assignment) -> str:
 
 def automation_accounts(arm, subscription_id: str) -> list:
     return list(arm.automation(subscription_id).automation_account.list())
+
+
+# --- a fresh estate ---------------------------------------------------------------------------------------------
+
+
+def fresh_estate(admin, kubectl, azure_config: dict, person: dict) -> str:
+    """A test's own Azure estate and namespace, as the e2e `namespace` fixture and the benches make them: the
+    estate reset, the emulator configured with `azure_config`, `person` (Owner on every subscription) added, and
+    a new namespace, whose name is answered."""
+    admin.reset()
+    admin.post("config", azure_config)
+    admin.post("principals", person)
+    for subscription in admin.state()["subscriptions"]:
+        admin.post(
+            "role-assignments",
+            {
+                "principalId": person["objectId"],
+                "role": "Owner",
+                "scope": f"/subscriptions/{subscription['subscriptionId']}",
+            },
+        )
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return name
 
 
 # --- the emulator's request log ---------------------------------------------------------------------------------
