@@ -210,15 +210,21 @@ def _walk(schema, value, path, shape, *, required) -> Iterator[Node]:
         yield from _walk(schema["additionalProperties"], value[key], (*path, key), f"{shape}{{}}", required=False)
 
 
+def schema_nodes(node: Mapping[str, Any], path: str = "openAPIV3Schema") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every node of a schema with its path: properties, list items (`[]`) and the value schema of a map
+    (`{}`)."""
+    yield path, node
+    for name, child in (node.get("properties") or {}).items():
+        yield from schema_nodes(child, f"{path}.{name}")
+    if isinstance(node.get("items"), Mapping):
+        yield from schema_nodes(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), Mapping):
+        yield from schema_nodes(node["additionalProperties"], f"{path}{{}}")
+
+
 def schema_shapes(schema: Mapping[str, Any], shape: str = "spec") -> Iterator[str]:
     """Every node of a spec schema as `Node.shape` spells it, from the schema alone."""
-    yield shape
-    for name, child in (schema.get("properties") or {}).items():
-        yield from schema_shapes(child, f"{shape}.{name}")
-    if isinstance(schema.get("items"), Mapping):
-        yield from schema_shapes(schema["items"], f"{shape}[]")
-    if isinstance(schema.get("additionalProperties"), Mapping):
-        yield from schema_shapes(schema["additionalProperties"], f"{shape}{{}}")
+    return (path for path, _ in schema_nodes(schema, shape))
 
 
 def with_value(obj: Mapping[str, Any], path: Sequence[Segment], value: Any) -> dict:

@@ -1,9 +1,9 @@
 """The MobilityUpdateFleet CRD against its contract (docs/rollouts.md), as the real kube-apiserver decides it.
 
-The same kit as test_crd.py: `fixtures/fleet/good/` must be accepted and `fixtures/fleet/bad/` refused with
-the message on each file's first line (`# expect: ...`, the real server's words as kubectl prints them), asked
-with `--dry-run=server` and kubectl's Strict field validation. Offline, the schema meets the policy CRD's static
-checks (structural, every node documented, portable CEL), and `spec.template` is the policy's spec without
+The same kit as test_crd.py (crd_kit.py): `fixtures/fleet/good/` must be accepted, asked with `--dry-run=server`
+and kubectl's Strict field validation; the checks both CRDs share (identity, a structural and documented schema,
+portable CEL, `fixtures/fleet/bad/` refused with their messages, status, printer columns, `kubectl explain`) are
+test_crds.py's. Offline, `spec.template` is the policy's spec without
 `vault`, property for property, so the two never drift apart: a change to the policy's spec fails
 test_the_template_is_the_policy_spec_without_vault until the same change is copied into the fleet CRD (both
 copies: crds/ and the chart's crds/).
@@ -14,43 +14,36 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import pathlib
-import re
 from datetime import UTC, datetime
 
 import pytest
 import yaml
 
-from asr_autoupdate.api import GROUP, VERSION
 from asr_autoupdate.api.fleet import FLEET_KIND, FLEET_PLURAL, parse_fleet
 from asr_autoupdate.api.spec import parse_spec
 from asr_autoupdate.azure.port import DiscoveredVault
 from asr_autoupdate.reconcile.fleet import FleetInput, child_name, child_state, reconcile_fleet
-from tests.contract.test_crd import (
-    CEL_FUNCTIONS,
+from tests.contract.crd_kit import (
+    FLEET,
+    FLEET_EXAMPLES,
     NAMESPACE,
+    POLICY,
     ROOT,
-    SCHEMA_KEYWORDS,
     dry_run,
-    expectation,
     renamed,
+    store_with_status,
+    stored,
     without_nulls,
 )
-from tests.contract.test_crd import SCHEMA as POLICY_SCHEMA
-from tests.support import wait_for
 
-FLEET_CRD_FILE = ROOT / "crds" / f"{FLEET_PLURAL}.{GROUP}.yaml"
-FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "fleet"
-EXAMPLES = sorted((ROOT / "examples" / "fleet").glob("*.yaml"))
-CRD = yaml.safe_load(FLEET_CRD_FILE.read_text())
-[VERSION_ENTRY] = CRD["spec"]["versions"]
-SCHEMA = VERSION_ENTRY["schema"]["openAPIV3Schema"]
+FIXTURES = FLEET.fixtures
+EXAMPLES = FLEET_EXAMPLES
+SCHEMA = FLEET.schema
+POLICY_SCHEMA = POLICY.schema
 SPEC = SCHEMA["properties"]["spec"]
 STATUS = SCHEMA["properties"]["status"]
 VAULT = {"subscriptionId": "11111111-2222-3333-4444-555555555555", "resourceGroup": "rg-dr", "name": "vault1"}
 
-# Beyond the policy CRD's keywords: the tag map of a vault selector (a map of strings, at most 20).
-FLEET_SCHEMA_KEYWORDS = SCHEMA_KEYWORDS | {"additionalProperties", "maxProperties"}
 # What the operator reads and writes (operator/asr_autoupdate/api/fleet.py, docs/rollouts.md).
 SPEC_FIELDS = {"subscriptions", "vaultSelector", "template", "waves", "discoveryIntervalSeconds"}
 SELECTOR_FIELDS = {"resourceGroups", "names", "tags"}
@@ -79,43 +72,8 @@ STATUS_FIELDS = {
 PHASES = ["Open", "Soaking", "Held", "Waiting"]
 
 
-def schema_nodes(node, path="openAPIV3Schema"):
-    """Every node, as test_crd.schema_nodes walks them, and the value schema of a map (additionalProperties)."""
-    yield path, node
-    for name, child in (node.get("properties") or {}).items():
-        yield from schema_nodes(child, f"{path}.{name}")
-    if isinstance(node.get("items"), dict):
-        yield from schema_nodes(node["items"], f"{path}[]")
-    if isinstance(node.get("additionalProperties"), dict):
-        yield from schema_nodes(node["additionalProperties"], f"{path}{{}}")
-
-
 def without_description(node: dict) -> dict:
     return {key: value for key, value in node.items() if key != "description"}
-
-
-@pytest.fixture(scope="module")
-def server(kubectl, crd):
-    """kubectl as the admin, with both CRDs installed (the fleet's as a user installs it) and served, and the
-    namespace for the objects these tests store."""
-    kubectl("apply", "--server-side", "-f", str(FLEET_CRD_FILE))
-    kubectl("wait", "--for=condition=Established", f"crd/{FLEET_PLURAL}.{GROUP}", "--timeout=30s")
-    wait_for(
-        lambda: FLEET_PLURAL in kubectl("api-resources", f"--api-group={GROUP}", "-o", "name", check=False).stdout,
-        timeout=30,
-        what="the fleet CRD in discovery",
-    )
-    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    return kubectl
-
-
-def fleet_object(spec, name="fleet"):
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": FLEET_KIND,
-        "metadata": {"name": name, "namespace": "dr"},
-        "spec": spec,
-    }
 
 
 def child_spec(template: dict, schedule: dict | None = None) -> dict:
@@ -127,47 +85,6 @@ def child_spec(template: dict, schedule: dict | None = None) -> dict:
 
 
 # -- offline ---------------------------------------------------------------------------------------------------
-
-
-def test_identity_of_the_api():
-    spec = CRD["spec"]
-    assert CRD["metadata"]["name"] == f"{FLEET_PLURAL}.{GROUP}"
-    assert (spec["group"], spec["scope"]) == (GROUP, "Namespaced")
-    assert spec["names"] == {
-        "kind": FLEET_KIND,
-        "listKind": f"{FLEET_KIND}List",
-        "plural": FLEET_PLURAL,
-        "singular": "mobilityupdatefleet",
-        "shortNames": ["mupf"],
-        "categories": ["asr"],
-    }
-    assert (VERSION_ENTRY["name"], VERSION_ENTRY["served"], VERSION_ENTRY["storage"]) == (VERSION, True, True)
-    assert VERSION_ENTRY["subresources"] == {"status": {}}
-
-
-@pytest.mark.parametrize("path, node", list(schema_nodes(SCHEMA)), ids=[path for path, _ in schema_nodes(SCHEMA)])
-def test_every_schema_node_is_structural_and_explained(path, node):
-    assert node.get("type"), f"{path} has no type"
-    assert set(node) <= FLEET_SCHEMA_KEYWORDS, f"{path} uses {set(node) - FLEET_SCHEMA_KEYWORDS}"
-    assert node.get("description"), f"{path} needs a description for kubectl explain"
-    assert "x-kubernetes-preserve-unknown-fields" not in node
-    if node["type"] == "object":
-        assert node.get("properties") or isinstance(node.get("additionalProperties"), dict), (
-            f"{path}: an object without properties would need preserve-unknown-fields"
-        )
-        assert not (node.get("properties") and "additionalProperties" in node), f"{path}: not structural"
-    for required in node.get("required", []):
-        assert required in node["properties"], f"{path} requires an undeclared {required}"
-
-
-RULES = [rule for _, node in schema_nodes(SCHEMA) for rule in node.get("x-kubernetes-validations", [])]
-
-
-@pytest.mark.parametrize("rule", RULES, ids=[rule["message"] for rule in RULES])
-def test_cel_rules_use_only_portable_functions(rule):
-    called = set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(", rule["rule"]))
-    assert called <= CEL_FUNCTIONS, f"{called - CEL_FUNCTIONS} may not exist on every supported cluster"
-    assert rule["message"] and "messageExpression" not in rule
 
 
 def test_spec_and_status_name_what_the_operator_reads_and_writes():
@@ -234,25 +151,16 @@ def test_conditions_have_the_policys_schema():
 
 
 def test_the_chart_ships_the_same_crd():
-    chart_copy = ROOT / "charts" / "asr-autoupdate-operator" / "crds" / FLEET_CRD_FILE.name
-    assert chart_copy.read_bytes() == FLEET_CRD_FILE.read_bytes()
+    chart_copy = ROOT / "charts" / "asr-autoupdate-operator" / "crds" / FLEET.file.name
+    assert chart_copy.read_bytes() == FLEET.file.read_bytes()
 
 
 # -- the real server ---------------------------------------------------------------------------------------------
 
 
-def test_the_real_server_accepts_the_crd_as_structural(server):
-    stored = json.loads(server("get", "crd", f"{FLEET_PLURAL}.{GROUP}", "-o", "json").stdout)
-    conditions = {c["type"]: c["status"] for c in stored["status"]["conditions"]}
-    assert conditions.get("Established") == "True"
-    assert conditions.get("NamesAccepted") == "True"
-    assert "NonStructuralSchema" not in conditions
-    assert stored["status"]["acceptedNames"]["shortNames"] == ["mupf"]
-
-
 def test_the_asr_category_holds_both_kinds(server):
     listed = server("api-resources", "--categories=asr", "-o", "name").stdout.split()
-    assert sorted(listed) == sorted([f"{FLEET_PLURAL}.{GROUP}", f"mobilityupdatepolicies.{GROUP}"])
+    assert sorted(listed) == sorted([FLEET.name, POLICY.name])
 
 
 GOOD = sorted((FIXTURES / "good").glob("*.yaml"))
@@ -269,18 +177,6 @@ def test_good_fixtures_and_examples_are_accepted(server, path):
         parse_spec(child_spec(stored["spec"]["template"], wave.schedule), namespace="dr", name="child")
 
 
-@pytest.mark.parametrize("path", sorted((FIXTURES / "bad").glob("*.yaml")), ids=lambda p: p.stem)
-def test_bad_fixtures_are_refused_with_a_clear_message(server, path):
-    obj = yaml.safe_load(path.read_text())
-    if len(obj["metadata"]["name"]) > 60:
-        obj = {**obj, "metadata": {**obj["metadata"], "namespace": NAMESPACE}}  # renamed() would shorten it
-    else:
-        obj = renamed(obj, "bad")
-    stored, refusal = dry_run(server, obj)
-    assert stored is None, f"{path.name} was accepted"
-    assert expectation(path) in refusal
-
-
 def test_schema_defaults_are_the_operators_defaults(server):
     """What the API server fills in changes no child: a child built from the stored (defaulted) template is the
     same policy as one built from the template as written, and an empty gate soaks as long as no gate."""
@@ -289,7 +185,7 @@ def test_schema_defaults_are_the_operators_defaults(server):
         "template": {"updateMode": "Automatic"},
         "waves": [{"name": "canary"}, {"name": "production", "gate": {}}],
     }
-    stored, refusal = dry_run(server, renamed(fleet_object(written), "defaults"))
+    stored, refusal = dry_run(server, renamed(FLEET.object(written, "fleet"), "defaults"))
     assert stored is not None, refusal
     spec = stored["spec"]
     assert spec["discoveryIntervalSeconds"] == 3600
@@ -307,7 +203,7 @@ def test_schema_defaults_are_the_operators_defaults(server):
 def test_wave_names_are_a_map_key_for_server_side_apply(server):
     """Two appliers can own different waves: the list merges by name instead of being replaced."""
     obj = renamed(
-        fleet_object({"subscriptions": [VAULT["subscriptionId"]], "template": {"updateMode": "Manual"}}), "ssa"
+        FLEET.object({"subscriptions": [VAULT["subscriptionId"]], "template": {"updateMode": "Manual"}}, "fleet"), "ssa"
     )
     server.apply({**obj, "spec": {**obj["spec"], "waves": [{"name": "canary"}]}}, "--server-side", "--field-manager=a")
     later = {"apiVersion": obj["apiVersion"], "kind": FLEET_KIND, "metadata": obj["metadata"]}
@@ -317,91 +213,11 @@ def test_wave_names_are_a_map_key_for_server_side_apply(server):
     assert [wave["name"] for wave in stored["spec"]["waves"]] == ["canary", "production"]
 
 
-def sample_status() -> dict:
-    """A fleet's status with every field the schema declares, as the operator writes it."""
-    vault = "/subscriptions/3f1c9a52-7d4e-4b8a-9c61-2e5f8d0a4b17/resourceGroups/rg-asr-weu"
-    return {
-        "observedGeneration": 1,
-        "conditions": [
-            {
-                "type": "Ready",
-                "status": "False",
-                "reason": "WaveHeld",
-                "message": "Wave production is held: an update job failed in wave canary",
-                "observedGeneration": 1,
-                "lastTransitionTime": "2026-11-25T22:00:00Z",
-            }
-        ],
-        "vaults": {
-            "discovered": 4,
-            "managed": 3,
-            "skipped": [
-                {
-                    "vault": f"{vault}/providers/Microsoft.RecoveryServices/vaults/rsv-weu-prod",
-                    "reason": "ManagedByPolicy",
-                    "message": "Managed by MobilityUpdatePolicy asr-fleet/rsv-weu-prod",
-                }
-            ],
-        },
-        "waves": [
-            {
-                "name": "canary",
-                "vaults": 1,
-                "ready": 1,
-                "agentsBehind": 0,
-                "phase": "Open",
-                "since": "2026-11-24T02:00:00Z",
-                "settledSince": "2026-11-24T03:10:00Z",
-                "agentVersion": "9.63.7187.1",
-                "message": "Updates run on the wave's schedule",
-            },
-            {
-                "name": "production",
-                "vaults": 2,
-                "ready": 1,
-                "agentsBehind": 3,
-                "phase": "Held",
-                "since": "2026-11-25T02:40:00Z",
-                "releasedAt": "2026-11-20T09:00:00Z",
-                "message": "An update job failed in wave canary; release with asr.autoupdate.dev/release-wave",
-            },
-        ],
-        "waveSummary": "canary Open, production Held",
-        "totals": {"vaults": 3, "ready": 2, "agentsBehind": 3},
-        "lastDiscovery": {"time": "2026-11-25T21:00:00Z", "subscriptions": 2},
-        "lastRelease": {"wave": "staging", "time": "2026-11-20T09:00:00Z", "result": "UnknownWave"},
-    }
-
-
-@pytest.fixture(scope="module")
-def fleet_with_status(server):
-    """A fleet stored for real, its status written as the operator writes it (a merge patch of /status)."""
-    obj = renamed(fleet_object(yaml.safe_load(EXAMPLES[0].read_text())["spec"]), "columns")
-    server.apply(obj, "--server-side")
-    server(
-        "patch",
-        FLEET_PLURAL,
-        obj["metadata"]["name"],
-        "-n",
-        NAMESPACE,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": sample_status()}),
-    )
-    return obj["metadata"]["name"]
-
-
-def test_the_status_the_operator_writes_fits_the_schema(server, fleet_with_status):
-    stored = json.loads(server("get", FLEET_PLURAL, fleet_with_status, "-n", NAMESPACE, "-o", "json").stdout)
-    assert stored["status"] == without_nulls(sample_status())  # nothing pruned, nothing refused
-
-
-def test_a_phase_outside_the_four_is_refused(server, fleet_with_status):
+def test_a_phase_outside_the_four_is_refused(server, with_status):
     result = server(
         "patch",
         FLEET_PLURAL,
-        fleet_with_status,
+        with_status[FLEET.label],
         "-n",
         NAMESPACE,
         "--subresource=status",
@@ -491,72 +307,9 @@ def operator_status() -> dict:
 
 
 def test_the_status_the_operators_fleet_pass_writes_fits_the_schema(server):
-    obj = renamed(fleet_object(yaml.safe_load(EXAMPLES[0].read_text())["spec"]), "operator-status")
-    server.apply(obj, "--server-side")
+    obj = renamed(FLEET.object(yaml.safe_load(EXAMPLES[0].read_text())["spec"], "fleet"), "operator-status")
     status = operator_status()
     assert {"waves", "waveSummary", "totals", "vaults", "lastDiscovery", "lastRelease"} <= set(status)
-    server(
-        "patch",
-        FLEET_PLURAL,
-        obj["metadata"]["name"],
-        "-n",
-        NAMESPACE,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": status}),
-    )
-    stored = json.loads(server("get", FLEET_PLURAL, obj["metadata"]["name"], "-n", NAMESPACE, "-o", "json").stdout)
-    assert stored["status"] == without_nulls(json.loads(json.dumps(status)))  # nothing pruned, nothing refused
-
-
-def printed_row(server, name):
-    header, row = server("get", "mupf", name, "-n", NAMESPACE).stdout.splitlines()
-    starts = [match.start() for match in re.finditer(r"(?<=\s{2})\S|^\S", header)]
-    cells = [row[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=False)]
-    names = [header[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=False)]
-    return dict(zip(names, cells, strict=False))
-
-
-@pytest.mark.parametrize(
-    "column, value",
-    [
-        ("NAME", None),
-        ("VAULTS", "3"),
-        ("READY VAULTS", "2"),
-        ("AGENTS BEHIND", "3"),
-        ("WAVES", "canary Open, production Held"),
-        ("READY", "False"),
-        ("REASON", "WaveHeld"),
-        ("AGE", re.compile(r"^\d+[smhd]")),
-    ],
-)
-def test_printer_columns_through_kubectl_get(server, fleet_with_status, column, value):
-    row = printed_row(server, fleet_with_status)
-    assert column in row, f"kubectl get shows {list(row)}"
-    if value is None:
-        assert row[column] == fleet_with_status
-    elif isinstance(value, re.Pattern):
-        assert value.match(row[column]), row[column]
-    else:
-        assert row[column] == value
-
-
-def test_printer_columns_are_all_shown(server, fleet_with_status):
-    row = printed_row(server, fleet_with_status)
-    declared = [
-        entry["name"].upper() for entry in VERSION_ENTRY["additionalPrinterColumns"] if entry.get("priority", 0) == 0
-    ]
-    assert list(row) == ["NAME", *declared]
-
-
-@pytest.mark.parametrize(
-    "field", ["spec", "spec.template", "spec.waves", "spec.waves.gate.soakDays", "status.waves.phase", "status.vaults"]
-)
-def test_kubectl_explain_shows_the_schema_descriptions(server, field):
-    explained = server("explain", f"{FLEET_PLURAL}.{field}").stdout
-    node = SCHEMA
-    for part in field.split("."):
-        node = node.get("items", node)["properties"][part]
-    first_words = " ".join(node["description"].split()[:4])
-    assert first_words in " ".join(explained.split()), explained
+    name = store_with_status(server, obj, FLEET_PLURAL, status)
+    # nothing pruned, nothing refused
+    assert stored(server, FLEET, name)["status"] == without_nulls(json.loads(json.dumps(status)))
