@@ -6,93 +6,21 @@ vault served by another account upgrades. And a new agent release published mid-
 from __future__ import annotations
 
 import datetime
-import uuid
-from dataclasses import dataclass
 
 from asr_sandbox.admin_client import AdminClient
+from tests.sandbox.azure.update_kit import (
+    ASR_RUNBOOK,
+    EUS,
+    LATEST,
+    WEU,
+    Protected,
+    enable,
+    forward_mapping,
+    move_clock_to,
+)
 
-ASR_RUNBOOK = "MS-SR-Update-MobilityServiceForA2AVirtualMachines"
-CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
-LATEST = "9.63.7187.1"
 # Past a run: 15 s queued, 40 s running, with room to spare.
 AFTER_RUN = datetime.timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class Protected:
-    """One vault's forward mapping, and the automation account that will update it."""
-
-    rg: str
-    vault: str
-    location: str
-    source: str
-    account: str
-
-    @property
-    def fabric(self) -> str:
-        return f"asr-a2a-default-{self.source}"
-
-    @property
-    def container(self) -> str:
-        return f"asr-a2a-default-{self.source}-container"
-
-    @property
-    def mapping(self) -> str:
-        return f"{self.source}-{self.location}-24-hour-retention-policy"
-
-
-WEU = Protected("rg-asr-weu", "rsv-weu-prod", "westeurope", "northeurope", "aa-weu-asr")
-EUS = Protected("rg-asr-eus", "rsv-eus-prod", "eastus", "westus2", "aa-eus-asr")
-
-
-async def enable(sandbox, azure, target: Protected):
-    """An account with a managed identity, Contributor on the vault, auto-update on the forward mapping.
-
-    Answers the vault id and the Site Recovery schedule.
-    """
-    sandbox.admin("POST", "/config", {"principalPropagationDelaySeconds": 0})
-    account = await azure.automation.automation_account.create_or_update(
-        target.rg,
-        target.account,
-        {"location": target.location, "identity": {"type": "SystemAssigned"}, "properties": {"sku": {"name": "Basic"}}},
-    )
-    vault_id = (await azure.vaults.vaults.get(target.rg, target.vault)).id
-    await azure.authorization.role_assignments.create(
-        vault_id,
-        str(uuid.uuid4()),
-        {
-            "properties": {
-                "roleDefinitionId": f"/subscriptions/{sandbox.subscription_a}/providers/Microsoft.Authorization/"
-                f"roleDefinitions/{CONTRIBUTOR}",
-                "principalId": account.identity.principal_id,
-                "principalType": "ServicePrincipal",
-            }
-        },
-    )
-    poller = await azure.site_recovery.replication_protection_container_mappings.begin_update(
-        target.rg,
-        target.vault,
-        target.fabric,
-        target.container,
-        target.mapping,
-        {
-            "properties": {
-                "providerSpecificInput": {
-                    "instanceType": "A2A",
-                    "agentAutoUpdateStatus": "Enabled",
-                    "automationAccountArmId": account.id,
-                    "automationAccountAuthenticationType": "SystemAssignedIdentity",
-                }
-            }
-        },
-    )
-    mapping = await poller.result()
-    schedule_name = mapping.properties.provider_specific_details.schedule_name
-    return vault_id, await azure.automation.schedule.get(target.rg, target.account, schedule_name)
-
-
-def move_clock_to(sandbox, moment: datetime.datetime) -> None:
-    sandbox.admin("POST", "/clock", {"to": moment.astimezone(datetime.UTC).isoformat()})
 
 
 async def next_run(azure, target: Protected, schedule_name: str) -> datetime.datetime:
@@ -121,12 +49,6 @@ async def agents(azure, target: Protected) -> dict[str, tuple[str, bool, bool]]:
     }
 
 
-async def forward_mapping(azure, target: Protected):
-    return await azure.site_recovery.replication_protection_container_mappings.get(
-        target.rg, target.vault, target.fabric, target.container, target.mapping
-    )
-
-
 def admin_client(sandbox) -> AdminClient:
     return AdminClient(sandbox.info["adminEndpoint"], sandbox.ca)
 
@@ -136,8 +58,9 @@ def vault_in_state(sandbox, vault_id: str) -> dict:
 
 
 async def test_a_failing_vault_fails_its_job_while_another_accounts_vault_upgrades(sandbox, azure) -> None:
-    weu_id, weu_schedule = await enable(sandbox, azure, WEU)
-    _eus_id, eus_schedule = await enable(sandbox, azure, EUS)
+    weu = await enable(sandbox, azure, WEU)
+    weu_id, weu_schedule = weu.vault_id, weu.schedule
+    eus_schedule = (await enable(sandbox, azure, EUS)).schedule
     weu_before = await agents(azure, WEU)
     admin = admin_client(sandbox)
     answer = admin.fail_update_jobs(weu_id.upper())
@@ -180,7 +103,8 @@ async def test_a_failing_vault_fails_its_job_while_another_accounts_vault_upgrad
 
 
 async def test_a_chosen_message_is_the_jobs_exception_and_a_reset_clears_the_switch(sandbox, azure) -> None:
-    vault_id, schedule = await enable(sandbox, azure, WEU)
+    enabled = await enable(sandbox, azure, WEU)
+    vault_id, schedule = enabled.vault_id, enabled.schedule
     message = "The Mobility Service extension failed to install on vm-sql-01 (error 1603)."
     admin_client(sandbox).fail_update_jobs(vault_id, message=message)
     assert vault_in_state(sandbox, vault_id)["updateJobFailure"] == {"message": message}
@@ -225,7 +149,7 @@ async def test_a_new_agent_release_is_what_the_next_run_installs(sandbox, azure)
     assert all(d["isReplicationAgentUpdateRequired"] is (d["agentVersion"] != released) for d in details)
     assert all(d["isReplicationAgentUpdateRequired"] for d in details)  # no agent runs the new release yet
 
-    _vault_id, schedule = await enable(sandbox, azure, WEU)
+    schedule = (await enable(sandbox, azure, WEU)).schedule
     move_clock_to(sandbox, schedule.properties.next_run + AFTER_RUN)
     [job] = await finished_jobs(azure, WEU)
     assert job.properties.status == "Completed"

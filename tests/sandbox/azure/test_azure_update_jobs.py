@@ -4,16 +4,11 @@ account's credentials are healthy, and fail with the portal's health errors when
 from __future__ import annotations
 
 import datetime
-import uuid
 from zoneinfo import ZoneInfo
 
-RG, VAULT = "rg-asr-weu", "rsv-weu-prod"
-FABRIC, CONTAINER = "asr-a2a-default-northeurope", "asr-a2a-default-northeurope-container"
-MAPPING = "northeurope-westeurope-24-hour-retention-policy"
-ACCOUNT = "aa-weu-asr"
-ASR_RUNBOOK = "MS-SR-Update-MobilityServiceForA2AVirtualMachines"
-CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
-LATEST = "9.63.7187.1"
+from tests.sandbox.azure.update_kit import ASR_RUNBOOK, LATEST, WEU, enable, forward_mapping, move_clock_to
+
+RG, VAULT, ACCOUNT = WEU.rg, WEU.vault, WEU.account
 # Site Recovery's schedule keeps the zone of the replicated VMs' region: the mapping's source, North Europe.
 DUBLIN = ZoneInfo("Europe/Dublin")
 # More than a day even when a DST change makes the day 25 hours long.
@@ -31,56 +26,6 @@ def midnights(first: datetime.datetime, count: int) -> list[datetime.datetime]:
     ]
 
 
-async def enable(sandbox, azure, auth: str = "SystemAssignedIdentity", *, grant: bool = True):
-    """Account with identity, optionally Contributor on the vault, and auto-update on the forward mapping."""
-    sandbox.admin("POST", "/config", {"principalPropagationDelaySeconds": 0})
-    account = await azure.automation.automation_account.create_or_update(
-        RG,
-        ACCOUNT,
-        {"location": "westeurope", "identity": {"type": "SystemAssigned"}, "properties": {"sku": {"name": "Basic"}}},
-    )
-    if grant:
-        vault_id = (await azure.vaults.vaults.get(RG, VAULT)).id
-        await azure.authorization.role_assignments.create(
-            vault_id,
-            str(uuid.uuid4()),
-            {
-                "properties": {
-                    "roleDefinitionId": f"/subscriptions/{sandbox.subscription_a}/providers/Microsoft.Authorization/"
-                    f"roleDefinitions/{CONTRIBUTOR}",
-                    "principalId": account.identity.principal_id,
-                    "principalType": "ServicePrincipal",
-                }
-            },
-        )
-    poller = await azure.site_recovery.replication_protection_container_mappings.begin_update(
-        RG,
-        VAULT,
-        FABRIC,
-        CONTAINER,
-        MAPPING,
-        {
-            "properties": {
-                "providerSpecificInput": {
-                    "instanceType": "A2A",
-                    "agentAutoUpdateStatus": "Enabled",
-                    "automationAccountArmId": account.id,
-                    "automationAccountAuthenticationType": auth,
-                }
-            }
-        },
-    )
-    mapping = await poller.result()
-    schedule = await azure.automation.schedule.get(
-        RG, ACCOUNT, mapping.properties.provider_specific_details.schedule_name
-    )
-    return account, schedule
-
-
-def move_clock_to(sandbox, moment: datetime.datetime) -> None:
-    sandbox.admin("POST", "/clock", {"to": moment.astimezone(datetime.UTC).isoformat()})
-
-
 async def items(azure) -> dict[str, object]:
     return {
         item.properties.friendly_name: item.properties.provider_specific_details
@@ -93,7 +38,7 @@ async def jobs(azure, filter_text: str | None = None) -> list:
 
 
 async def test_due_schedule_runs_a_job_that_upgrades_agents(sandbox, azure) -> None:
-    _, schedule = await enable(sandbox, azure)
+    schedule = (await enable(sandbox, azure)).schedule
     next_run = schedule.properties.next_run
     assert await jobs(azure) == []
 
@@ -122,7 +67,7 @@ async def test_due_schedule_runs_a_job_that_upgrades_agents(sandbox, azure) -> N
 
 
 async def test_days_of_catch_up_run_one_job_per_occurrence(sandbox, azure) -> None:
-    _, schedule = await enable(sandbox, azure)
+    schedule = (await enable(sandbox, azure)).schedule
     runs = midnights(schedule.properties.next_run, 3)
     move_clock_to(sandbox, runs[-1] + datetime.timedelta(hours=1))
     starts = sorted(job.properties.start_time for job in await jobs(azure))
@@ -138,15 +83,13 @@ async def test_days_of_catch_up_run_one_job_per_occurrence(sandbox, azure) -> No
 
 
 async def test_identity_without_a_role_fails_and_marks_the_mapping(sandbox, azure) -> None:
-    _, schedule = await enable(sandbox, azure, grant=False)
+    schedule = (await enable(sandbox, azure, grant=False)).schedule
     move_clock_to(sandbox, schedule.properties.next_run + datetime.timedelta(minutes=5))
     [job] = await jobs(azure)
     full = await azure.automation.job.get(RG, ACCOUNT, job.name)
     assert full.properties.status == "Failed"
     assert "does not have the permission to access the recovery services resource" in full.properties.exception
-    mapping = await azure.site_recovery.replication_protection_container_mappings.get(
-        RG, VAULT, FABRIC, CONTAINER, MAPPING
-    )
+    mapping = await forward_mapping(azure)
     assert mapping.properties.health == "Critical"
     [error] = mapping.properties.health_error_details
     assert error.error_code == "ManagedIdentityUnauthorized" and error.error_level == "Error"
@@ -158,37 +101,33 @@ async def test_identity_without_a_role_fails_and_marks_the_mapping(sandbox, azur
     principal_id = (await azure.automation.automation_account.get(RG, ACCOUNT)).identity.principal_id
     sandbox.admin("POST", "/role-assignments", {"principalId": principal_id, "role": "Contributor", "scope": vault_id})
     move_clock_to(sandbox, schedule.properties.next_run + NEXT_DAY)
-    mapping = await azure.site_recovery.replication_protection_container_mappings.get(
-        RG, VAULT, FABRIC, CONTAINER, MAPPING
-    )
+    mapping = await forward_mapping(azure)
     assert (mapping.properties.health, mapping.properties.health_error_details) == ("Normal", [])
     assert (await items(azure))["vm-web-02"].agent_version == LATEST
 
 
 async def test_run_as_thumbprint_mismatch_fails_as_run_as_account_not_found(sandbox, azure) -> None:
-    account, schedule = await enable(sandbox, azure, auth="RunAsAccount", grant=False)
+    enabled = await enable(sandbox, azure, auth="RunAsAccount", grant=False)
+    account, schedule = enabled.account, enabled.schedule
     sandbox.admin("POST", "/runas", {"automationAccountId": account.id, "connection": {"thumbprint": "0" * 40}})
     move_clock_to(sandbox, schedule.properties.next_run + datetime.timedelta(minutes=5))
     [job] = await jobs(azure)
     full = await azure.automation.job.get(RG, ACCOUNT, job.name)
     assert full.properties.status == "Failed"
     assert full.properties.exception.startswith("Run As account is not found.")
-    [error] = (
-        await azure.site_recovery.replication_protection_container_mappings.get(RG, VAULT, FABRIC, CONTAINER, MAPPING)
-    ).properties.health_error_details
+    [error] = (await forward_mapping(azure)).properties.health_error_details
     assert error.error_code == "RunAsAccountNotFound"
     assert "Thumbprint is not identical" in error.possible_causes
 
 
 async def test_run_as_expired_certificate_and_healthy_run_as(sandbox, azure) -> None:
-    account, schedule = await enable(sandbox, azure, auth="RunAsAccount", grant=False)
+    enabled = await enable(sandbox, azure, auth="RunAsAccount", grant=False)
+    account, schedule = enabled.account, enabled.schedule
     next_run = schedule.properties.next_run
     expiry = (next_run - datetime.timedelta(hours=1)).astimezone(datetime.UTC).isoformat()
     sandbox.admin("POST", "/runas", {"automationAccountId": account.id, "certificate": {"expiryTime": expiry}})
     move_clock_to(sandbox, next_run + datetime.timedelta(minutes=5))
-    mapping = await azure.site_recovery.replication_protection_container_mappings.get(
-        RG, VAULT, FABRIC, CONTAINER, MAPPING
-    )
+    mapping = await forward_mapping(azure)
     assert [e.error_code for e in mapping.properties.health_error_details] == ["RunAsCertificateExpired"]
 
     sandbox.admin("POST", "/runas", {"automationAccountId": account.id})  # renewed: Contributor on the subscription
@@ -199,7 +138,7 @@ async def test_run_as_expired_certificate_and_healthy_run_as(sandbox, azure) -> 
 
 
 async def test_disabled_schedule_does_not_run(sandbox, azure) -> None:
-    _, schedule = await enable(sandbox, azure)
+    schedule = (await enable(sandbox, azure)).schedule
     await azure.automation.schedule.update(
         RG, ACCOUNT, schedule.name, {"name": schedule.name, "properties": {"isEnabled": False}}
     )
