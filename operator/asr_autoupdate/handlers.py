@@ -22,6 +22,7 @@ from asr_autoupdate import metrics, peering
 from asr_autoupdate.api import FINALIZER, GROUP, PLURAL, REPAIR_ANNOTATION, VERSION
 from asr_autoupdate.api.fleet import FLEET_LABEL, FLEET_PLURAL, RELEASE_ANNOTATION
 from asr_autoupdate.api.reasons import Reason, RetryKind
+from asr_autoupdate.api.spec import vault_key
 from asr_autoupdate.azure import throttle
 from asr_autoupdate.azure.client import AzureClientPool
 from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid
@@ -65,13 +66,6 @@ class OperatorOptions:
     peering_lifetime: int = peering.DEFAULT_LIFETIME  # seconds a replica's keep-alive counts (kopf's lifetime)
     azure: AzureSettings = dataclasses.field(default_factory=AzureSettings)
     budget: throttle.BudgetSettings = dataclasses.field(default_factory=throttle.BudgetSettings)
-
-
-def vault_key(spec: Any) -> str | None:
-    """Two policies name the same vault when their ARM ids match case-insensitively."""
-    vault = spec.get("vault") or {}
-    parts = [str(vault.get(key) or "") for key in ("subscriptionId", "resourceGroup", "name")]
-    return "/".join(parts).lower() if all(parts) else None
 
 
 # kopf's index of policies by vault: key -> (creationTimestamp, uid, "<namespace>/<name>") of each policy

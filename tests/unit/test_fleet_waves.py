@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from asr_autoupdate.api.fleet import InvalidSpec, parse_fleet
+from asr_autoupdate.api.reasons import Reason
 from asr_autoupdate.azure import port
 from asr_autoupdate.azure.errors import classify
 from asr_autoupdate.reconcile.fleet import (
@@ -20,6 +21,7 @@ from asr_autoupdate.reconcile.fleet import (
     assign,
     child_name,
     child_state,
+    fleet_blocked,
     gate,
     reconcile_fleet,
 )
@@ -417,3 +419,19 @@ def test_an_invalid_fleet_stalls_and_a_refused_write_is_reported():
     refused = run(azure_with(vault("rsv-canary", ring="0")), FakeStore(failing=True), fleet_input(RAW))
     assert refused.status["conditions"][0]["reason"] == "PolicyWriteFailed"
     assert "HTTP 403" in refused.status["conditions"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    "reason, statuses",
+    [
+        (Reason.INTERNAL_ERROR, ("Unknown", "True", "False")),  # docs/reasons.md: Ready=Unknown, as for a policy
+        (Reason.CREDENTIALS_SECRET_INVALID, ("False", "False", "True")),
+        (Reason.CREDENTIALS_SECRET_UNREADABLE, ("False", "True", "False")),
+    ],
+)
+def test_a_blocked_fleet_reads_as_a_blocked_policy_would(reason, statuses):
+    outcome = fleet_blocked(fleet_input(RAW), NOW, reason, "The pass could not start.")
+    conditions = outcome.status["conditions"]
+    assert [c["type"] for c in conditions] == ["Ready", "Reconciling", "Stalled"]
+    assert tuple(c["status"] for c in conditions) == statuses
+    assert {c["reason"] for c in conditions} == {str(reason)}

@@ -121,6 +121,14 @@ def default_account_name(vault_name: str) -> str:
     return f"{vault_name}{ACCOUNT_NAME_SUFFIX}"[:ACCOUNT_NAME_MAX].rstrip("-")
 
 
+def vault_key(spec: Mapping[str, Any]) -> str | None:
+    """The key of the vault a policy's spec names: two policies name the same vault when their ARM ids match
+    case-insensitively (subscription/resource group/name, lowercased); None while a part is missing."""
+    vault = spec.get("vault") or {}
+    parts = [str(vault.get(key) or "") for key in ("subscriptionId", "resourceGroup", "name")]
+    return "/".join(parts).lower() if all(parts) else None
+
+
 def parse_spec(raw: Mapping[str, Any], *, namespace: str, name: str) -> PolicySpec:
     """Read a MobilityUpdatePolicy's spec, applying api.md's defaults; raises InvalidSpec."""
     vault = _vault(_object(raw.get("vault"), "spec.vault", required=True))

@@ -28,10 +28,12 @@ from asr_autoupdate.api import GROUP, KIND, VERSION
 from asr_autoupdate.api.conditions import ConditionType, Status, condition, timestamp
 from asr_autoupdate.api.fleet import FLEET_KIND, FLEET_LABEL, WAVE_LABEL, FleetSpec, Wave, parse_fleet
 from asr_autoupdate.api.reasons import Reason, RetryKind, message
-from asr_autoupdate.api.spec import InvalidSpec
+from asr_autoupdate.api.spec import InvalidSpec, vault_key
 from asr_autoupdate.azure.errors import AzureError
 from asr_autoupdate.azure.port import AzurePort, DiscoveredVault
+from asr_autoupdate.azure.wire import parse_time
 from asr_autoupdate.reconcile.model import Event, Retry
+from asr_autoupdate.reconcile.report import summary_statuses
 
 SPEC_HASH_ANNOTATION = f"{GROUP}/fleet-spec-hash"
 NAME_LIMIT = 63
@@ -134,7 +136,6 @@ def child_state(meta: Mapping[str, Any], spec: Mapping[str, Any], status: Mappin
     labels = meta.get("labels") or {}
     if FLEET_LABEL not in labels:
         return None
-    vault = spec.get("vault") or {}
     conditions = {entry.get("type"): entry for entry in status.get("conditions") or [] if isinstance(entry, Mapping)}
     ready = conditions.get(ConditionType.READY) or {}
     mappings = conditions.get(ConditionType.MAPPINGS_CONFIGURED) or {}
@@ -143,9 +144,7 @@ def child_state(meta: Mapping[str, Any], spec: Mapping[str, Any], status: Mappin
     return ChildState(
         name=str(meta.get("name") or ""),
         wave=str(labels.get(WAVE_LABEL) or ""),
-        vault_id=_vault_key(
-            str(vault.get("subscriptionId") or ""), str(vault.get("resourceGroup") or ""), str(vault.get("name") or "")
-        ),
+        vault_id=vault_key(spec) or "",
         spec=spec,
         spec_hash=(meta.get("annotations") or {}).get(SPEC_HASH_ANNOTATION),
         generation=int(meta.get("generation") or 0),
@@ -154,7 +153,7 @@ def child_state(meta: Mapping[str, Any], spec: Mapping[str, Any], status: Mappin
         agents_behind=int(agents.get("updateRequired") or 0) + int(agents.get("upgradeInProgress") or 0),
         versions=tuple(str(entry.get("version")) for entry in agents.get("versions") or [] if entry.get("version")),
         last_run_status=last_run.get("status"),
-        last_run_start=_time(last_run.get("startTime")),
+        last_run_start=parse_time(last_run.get("startTime")),
         health_error=mappings.get("reason") == Reason.MAPPING_HEALTH_ERROR
         or int(agents.get("replicationCritical") or 0) > 0,
     )
@@ -204,7 +203,7 @@ def assign(
         if not spec.selector.matches(resource_group=vault.resource_group, name=vault.name, tags=vault.tags):
             continue
         child = child_name(fleet.name, vault)
-        others = sorted(owners.get(_vault_key(vault.subscription_id, vault.resource_group, vault.name), ()))
+        others = sorted(owners.get(vault_key({"vault": _spec_vault(vault)}) or "", ()))
         if others and others[0][1] != f"{fleet.namespace}/{child}":
             skipped.append(
                 {"vault": vault.id, "reason": Skip.MANAGED_BY_POLICY, "message": f"managed by policy {others[0][1]}"}
@@ -237,11 +236,7 @@ def child_body(fleet: FleetInput, spec: FleetSpec, member: Member, paused: bool)
     """The child policy the fleet wants for one vault: the template, the vault, the wave's schedule, the gate."""
     child_spec: dict[str, Any] = {
         **json.loads(json.dumps(spec.template)),
-        "vault": {
-            "subscriptionId": member.vault.subscription_id,
-            "resourceGroup": member.vault.resource_group,
-            "name": member.vault.name,
-        },
+        "vault": _spec_vault(member.vault),
     }
     if member.wave.schedule is not None:
         child_spec["schedule"] = dict(member.wave.schedule)
@@ -319,13 +314,13 @@ def gate(
         members = children.get(wave.name, ())
         old = before.get(wave.name) or {}
         settled = all(member.settled for member in members)
-        since = (_time(old.get("settledSince")) or now) if settled else None
+        since = (parse_time(old.get("settledSince")) or now) if settled else None
         held, released_at, waiting_on = False, None, ""
         if prior is None:
             is_open = True
         else:
             held = old.get("phase") == Phase.HELD
-            released_at = _time(old.get("releasedAt"))
+            released_at = parse_time(old.get("releasedAt"))
             if release == wave.name:
                 if held or old.get("phase") == Phase.WAITING:
                     released_at, held = now, False
@@ -526,17 +521,11 @@ def fleet_blocked(fleet: FleetInput, now: datetime, reason: Reason, text: str) -
 def _status(
     fleet: FleetInput, now: datetime, reason: Reason, text: str, *, rollout: str | None = None
 ) -> dict[str, Any]:
-    """Ready, Reconciling and Stalled as for a policy: one reason and message, kstatus' meaning."""
+    """Ready, Reconciling and Stalled as for a policy (report.summary_statuses): one reason and message,
+    kstatus' meaning; a converged fleet whose `rollout` is under way is also Reconciling, for that."""
     previous = fleet.status.get("conditions") or []
-    ok = reason is Reason.CONVERGED
-    stalled = reason in (
-        Reason.WAVE_HELD,
-        Reason.CREDENTIALS_SECRET_INVALID,
-        Reason.INVALID_SPEC,
-        Reason.INSUFFICIENT_PERMISSIONS,
-        Reason.AUTHENTICATION_FAILED,
-    )
-    reconciling = not stalled and (not ok or rollout is not None)
+    ready, reconciling, stalled = summary_statuses(reason)
+    rolling = reason is Reason.CONVERGED and rollout is not None
 
     def make(kind: ConditionType, status: Status, why: str, words: str) -> dict[str, Any]:
         return condition(kind, status, why, words, generation=fleet.generation, now=now, previous=previous)
@@ -544,14 +533,14 @@ def _status(
     return {
         "observedGeneration": fleet.generation,
         "conditions": [
-            make(ConditionType.READY, Status.TRUE if ok else Status.FALSE, reason, text),
+            make(ConditionType.READY, ready, reason, text),
             make(
                 ConditionType.RECONCILING,
-                Status.TRUE if reconciling else Status.FALSE,
-                Reason.PROGRESSING if ok and rollout else reason,
-                rollout if ok and rollout else text,
+                Status.TRUE if rolling else reconciling,
+                Reason.PROGRESSING if rolling else reason,
+                rollout if rollout is not None and rolling else text,
             ),
-            make(ConditionType.STALLED, Status.TRUE if stalled else Status.FALSE, reason, text),
+            make(ConditionType.STALLED, stalled, reason, text),
         ],
     }
 
@@ -592,14 +581,6 @@ def _names(names: Sequence[str]) -> str:
     return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-def _vault_key(subscription_id: str, resource_group: str, name: str) -> str:
-    return f"{subscription_id}/{resource_group}/{name}".lower()
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+def _spec_vault(vault: DiscoveredVault) -> dict[str, str]:
+    """A discovered vault as a policy's spec.vault names it."""
+    return {"subscriptionId": vault.subscription_id, "resourceGroup": vault.resource_group, "name": vault.name}

@@ -66,6 +66,11 @@ _SUMMARY_STATUS = {  # kind -> (Ready, Reconciling, Stalled)
 }
 
 
+def summary_statuses(reason: Reason) -> tuple[Status, Status, Status]:
+    """Ready, Reconciling and Stalled for a summary `reason`, in kstatus' meaning (a policy's and a fleet's)."""
+    return _SUMMARY_STATUS[REASONS[reason].kind]
+
+
 def report(
     policy: PolicyInput,
     assessment: Assessment,
