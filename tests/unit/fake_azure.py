@@ -19,7 +19,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from asr_autoupdate.api.regions import region_time_zone
-from asr_autoupdate.azure import port
+from asr_autoupdate.azure import port, wire
 from asr_autoupdate.azure.errors import ConflictError, InvalidRequestError, NotFoundError
 
 WRITES = {
@@ -171,22 +171,21 @@ class FakeAzure:
 
     async def list_vaults(self, subscription_id: str) -> list[port.DiscoveredVault]:
         self._enter("list_vaults")
-        found = []
-        for key, vault in self.vaults.items():
-            parts = vault.id.strip("/").split("/")
-            if parts[1].lower() != subscription_id.lower():
-                continue
-            found.append(
-                port.DiscoveredVault(
-                    id=vault.id,
-                    name=vault.name,
-                    resource_group=parts[3],
-                    subscription_id=parts[1],
-                    location=vault.location,
-                    tags=dict(self.tags.get(key, {})),
-                )
+        # the list's items as ARM sends them, read by the adapter's own parser
+        return [
+            wire.parse_discovered_vault(
+                {
+                    "id": vault.id,
+                    "name": vault.name,
+                    "type": "Microsoft.RecoveryServices/vaults",
+                    "location": vault.location,
+                    "tags": dict(self.tags.get(key, {})),
+                },
+                subscription_id,
             )
-        return found
+            for key, vault in self.vaults.items()
+            if vault.id.strip("/").split("/")[1].lower() == subscription_id.lower()
+        ]
 
     def azure_now(self) -> datetime:
         return self.clock
