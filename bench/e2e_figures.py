@@ -37,6 +37,7 @@ from datetime import datetime
 
 import kubernetes
 import yaml
+from estate import GROUP, VERSION, policy_manifest
 
 from asr_sandbox import controlplane
 from asr_sandbox.admin_client import AdminClient
@@ -44,7 +45,7 @@ from asr_sandbox.process import OperatorProcess, SandboxProcess
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CRD = ROOT / "crds" / "mobilityupdatepolicies.asr.autoupdate.dev.yaml"
-GROUP, VERSION, PLURAL = "asr.autoupdate.dev", "v1alpha1", "mobilityupdatepolicies"
+PLURAL = "mobilityupdatepolicies"
 PROFILES = {
     "e2e": ({"principalPropagationDelaySeconds": 0}, {"ASR_AUTOUPDATE_LRO_POLLING_INTERVAL": "1"}),
     "defaults": ({}, {}),
@@ -110,16 +111,7 @@ def one_run(
     )
     try:
         process.start()
-        manifest = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "MobilityUpdatePolicy",
-            "metadata": {"name": "bench", "namespace": namespace},
-            "spec": {
-                "vault": {k: vault[k] for k in ("subscriptionId", "resourceGroup", "name")},
-                "updateMode": "Automatic",
-                "schedule": {"time": "02:30"},
-            },
-        }
+        manifest = policy_manifest(namespace, vault, name="bench")
         admin.delete("requests")
         started = time.monotonic()
         kubectl(sandbox, "apply", "-f", "-", stdin=yaml.safe_dump(manifest))

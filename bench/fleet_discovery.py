@@ -27,9 +27,9 @@ from datetime import datetime
 import kubernetes
 import yaml
 from e2e_figures import GROUP, PLURAL, VERSION, kubectl, operator_calls, ready, wait
+from estate import a2a_vaults, policy_manifest, seed_vaults
 
 from asr_sandbox.admin_client import AdminClient
-from asr_sandbox.azure.state.default_estate import LATEST, a2a_vault
 from asr_sandbox.process import OperatorProcess, SandboxProcess
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -37,16 +37,11 @@ FLEETS = "mobilityupdatefleets"
 LIST_SUFFIX = "/providers/Microsoft.RecoveryServices/vaults"
 
 
-def seed_vaults(admin: AdminClient, count: int) -> list[dict]:
+def seed(admin: AdminClient, count: int) -> list[dict]:
+    """`count` vaults over the sandbox's subscriptions, two mappings and two protected VMs each."""
     subscriptions = [s["subscriptionId"] for s in admin.state()["subscriptions"]]
-    vaults = []
-    for index in range(count):
-        subscription = subscriptions[index % len(subscriptions)]
-        items = [{"friendlyName": f"vm-{index}-{n}", "agentVersion": LATEST, "agentExpiresInDays": 300} for n in (1, 2)]
-        vaults.append(
-            a2a_vault(subscription, "rg-bench-fleet", f"rsv-bench-{index:04d}", "westeurope", "northeurope", items)
-        )
-    admin.post("seed", {"vaults": vaults})
+    vaults = a2a_vaults(subscriptions, count, resource_group="rg-bench-fleet", prefix="rsv-bench")
+    seed_vaults(admin, vaults)
     return vaults
 
 
@@ -140,19 +135,7 @@ def run_policies(sandbox, admin, custom, work, vaults) -> dict:
     process = OperatorProcess(
         sandbox.state_dir, log_path=work / f"{namespace}.log", args=["-n", namespace, "--drift-tick", "1"]
     )
-    manifests = [
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "MobilityUpdatePolicy",
-            "metadata": {"name": vault["name"], "namespace": namespace},
-            "spec": {
-                "vault": {k: vault[k] for k in ("subscriptionId", "resourceGroup", "name")},
-                "updateMode": "Automatic",
-                "schedule": {"time": "02:30"},
-            },
-        }
-        for vault in vaults
-    ]
+    manifests = [policy_manifest(namespace, vault) for vault in vaults]
     try:
         process.start()
         admin.delete("requests")
@@ -190,12 +173,12 @@ def main(argv: list[str] | None = None) -> int:
             admin.post(
                 "config", {"principalPropagationDelaySeconds": 0, **({"pageSize": page_size} if page_size else {})}
             )
-            vaults = seed_vaults(admin, args.vaults)
+            vaults = seed(admin, args.vaults)
             total = len(admin.state()["vaults"])
             results[label] = (total, run_fleet(sandbox, admin, custom, work, vaults, subscriptions, args.discoveries))
         admin.reset()
         admin.post("config", {"principalPropagationDelaySeconds": 0})
-        vaults = seed_vaults(admin, args.vaults)
+        vaults = seed(admin, args.vaults)
         baseline = run_policies(sandbox, admin, custom, work, vaults)
         client.close()
 

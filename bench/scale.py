@@ -57,9 +57,9 @@ from datetime import datetime
 import kubernetes
 import yaml
 from e2e_figures import GROUP, PLURAL, VERSION, kubectl
+from estate import a2a_vaults, add_subscriptions, policy_manifest, seed_vaults
 
 from asr_sandbox.admin_client import AdminClient
-from asr_sandbox.azure.state.default_estate import LATEST, a2a_vault
 from asr_sandbox.children import Child, free_port
 from asr_sandbox.process import OperatorProcess, SandboxProcess, read_env_file
 
@@ -389,57 +389,21 @@ def _short(path: str) -> str:
 
 
 def seed(admin: AdminClient, vaults: int, subscriptions: int) -> tuple[list[dict], list[str]]:
-    operator = admin.state()["operatorObjectId"]
+    """`vaults` vaults over `subscriptions` subscriptions (the sandbox's two, then new ones with the operator
+    Owner on each), two mappings and one or two protected VMs each."""
     existing = [s["subscriptionId"] for s in admin.state()["subscriptions"]]
-    added = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-scale/{n}")) for n in range(max(0, subscriptions - 2))]
-    if added:
-        admin.post(
-            "seed",
-            {
-                "subscriptions": [{"subscriptionId": s, "displayName": f"Bench scale {s[:8]}"} for s in added],
-                "roleAssignments": [
-                    {"principalId": operator, "role": "Owner", "scope": f"/subscriptions/{s}"} for s in added
-                ],
-            },
-        )
+    added = add_subscriptions(admin, max(0, subscriptions - 2), admin.state()["operatorObjectId"], "bench-scale")
     chosen = (existing + added)[:subscriptions]
-    documents = []
-    for index in range(vaults):
-        items = [
-            {"friendlyName": f"vm-{index:04d}-{n}", "agentVersion": LATEST, "agentExpiresInDays": 300}
-            for n in range(1 + index % 2)
-        ]
-        documents.append(
-            a2a_vault(
-                chosen[index % len(chosen)],
-                RESOURCE_GROUP,
-                f"rsv-scale-{index:04d}",
-                "westeurope",
-                "northeurope",
-                items,
-            )
-        )
-    for start in range(0, len(documents), 250):
-        admin.post("seed", {"vaults": documents[start : start + 250]})
+    documents = a2a_vaults(
+        chosen, vaults, resource_group=RESOURCE_GROUP, prefix="rsv-scale", machines=lambda index: 1 + index % 2
+    )
+    seed_vaults(admin, documents)
     return documents, chosen
 
 
 def manifests(namespace: str, vaults: list[dict]) -> str:
     return yaml.safe_dump_all(
-        [
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "MobilityUpdatePolicy",
-                "metadata": {"name": vault["name"], "namespace": namespace},
-                "spec": {
-                    "vault": {k: vault[k] for k in ("subscriptionId", "resourceGroup", "name")},
-                    "updateMode": "Automatic",
-                    "schedule": {"time": "02:30"},
-                    "driftCheckIntervalSeconds": LARGE_DRIFT_INTERVAL,
-                },
-            }
-            for vault in vaults
-        ]
+        [policy_manifest(namespace, vault, driftCheckIntervalSeconds=LARGE_DRIFT_INTERVAL) for vault in vaults]
     )
 
 
