@@ -12,7 +12,13 @@ import pytest
 from asr_autoupdate.api.reasons import RetryKind
 from asr_autoupdate.handlers import QuietTicks, WaitsAreNotFailures, _in_kopf_terms
 from asr_autoupdate.reconcile.model import Retry
-from asr_autoupdate.reconcile.requeue import next_drift_check, resume_spread, retry_delay
+from asr_autoupdate.reconcile.requeue import (
+    began_converging,
+    next_drift_check,
+    resume_spread,
+    retry_delay,
+    under_way_after,
+)
 
 T, P, INVALID, B = RetryKind.TRANSIENT, RetryKind.PERSON, RetryKind.INVALID, RetryKind.INTERNAL
 W = RetryKind.WAIT
@@ -169,3 +175,39 @@ def test_resumed_checks_are_spread_evenly_over_the_interval():
     for decile in range(10):
         share = sum(1 for due in dues if decile * 360 <= due < (decile + 1) * 360)
         assert 60 <= share <= 140, (decile, share)
+
+
+RECONCILING = {"type": "Reconciling", "status": "True"}
+
+
+@pytest.mark.parametrize(
+    "status, generation, under_way",
+    [
+        pytest.param({}, 1, False, id="never-reconciled"),
+        pytest.param({"observedGeneration": 1, "conditions": [READY]}, 1, False, id="ready"),
+        pytest.param({"observedGeneration": 1, "conditions": [RECONCILING]}, 1, True, id="requeued-mid-way"),
+        pytest.param({"observedGeneration": 1, "conditions": [RECONCILING]}, 2, False, id="that-was-the-old-spec"),
+        pytest.param(
+            {"observedGeneration": 1, "conditions": [{**RECONCILING, "status": "False"}]}, 1, False, id="stalled"
+        ),
+        pytest.param({"operations": [{"mapping": "m"}]}, 2, True, id="an-operation-in-flight"),
+        pytest.param({"operations": [{"mapping": "m", "finished": "t"}]}, 2, False, id="operations-finished"),
+    ],
+)
+def test_a_policy_is_under_way_when_its_status_shows_a_convergence_begun(status, generation, under_way):
+    assert began_converging(status, generation) is under_way
+
+
+@pytest.mark.parametrize(
+    "retry, under_way",
+    [
+        pytest.param(None, False, id="done"),
+        pytest.param(Retry(W, "Progressing", 30), True, id="an-operation-to-follow"),
+        pytest.param(Retry(T, "AzureUnavailable", 7), True, id="azure-busy-briefly"),
+        pytest.param(Retry(P, "IdentityNotAuthorized", 300), False, id="a-person-must-act"),
+        pytest.param(Retry(INVALID, "InvalidSpec"), False, id="invalid"),
+        pytest.param(Retry(B, "InternalError"), False, id="a-bug-does-not-jump-the-queue"),
+    ],
+)
+def test_after_a_pass_only_a_requeue_to_finish_counts_as_under_way(retry, under_way):
+    assert under_way_after(retry) is under_way
