@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
@@ -211,3 +212,56 @@ def test_a_policy_is_under_way_when_its_status_shows_a_convergence_begun(status,
 )
 def test_after_a_pass_only_a_requeue_to_finish_counts_as_under_way(retry, under_way):
     assert under_way_after(retry) is under_way
+
+
+async def test_the_handler_lets_policies_under_way_into_their_subscription_before_first_passes():
+    from types import SimpleNamespace
+
+    from asr_autoupdate import handlers
+    from asr_autoupdate.azure import throttle
+    from asr_autoupdate.reconcile.model import Outcome, PolicyInput
+
+    subscription = "00000000-0000-0000-0000-00000000beef"
+    entered: list[str] = []
+    gate = asyncio.Event()
+
+    async def step(azure, policy, now, **_):
+        entered.append(policy.name)
+        if policy.name == "holder":
+            await gate.wait()
+        return Outcome(status={}, retry=Retry(W, "Progressing", 30) if policy.name == "resumed-a" else None)
+
+    async def no_client(identity, *, user):
+        return None
+
+    def policy(name: str, status: dict | None = None) -> PolicyInput:
+        spec = {"vault": {"subscriptionId": subscription}}
+        return PolicyInput(namespace="dr", name=name, generation=3, spec=spec, status=status or {})
+
+    def memo() -> SimpleNamespace:
+        return SimpleNamespace(azure=SimpleNamespace(get=no_client))
+
+    async def settle() -> None:
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+    throttle.registry().configure(throttle.BudgetSettings(passes_per_subscription=1))
+    try:
+        began = memo()
+        await handlers._pass(step, policy("resumed-a"), began, None)  # it requeued to follow an operation
+        assert began.under_way is True
+        holder = asyncio.create_task(handlers._pass(step, policy("holder"), memo(), None))
+        await settle()
+        passes = [asyncio.create_task(handlers._pass(step, policy("first-1"), memo(), None))]
+        await settle()
+        passes.append(asyncio.create_task(handlers._pass(step, policy("resumed-a"), began, None)))
+        restarted = policy("resumed-b", {"observedGeneration": 3, "conditions": [RECONCILING]})
+        passes.append(asyncio.create_task(handlers._pass(step, restarted, memo(), None)))
+        passes.append(asyncio.create_task(handlers._pass(step, policy("first-2"), memo(), None)))
+        await settle()
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(holder, *passes), timeout=10)
+    finally:
+        throttle.registry().configure(throttle.BudgetSettings())
+    assert entered == ["resumed-a", "holder", "resumed-a", "resumed-b", "first-1", "first-2"]
+    assert began.under_way is True  # its second pass asked to come back again
