@@ -50,6 +50,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime
@@ -128,6 +129,27 @@ def open_sockets(pid: int) -> int:
     except OSError:
         pass
     return count
+
+
+def socket_peers(pid: int) -> dict[str, int]:
+    """The process's TCP sockets by remote port and state ("35005 ESTABLISHED"), from /proc/<pid>/net/tcp."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(entry.path)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    states = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "0A": "LISTEN"}
+    peers: collections.Counter = collections.Counter()
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in pathlib.Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    port = int(fields[2].rsplit(":", 1)[1], 16)
+                    peers[f"{port} {states.get(fields[3], fields[3])}"] += 1
+    return dict(peers.most_common())
 
 
 def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
@@ -217,6 +239,27 @@ def throttled_at(calls: list[dict], origin: float) -> list[float]:
 def split_calls(calls: list[dict]) -> dict:
     reads = sum(c["method"] == "GET" for c in calls)
     return {"total": len(calls), "reads": reads, "writes": len(calls) - reads}
+
+
+# Per vault from scratch (2 mappings): what a convergence cannot do without. Writes: the account, its role
+# assignment, one PATCH per mapping, one PUT per schedule. Reads: the vault, the account, the role
+# assignments, the mappings, the schedules, the job schedules, and one status poll per mapping PATCH.
+FLOOR_WRITES = 6
+FLOOR_READS = 8
+
+
+def endpoint(call: dict) -> str:
+    """A call's method and the kind of resource it names: "GET automationAccounts/schedules"."""
+    segments = [part for part in call["path"].split("?")[0].strip("/").split("/") if part]
+    kinds = [segments[i] for i in range(len(segments)) if i % 2 == 0 and segments[i].lower() != "providers"]
+    kinds = [kind for kind in kinds if "." not in kind and kind.lower() not in ("subscriptions", "resourcegroups")]
+    listing = len(segments) % 2 == 1  # a collection, not one resource
+    return f"{call['method']} {'/'.join(kinds[-2:])}{' (list)' if listing else ''}"
+
+
+def endpoints_per_vault(calls: list[dict], vaults: int) -> list[tuple[str, float]]:
+    counts = collections.Counter(endpoint(call) for call in calls)
+    return [(key, round(value / vaults, 2)) for key, value in counts.most_common()]
 
 
 def per_subscription(calls: list[dict]) -> dict[str, dict]:
@@ -518,9 +561,13 @@ def converge(ctx: dict, args: argparse.Namespace) -> dict:
         "list_poll_seconds_max": round(max(polls), 2),
         "operator_rss_sockets_series": growth,
         "operator_sockets_max": max((g[2] for g in growth), default=0),
+        "operator_socket_peers_end": socket_peers(operator.child.pid),
+        "ports": {"arm": ctx["arm_port"], "kube-apiserver": ctx["apiserver_port"]},
         "emulator_sockets_end": open_sockets(pids["emulator"]),
         "calls": split_calls(calls),
         "calls_per_vault": round(len(calls) / n, 1),
+        "calls_over_floor": round(len(calls) / n / (FLOOR_READS + FLOOR_WRITES), 2),
+        "calls_per_vault_by_endpoint": endpoints_per_vault(calls, n),
         "status_429_from_emulator": sum(c.get("status") == 429 for c in calls),
         "status_429_at_seconds": throttled_at(calls, wall_started),
         "request_log_clears": drain.clears,
@@ -572,6 +619,7 @@ def restart(ctx: dict, args: argparse.Namespace) -> dict:
         ],
     )
     ctx["operator"] = second
+    ctx["metrics_port"] = port
     ctx["processes"].append(second)
     wall_started = time.time()
     begun = time.monotonic()
@@ -644,6 +692,142 @@ def list_poll_cost(ctx: dict, polls: int = 15) -> dict:
     }
 
 
+def snapshot(ctx: dict, timeout: float = 300) -> pathlib.Path:
+    """Ask the operator running under bench/memory_probe.py for a tracemalloc snapshot; its path once written."""
+    number = ctx["snapshots_taken"]
+    ctx["snapshots_taken"] += 1
+    folder = ctx["work"] / "snapshots"
+    os.kill(ctx["operator"].child.pid, signal.SIGUSR1)
+    done = folder / f"snapshot-{number}.done"
+    deadline = time.monotonic() + timeout
+    while not done.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no tracemalloc snapshot {number} within {timeout} s")
+        time.sleep(0.2)
+    return folder / f"snapshot-{number}.tracemalloc"
+
+
+def _owner(filename: str) -> str:
+    """Who allocated: our modules by name, a third-party package by its top directory, else the stdlib module."""
+    path = filename.replace("\\", "/")
+    for marker, prefix in (("/operator/asr_autoupdate/", "asr_autoupdate."), ("/sandbox/asr_sandbox/", "asr_sandbox.")):
+        if marker in path:
+            return prefix + path.split(marker, 1)[1].removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+    if "-packages/" in path:
+        return path.split("-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
+    if path.startswith("<"):
+        return path  # <frozen importlib._bootstrap> and the like: imports
+    return "stdlib " + pathlib.PurePath(path).stem
+
+
+def memory_attribution(idle: pathlib.Path, converged: pathlib.Path, vaults: int, top: int = 12) -> dict:
+    """Where the traced memory is once started (imports, clients) and what N vaults added, by owner."""
+    import tracemalloc
+
+    keep = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "*/bench/memory_probe.py")]
+    before = tracemalloc.Snapshot.load(str(idle)).filter_traces(keep)
+    after = tracemalloc.Snapshot.load(str(converged)).filter_traces(keep)
+
+    def by_owner(snap) -> collections.Counter:
+        owners: collections.Counter = collections.Counter()
+        for stat in snap.statistics("filename"):
+            owners[_owner(stat.traceback[0].filename)] += stat.size
+        return owners
+
+    at_idle, at_end = by_owner(before), by_owner(after)
+    grown = collections.Counter({key: at_end[key] - at_idle.get(key, 0) for key in at_end})
+    mib = 1024 * 1024
+    lines = after.compare_to(before, "lineno")[:top]
+    return {
+        "idle_traced_mib": round(sum(at_idle.values()) / mib, 1),
+        "converged_traced_mib": round(sum(at_end.values()) / mib, 1),
+        "idle_top_mib": [(key, round(size / mib, 1)) for key, size in at_idle.most_common(top)],
+        "grown_top_kib_per_vault": [(key, round(size / 1024 / vaults, 1)) for key, size in grown.most_common(top)],
+        "grown_top_lines_kib": [
+            (f"{_short(stat.traceback[0].filename)}:{stat.traceback[0].lineno}", round(stat.size_diff / 1024))
+            for stat in lines
+        ],
+    }
+
+
+def cprofile_summary(path: pathlib.Path, top: int = 12) -> dict:
+    """The emulator's profile: the functions with the most own time, and ours by inclusive time."""
+    import io
+    import pstats
+
+    stats = pstats.Stats(str(path), stream=io.StringIO())
+    total = stats.total_tt or 1.0
+    rows = stats.stats  # {(file, line, name): (calls, primitive calls, own time, inclusive time, callers)}
+
+    def label(key: tuple) -> str:
+        return f"{key[2]} ({_short(key[0])}:{key[1]})"
+
+    by_own = sorted(rows.items(), key=lambda item: -item[1][2])[:top]
+    ours = [item for item in rows.items() if "asr_sandbox" in item[0][0]]
+    by_inclusive = sorted(ours, key=lambda item: -item[1][3])[:top]
+    return {
+        "profiled_seconds": round(total, 1),
+        "own_top_percent": [(label(key), round(100 * value[2] / total, 1)) for key, value in by_own],
+        "ours_inclusive_percent": [(label(key), round(100 * value[3] / total, 1)) for key, value in by_inclusive],
+    }
+
+
+def linear_slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (x, y) points (None for fewer than two x values)."""
+    if len({x for x, _ in points}) < 2:
+        return None
+    mean_x = statistics.fmean(x for x, _ in points)
+    mean_y = statistics.fmean(y for _, y in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
+
+
+def steady(ctx: dict, args: argparse.Namespace) -> dict:
+    """Steady state after the restart window: the drift checks alone for `--steady` s; the operator's CPU and
+    RSS (sampled every 10 s, the slope in MiB per hour), the ARM calls and the passes per vault per interval."""
+    drain, pid = ctx["drain"], ctx["operator"].child.pid
+    passes_before = scrape(ctx["metrics_port"])["passes"]
+    cpu_before, wall_started, begun = cpu_seconds(pid) or 0.0, time.time(), time.monotonic()
+    samples: list[tuple[float, float]] = []
+    while (elapsed := time.monotonic() - begun) < args.steady:
+        samples.append((round(elapsed, 1), round(memory_mib(pid).get("VmRSS", 0), 1)))
+        time.sleep(min(10.0, max(0.0, args.steady - elapsed)))
+    seconds = time.monotonic() - begun
+    cpu = (cpu_seconds(pid) or 0.0) - cpu_before
+    samples.append((round(seconds, 1), round(memory_mib(pid).get("VmRSS", 0), 1)))
+    drain.poll()
+    calls = drain.calls(wall_started, time.time())
+    dump_calls(ctx["work"] / "calls-steady.jsonl", calls, wall_started)
+    passes_after = scrape(ctx["metrics_port"])["passes"]
+    passes = {key: passes_after.get(key, 0) - passes_before.get(key, 0) for key in passes_after}
+    intervals = seconds / args.drift_interval
+    split = split_calls(calls)
+    providers = collections.Counter(
+        (re.search(r"/providers/([^/]+)", c["path"]) or re.search("(.*)", "other")).group(1)
+        for c in calls
+        if c["method"] == "GET"
+    )
+    slope = linear_slope([(t / 3600, rss) for t, rss in samples])
+    return {
+        "seconds": round(seconds, 1),
+        "drift_interval": args.drift_interval,
+        "operator_cpu_seconds": round(cpu, 1),
+        "operator_cpu_seconds_per_hour": round(cpu * 3600 / seconds, 1),
+        "calls": split,
+        "reads_per_vault_per_interval": round(split["reads"] / args.vaults / intervals, 2),
+        "writes_per_vault_per_interval": round(split["writes"] / args.vaults / intervals, 2),
+        "reads_by_provider_per_vault_per_interval": {
+            key: round(value / args.vaults / intervals, 2) for key, value in providers.most_common()
+        },
+        "passes": passes,
+        "passes_per_vault_per_interval": round(sum(passes.values()) / args.vaults / intervals, 2),
+        "rss_samples": samples,
+        "rss_first_mib": samples[0][1],
+        "rss_last_mib": samples[-1][1],
+        "rss_slope_mib_per_hour": None if slope is None else round(slope, 1),
+        "operator_peak_rss_mib": round(memory_mib(pid).get("VmHWM", 0), 1),
+    }
+
+
 def bare_kopf(ctx: dict, args: argparse.Namespace) -> dict:
     """The baseline: kopf alone on the same objects, its RSS once it has resumed every one."""
     script = ctx["work"] / "bare_kopf.py"
@@ -685,10 +869,16 @@ def run(args: argparse.Namespace, work: pathlib.Path) -> dict:
             "ca": args.ca,
             "restart": args.restart,
             "drift_interval": args.drift_interval,
+            "steady": args.steady,
+            "tracemalloc": args.tracemalloc,
+            "cprofile": args.cprofile,
             "cpus": os.cpu_count(),
         }
     }
     sandbox = SandboxProcess(work / "sandbox", config={"principalPropagationDelaySeconds": 0})
+    if args.cprofile:
+        sandbox.module = "bench.cpu_probe"
+        os.environ["ASR_BENCH_PROFILE"] = str(work / "emulator.pstats")
     ctx: dict = {"work": work, "sandbox": sandbox, "budget": budget, "processes": [sandbox], "children": []}
     drain = None
     try:
@@ -712,6 +902,12 @@ def run(args: argparse.Namespace, work: pathlib.Path) -> dict:
         )
         etcd, apiserver = description["controlPlanePids"]
         ctx["pids"] = {"emulator": sandbox.child.pid, "kube-apiserver": apiserver, "etcd": etcd}
+        ctx["arm_port"] = urllib.parse.urlsplit(
+            read_env_file(sandbox.state_dir / "operator.env").get("ASR_AUTOUPDATE_ARM_ENDPOINT", "")
+        ).port
+        ctx["apiserver_port"] = urllib.parse.urlsplit(
+            yaml.safe_load(pathlib.Path(description["kubeconfig"]).read_text())["clusters"][0]["cluster"]["server"]
+        ).port
         ctx["operator_state"] = operator_state_dir(sandbox, work, args.ca)
         flags = budget_flags(budget, args.passes_per_subscription)
         ctx["operator_args"] = lambda port: ["-n", namespace, "--drift-tick", "1", "--metrics-port", str(port), *flags]
@@ -723,17 +919,35 @@ def run(args: argparse.Namespace, work: pathlib.Path) -> dict:
             args=ctx["operator_args"](ctx["metrics_port"]),
         )
         ctx["processes"].append(operator)
+        if args.tracemalloc:  # the first operator only: the restarted one runs as usual
+            operator.module = "bench.memory_probe"
+            (work / "snapshots").mkdir(exist_ok=True)
+            os.environ["ASR_BENCH_SNAPSHOTS"] = str(work / "snapshots")
+            ctx["snapshots_taken"] = 0
         operator.start()
         ctx["operator"] = operator
         ctx["pids"]["operator"] = operator.child.pid
         admin.delete("requests")
         drain = RequestDrain(admin, admin.state()["operatorObjectId"]).start()
         ctx["drain"] = drain
+        idle_snapshot = snapshot(ctx) if args.tracemalloc else None
+        if args.cprofile:
+            os.kill(sandbox.child.pid, signal.SIGUSR1)  # profiling starts
         results["converge"] = converge(ctx, args)
         print_converge(results)
+        if args.cprofile:
+            os.kill(sandbox.child.pid, signal.SIGUSR1)  # ...and stops: the stats are written
+            profile = work / "emulator.pstats"
+            done = profile.with_name(profile.name + ".done")
+            sandbox.child.wait_until("the emulator's profile is written", done.exists, timeout=120, interval=0.2)
+            results["emulator_profile"] = cprofile_summary(profile)
+        if idle_snapshot is not None:
+            results["tracemalloc"] = memory_attribution(idle_snapshot, snapshot(ctx), args.vaults)
         if args.restart and not results["converge"]["timed_out"]:
             del ctx["pids"]["operator"]
             results["restart"] = restart(ctx, args)
+            if args.steady:
+                results["steady"] = steady(ctx, args)
         ctx["operator"].stop(60)
         drain.stop()
         drain = None
@@ -797,6 +1011,12 @@ def table(results: dict) -> str:
         f"{calls['total']} ({calls['reads']} reads, {calls['writes']} writes) = {c['calls_per_vault']} per vault; "
         f"429s {c['status_429_from_emulator']} {c['status_429_at_seconds'][:12] or ''}; request log cleared {c['request_log_clears']}x",
     )
+    row(
+        "  against the floor",
+        f"{c['calls_over_floor']}x the floor of {FLOOR_READS + FLOOR_WRITES} per vault "
+        f"({FLOOR_READS} reads, {FLOOR_WRITES} writes; goal <= 1.2)",
+    )
+    row("  per vault by endpoint", "; ".join(f"{k} {v}" for k, v in c["calls_per_vault_by_endpoint"][:16]))
     for key, sub in c["per_subscription"].items():
         row(
             f"  subscription {short(key)}",
@@ -822,6 +1042,11 @@ def table(results: dict) -> str:
             "operator RSS / sockets over time",
             "; ".join(f"{t:g} s: {rss:g} MiB, {sockets} sockets" for t, rss, sockets in marks)
             + f" (sockets max {c['operator_sockets_max']}; emulator holds {c['emulator_sockets_end']} at the end)",
+        )
+        row(
+            "operator TCP sockets at the end",
+            ", ".join(f"{k}: {v}" for k, v in c["operator_socket_peers_end"].items())
+            + f" (ports: {', '.join(f'{k} {v}' for k, v in c['ports'].items())})",
         )
     b = results.get("bare_kopf", {})
     row(
@@ -879,6 +1104,40 @@ def table(results: dict) -> str:
         row("restart: log lines", ", ".join(f"{k!r} {v}" for k, v in r["log_lines"].items()))
         row("restart: operator RSS", f"peak {r['operator_peak_rss_mib']} MiB, now {r['operator_rss_mib']} MiB")
         row("restart: CPU s", ", ".join(f"{k} {v}" for k, v in sorted(r["cpu_seconds"].items(), key=lambda kv: -kv[1])))
+    e = results.get("emulator_profile")
+    if e:
+        row("emulator cProfile", f"{e['profiled_seconds']} s profiled over the convergence (cProfile slows it)")
+        row("  own time %", "; ".join(f"{k} {v}" for k, v in e["own_top_percent"]))
+        row("  ours, inclusive %", "; ".join(f"{k} {v}" for k, v in e["ours_inclusive_percent"]))
+    t = results.get("tracemalloc")
+    if t:
+        row(
+            "tracemalloc (traced MiB)",
+            f"idle {t['idle_traced_mib']}, converged {t['converged_traced_mib']}"
+            " (tracing inflates RSS; a run without --tracemalloc gives the RSS figures)",
+        )
+        row("  idle, by owner (MiB)", "; ".join(f"{k} {v}" for k, v in t["idle_top_mib"]))
+        row("  grown, by owner (KiB/vault)", "; ".join(f"{k} {v}" for k, v in t["grown_top_kib_per_vault"]))
+        row("  grown, by line (KiB)", "; ".join(f"{k} {v}" for k, v in t["grown_top_lines_kib"]))
+    d = results.get("steady")
+    if d:
+        row(
+            f"steady: {d['seconds']} s of drift checks",
+            f"every {d['drift_interval']} s; operator CPU {d['operator_cpu_seconds']} s = "
+            f"{d['operator_cpu_seconds_per_hour']} CPU s per hour",
+        )
+        row(
+            "steady: calls per vault per interval",
+            f"reads {d['reads_per_vault_per_interval']} ("
+            + ", ".join(f"{k} {v}" for k, v in d["reads_by_provider_per_vault_per_interval"].items())
+            + f"), writes {d['writes_per_vault_per_interval']}; passes {d['passes_per_vault_per_interval']} "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(d['passes'].items()))})",
+        )
+        row(
+            "steady: operator RSS",
+            f"{d['rss_first_mib']} -> {d['rss_last_mib']} MiB, slope {d['rss_slope_mib_per_hour']} MiB/h "
+            f"over {len(d['rss_samples'])} samples; peak {d['operator_peak_rss_mib']} MiB",
+        )
     poll = results.get("list_poll_cost")
     if poll:
         row(
@@ -898,6 +1157,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ca", choices=("file", "env"), default="file")
     parser.add_argument("--restart", action="store_true")
     parser.add_argument("--drift-interval", type=int, default=60)
+    parser.add_argument(
+        "--steady",
+        type=float,
+        default=0,
+        help="with --restart: then watch this many s of drift checks alone (CPU per hour, calls, RSS slope)",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="run the first operator under tracemalloc (bench/memory_probe.py): where its memory goes",
+    )
+    parser.add_argument(
+        "--cprofile",
+        action="store_true",
+        help="profile the sandbox's main thread (the emulator) over the convergence (bench/cpu_probe.py)",
+    )
     parser.add_argument("--passes-per-subscription", type=int, default=None, help="the operator's default: 4")
     parser.add_argument("--timeout", type=float, default=900, help="give up on convergence after this many s")
     parser.add_argument("--out", type=pathlib.Path, help="also write the figures here as JSON")

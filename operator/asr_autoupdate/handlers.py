@@ -332,12 +332,18 @@ def _metrics(memo: kopf.Memo) -> metrics.Metrics:
 
 async def _pass(step: Any, policy: PolicyInput, memo: kopf.Memo, conflict: str | None, **extra: Any) -> Outcome:
     """One pass, timed and counted in controller-runtime's reconcile metrics, inside one of its
-    subscription's pass slots (`throttle.SubscriptionBudget.pass_slot`): passes under way finish first."""
+    subscription's pass slots (`throttle.SubscriptionBudget.pass_slot`): passes of policies under way go
+    first (`requeue.under_way_after` after a pass of this process, `requeue.began_converging` before one)."""
     subscription = str((policy.spec.get("vault") or {}).get("subscriptionId") or "")
-    async with throttle.registry().budget(subscription).pass_slot():
+    under_way = getattr(memo, "under_way", None)
+    if not isinstance(under_way, bool):
+        under_way = requeue.began_converging(policy.status, policy.generation)
+    priority = throttle.UNDER_WAY if under_way else throttle.NEW
+    async with throttle.registry().budget(subscription).pass_slot(priority):
         started = time.monotonic()
         with _metrics(memo).working():
             outcome = await attempt(step, policy, memo, conflict, **extra)
+    memo.under_way = requeue.under_way_after(outcome.retry)
     retry = outcome.retry
     kind, reason = (retry.kind, retry.reason) if retry else (None, None)
     _metrics(memo).record_pass(time.monotonic() - started, kind, reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
@@ -12,7 +13,13 @@ import pytest
 from asr_autoupdate.api.reasons import RetryKind
 from asr_autoupdate.handlers import QuietTicks, WaitsAreNotFailures, _in_kopf_terms
 from asr_autoupdate.reconcile.model import Retry
-from asr_autoupdate.reconcile.requeue import next_drift_check, resume_spread, retry_delay
+from asr_autoupdate.reconcile.requeue import (
+    began_converging,
+    next_drift_check,
+    resume_spread,
+    retry_delay,
+    under_way_after,
+)
 
 T, P, INVALID, B = RetryKind.TRANSIENT, RetryKind.PERSON, RetryKind.INVALID, RetryKind.INTERNAL
 W = RetryKind.WAIT
@@ -169,3 +176,92 @@ def test_resumed_checks_are_spread_evenly_over_the_interval():
     for decile in range(10):
         share = sum(1 for due in dues if decile * 360 <= due < (decile + 1) * 360)
         assert 60 <= share <= 140, (decile, share)
+
+
+RECONCILING = {"type": "Reconciling", "status": "True"}
+
+
+@pytest.mark.parametrize(
+    "status, generation, under_way",
+    [
+        pytest.param({}, 1, False, id="never-reconciled"),
+        pytest.param({"observedGeneration": 1, "conditions": [READY]}, 1, False, id="ready"),
+        pytest.param({"observedGeneration": 1, "conditions": [RECONCILING]}, 1, True, id="requeued-mid-way"),
+        pytest.param({"observedGeneration": 1, "conditions": [RECONCILING]}, 2, False, id="that-was-the-old-spec"),
+        pytest.param(
+            {"observedGeneration": 1, "conditions": [{**RECONCILING, "status": "False"}]}, 1, False, id="stalled"
+        ),
+        pytest.param({"operations": [{"mapping": "m"}]}, 2, True, id="an-operation-in-flight"),
+        pytest.param({"operations": [{"mapping": "m", "finished": "t"}]}, 2, False, id="operations-finished"),
+    ],
+)
+def test_a_policy_is_under_way_when_its_status_shows_a_convergence_begun(status, generation, under_way):
+    assert began_converging(status, generation) is under_way
+
+
+@pytest.mark.parametrize(
+    "retry, under_way",
+    [
+        pytest.param(None, False, id="done"),
+        pytest.param(Retry(W, "Progressing", 30), True, id="an-operation-to-follow"),
+        pytest.param(Retry(T, "AzureUnavailable", 7), True, id="azure-busy-briefly"),
+        pytest.param(Retry(P, "IdentityNotAuthorized", 300), False, id="a-person-must-act"),
+        pytest.param(Retry(INVALID, "InvalidSpec"), False, id="invalid"),
+        pytest.param(Retry(B, "InternalError"), False, id="a-bug-does-not-jump-the-queue"),
+    ],
+)
+def test_after_a_pass_only_a_requeue_to_finish_counts_as_under_way(retry, under_way):
+    assert under_way_after(retry) is under_way
+
+
+async def test_the_handler_lets_policies_under_way_into_their_subscription_before_first_passes():
+    from types import SimpleNamespace
+
+    from asr_autoupdate import handlers
+    from asr_autoupdate.azure import throttle
+    from asr_autoupdate.reconcile.model import Outcome, PolicyInput
+
+    subscription = "00000000-0000-0000-0000-00000000beef"
+    entered: list[str] = []
+    gate = asyncio.Event()
+
+    async def step(azure, policy, now, **_):
+        entered.append(policy.name)
+        if policy.name == "holder":
+            await gate.wait()
+        return Outcome(status={}, retry=Retry(W, "Progressing", 30) if policy.name == "resumed-a" else None)
+
+    async def no_client(identity, *, user):
+        return None
+
+    def policy(name: str, status: dict | None = None) -> PolicyInput:
+        spec = {"vault": {"subscriptionId": subscription}}
+        return PolicyInput(namespace="dr", name=name, generation=3, spec=spec, status=status or {})
+
+    def memo() -> SimpleNamespace:
+        return SimpleNamespace(azure=SimpleNamespace(get=no_client))
+
+    async def settle() -> None:
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+    throttle.registry().configure(throttle.BudgetSettings(passes_per_subscription=1))
+    try:
+        began = memo()
+        await handlers._pass(step, policy("resumed-a"), began, None)  # it requeued to follow an operation
+        assert began.under_way is True
+        holder = asyncio.create_task(handlers._pass(step, policy("holder"), memo(), None))
+        await settle()
+        passes = [asyncio.create_task(handlers._pass(step, policy("first-1"), memo(), None))]
+        await settle()
+        passes.append(asyncio.create_task(handlers._pass(step, policy("resumed-a"), began, None)))
+        restarted = policy("resumed-b", {"observedGeneration": 3, "conditions": [RECONCILING]})
+        passes.append(asyncio.create_task(handlers._pass(step, restarted, memo(), None)))
+        passes.append(asyncio.create_task(handlers._pass(step, policy("first-2"), memo(), None)))
+        await settle()
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(holder, *passes), timeout=10)
+    finally:
+        throttle.registry().configure(throttle.BudgetSettings())
+    assert entered == ["resumed-a", "holder", "resumed-a", "resumed-b", "first-1", "first-2"]
+    assert began.under_way is True  # its second pass asked to come back again

@@ -18,9 +18,11 @@ its requests one after the other however many passes compete, and nothing is ref
 pause Azure asked for is different: one longer than `max_pause_wait` fails the request at once, so the pass
 requeues at Azure's time instead of sitting out minutes of Retry-After.
 Because waiting passes would otherwise all hold reservations at once, `pass_slot` lets only
-`passes_per_subscription` passes into a subscription at a time, first come first served: the passes under way
-finish before new ones start, and each subscription has its own slots, so one busy subscription does not hold
-up another.
+`passes_per_subscription` passes into a subscription at a time, and each subscription has its own slots, so one
+busy subscription does not hold up another. Who gets a free slot is `PassQueue`'s rule: a pass of a policy that
+is already under way (it started converging and came back, e.g. after a Site Recovery operation) goes before
+first passes and drift checks; within each class, first come first served. So policies under way finish before
+new ones start, instead of every second pass queuing behind a thousand first ones.
 
 This module is SDK-free on purpose: the buckets are plain arithmetic over a time passed in, so they are tested
 without sleeping. The azure-core pipeline policy that calls `SubscriptionBudget.acquire` and
@@ -33,16 +35,25 @@ import asyncio
 import contextlib
 import dataclasses
 import email.utils
+import heapq
+import itertools
 import math
 import re
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Generic, TypeVar
 
 from asr_autoupdate.azure.errors import ThrottledError
 
 READ = "read"
 WRITE = "write"
+
+# The classes of passes waiting for a slot, lowest first (`PassQueue`).
+UNDER_WAY = 0  # a pass of a policy that has begun converging: it finishes what it started
+NEW = 1  # a first pass, or a drift check of a settled policy
+
+_W = TypeVar("_W")
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SUBSCRIPTION_IN_URL = re.compile(r"/subscriptions/([^/?#]+)", re.IGNORECASE)
@@ -114,6 +125,7 @@ class BudgetStats:
     rejected: int = 0  # requests failed with ThrottledError without being sent (wait would exceed max_wait)
     passes_running: int = 0  # passes inside the subscription now (at most passes_per_subscription)
     passes_queued: int = 0  # passes waiting for a slot
+    passes_queued_under_way: int = 0  # of those, passes of policies under way (they go first)
     paused_for: float = 0.0  # seconds of pause still ahead at the time of the snapshot
     remaining_reads: int | None = None  # ARM's x-ms-ratelimit-remaining-subscription-reads, last seen
     remaining_writes: int | None = None
@@ -193,6 +205,53 @@ class TokenBucket:
         return self._tokens
 
 
+class PassQueue(Generic[_W]):
+    """Who gets one subscription's pass slots: pure bookkeeping, no event loop (the waiters are opaque).
+
+    `arrive` lets a pass in at once while a slot is free and nobody waits, else queues it; `leave` frees its
+    slot and names the waiter admitted into it; `withdraw` takes out a waiter that gave up. The queue is
+    ordered by class (`UNDER_WAY` before `NEW`), then by arrival. Nothing starves for good: passes under way
+    are only those of policies admitted before, each of which converges in a few passes.
+    """
+
+    def __init__(self, slots: int):
+        self.slots = slots
+        self.running = 0
+        self._waiting: list[tuple[int, int, _W]] = []
+        self._arrivals = itertools.count()
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    def queued_of(self, priority: int) -> int:
+        return sum(1 for entry in self._waiting if entry[0] == priority)
+
+    def arrive(self, waiter: _W, priority: int = NEW) -> bool:
+        """True: the pass holds a slot now; False: it waits until `leave` names it."""
+        if self.running < self.slots and not self._waiting:
+            self.running += 1
+            return True
+        heapq.heappush(self._waiting, (priority, next(self._arrivals), waiter))
+        return False
+
+    def leave(self) -> _W | None:
+        """A pass is done: its slot goes to the first waiter in order (returned; None when nobody waits)."""
+        if self._waiting:
+            return heapq.heappop(self._waiting)[2]  # the slot changes hands: `running` stays
+        self.running -= 1
+        return None
+
+    def withdraw(self, waiter: _W) -> bool:
+        """Take out a waiter that gave up before it was admitted; False when it was not waiting."""
+        for index, entry in enumerate(self._waiting):
+            if entry[2] is waiter:
+                self._waiting.pop(index)
+                heapq.heapify(self._waiting)
+                return True
+        return False
+
+
 class SubscriptionBudget:
     """The budget of one subscription: two buckets, a pause, and counters.
 
@@ -223,9 +282,7 @@ class SubscriptionBudget:
         )
         self._waited = 0.0
         self._remaining: dict[str, int | None] = {READ: None, WRITE: None}
-        self._slots: asyncio.Semaphore | None = None  # made on first use, inside the running event loop
-        self._running = 0
-        self._queued = 0
+        self._slots: PassQueue[asyncio.Future[None]] = PassQueue(settings.passes_per_subscription)
 
     # --- the pure part -------------------------------------------------------------------------------
 
@@ -316,29 +373,36 @@ class SubscriptionBudget:
             paused_for=round(self.paused_for(now), 6),
             remaining_reads=self._remaining[READ],
             remaining_writes=self._remaining[WRITE],
-            passes_running=self._running,
-            passes_queued=self._queued,
+            passes_running=self._slots.running,
+            passes_queued=self._slots.queued,
+            passes_queued_under_way=self._slots.queued_of(UNDER_WAY),
             **self._counts,
         )
 
     # --- the waiting part ----------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def pass_slot(self) -> AsyncIterator[None]:
-        """Hold one of the subscription's pass slots for a whole pass; waiters are admitted in arrival order."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.settings.passes_per_subscription)
-        self._queued += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self._queued -= 1
-        self._running += 1
+    async def pass_slot(self, priority: int = NEW) -> AsyncIterator[None]:
+        """Hold one of the subscription's pass slots for a whole pass; waiters are admitted in `PassQueue`'s
+        order (passes of policies under way first, then by arrival)."""
+        slots = self._slots
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not slots.arrive(waiter, priority):
+            try:
+                await waiter
+            except BaseException:
+                if not slots.withdraw(waiter):  # admitted just as it was cancelled: pass the slot on
+                    self._hand_on(slots.leave())
+                raise
         try:
             yield
         finally:
-            self._running -= 1
-            self._slots.release()
+            self._hand_on(slots.leave())
+
+    @staticmethod
+    def _hand_on(waiter: asyncio.Future[None] | None) -> None:
+        if waiter is not None and not waiter.done():  # a cancelled waiter passes the slot on itself
+            waiter.set_result(None)
 
     async def acquire(self, kind: str) -> None:
         """Wait until a request of `kind` may be sent; raise ThrottledError if that takes over max_wait.

@@ -44,6 +44,23 @@ def next_drift_check(retry: Retry | None, recheck_after: float | None, *, from_t
     return math.inf if due is None else due
 
 
+def began_converging(status: Mapping[str, Any], generation: int) -> bool:
+    """Whether the stored status shows a policy under way (for its first pass in this process): a Site Recovery
+    operation not yet finished, or `Reconciling=True` for its generation (it requeued mid-convergence)."""
+    if any(not operation.get("finished") for operation in status.get("operations") or []):
+        return True
+    conditions = status.get("conditions") or []
+    reconciling: Mapping[str, Any] = next((entry for entry in conditions if entry.get("type") == "Reconciling"), {})
+    return reconciling.get("status") == "True" and status.get("observedGeneration") == generation
+
+
+def under_way_after(retry: Retry | None) -> bool:
+    """Whether a policy is under way after a pass: it requeued to finish what it started (an operation, a new
+    identity, Azure busy for a moment). Done, waiting on a person, invalid or a bug is not under way: those
+    passes queue like first ones, so a policy failing again and again does not jump the queue for good."""
+    return retry is not None and retry.kind in (RetryKind.WAIT, RetryKind.TRANSIENT)
+
+
 def resume_spread(
     status: Mapping[str, Any],
     generation: int,
