@@ -49,11 +49,13 @@ def test_settings_defaults_are_public_azure() -> None:
                 "ASR_AUTOUPDATE_ARM_SCOPE": "https://management.core.windows.net/.default",
                 "ASR_AUTOUPDATE_DISABLE_INSTANCE_DISCOVERY": "true",
                 "ASR_AUTOUPDATE_LRO_POLLING_INTERVAL": "5",
+                "ASR_AUTOUPDATE_READ_TIMEOUT": "2.5",
             },
             AzureSettings(
                 credential_scopes=("https://management.core.windows.net/.default",),
                 disable_instance_discovery=True,
                 polling_interval=5.0,
+                read_timeout=2.5,
             ),
         ),
         (
@@ -91,6 +93,7 @@ def test_scope_follows_a_sovereign_endpoint() -> None:
         ("plain http would send tokens in clear", {"arm_endpoint": "http://127.0.0.1:8080"}),
         ("ftp authority", {"authority_host": "ftp://login"}),
         ("bad boolean", "discovery"),
+        ("a read timeout of zero would fail every request", {"read_timeout": 0}),
     ],
 )
 def test_settings_refuse_bad_values(reason: str, settings: object) -> None:
