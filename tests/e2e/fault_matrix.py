@@ -17,8 +17,8 @@ Each cell, on a vault of its own (`rsv-mx-NN`, seeded for it, two A2A mappings):
    made; no Event message of the cell carries a traceback or InternalError.
 
 Cells run in batches that share nothing: the vault-scoped cells at once, one operator process and one
-namespace per fault column; the faults that cannot be confined to one vault (the emulator's operation outcome,
-the fleet's subscription-wide vault discovery) one at a time afterwards.
+namespace per fault column; beside them the fleet's subscription-wide vault discovery cells one at a time (a
+path nothing else calls); the emulator-wide operation outcomes one at a time afterwards.
 """
 
 from __future__ import annotations

@@ -387,6 +387,16 @@ def run_batch(runs: list[CellRun], env: MatrixEnv) -> None:
         time.sleep(0.2)  # the batch's polling interval: every wait above has its own deadline
 
 
+def run_alone(runs: list[CellRun], env: MatrixEnv) -> None:
+    """Cells one after another, each with an operator of its own, ended by PID once the cell is done."""
+    for run in runs:
+        operator = env.start_operator(run.namespace)
+        try:
+            run_batch([run], env)
+        finally:
+            operator.kill()
+
+
 @pytest.fixture(scope="module")
 def matrix(request, sandbox, admin, arm, kubectl, custom, core, description, crd, tmp_path_factory):
     env = MatrixEnv(sandbox, admin, arm, kubectl, custom, core, description, tmp_path_factory)
@@ -415,14 +425,16 @@ def matrix(request, sandbox, admin, arm, kubectl, custom, core, description, crd
             patch.setenv(key, value)
         try:
             by_column = {f.name: [r for r in runs if not r.cell.serial and r.cell.fault is f] for f in columns}
-            if by_column:
-                with concurrent.futures.ThreadPoolExecutor(len(by_column)) as pool:
-                    list(pool.map(env.start_operator, column_ns.values()))
-                    list(pool.map(lambda batch: run_batch(batch, env), by_column.values()))
-            for run in [r for r in runs if r.cell.serial]:
-                operator = env.start_operator(run.namespace)
-                run_batch([run], env)
-                operator.kill()
+            # one at a time, but beside the columns: the fleets' discovery path is called by nothing else
+            fleets = [r for r in runs if r.cell.serial and r.cell.fault.outcome is None]
+            outcomes = [r for r in runs if r.cell.fault.outcome is not None]  # the emulator's: after the rest
+            with concurrent.futures.ThreadPoolExecutor(len(by_column) + 1) as pool:
+                list(pool.map(env.start_operator, column_ns.values()))
+                lanes = [pool.submit(run_batch, batch, env) for batch in by_column.values()]
+                lanes.append(pool.submit(run_alone, fleets, env))
+                for lane in lanes:
+                    lane.result()
+            run_alone(outcomes, env)
         finally:
             admin.delete("faults")
             admin.post("config", {"operationOutcome": "Succeeded"})
