@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from asr_autoupdate.api.reasons import Reason, RetryKind
 from asr_autoupdate.azure import errors, port, sdk_errors, transport, wire
 from asr_autoupdate.azure.credentials import AzureSettings, SecretInvalid, ServicePrincipal, make_credential
 from tests.pem import encrypted_bundle, self_signed
@@ -49,11 +50,13 @@ def test_settings_defaults_are_public_azure() -> None:
                 "ASR_AUTOUPDATE_ARM_SCOPE": "https://management.core.windows.net/.default",
                 "ASR_AUTOUPDATE_DISABLE_INSTANCE_DISCOVERY": "true",
                 "ASR_AUTOUPDATE_LRO_POLLING_INTERVAL": "5",
+                "ASR_AUTOUPDATE_READ_TIMEOUT": "2.5",
             },
             AzureSettings(
                 credential_scopes=("https://management.core.windows.net/.default",),
                 disable_instance_discovery=True,
                 polling_interval=5.0,
+                read_timeout=2.5,
             ),
         ),
         (
@@ -91,6 +94,7 @@ def test_scope_follows_a_sovereign_endpoint() -> None:
         ("plain http would send tokens in clear", {"arm_endpoint": "http://127.0.0.1:8080"}),
         ("ftp authority", {"authority_host": "ftp://login"}),
         ("bad boolean", "discovery"),
+        ("a read timeout of zero would fail every request", {"read_timeout": 0}),
     ],
 )
 def test_settings_refuse_bad_values(reason: str, settings: object) -> None:
@@ -531,3 +535,81 @@ def test_fabrics_and_a_mappings_source_fabric() -> None:
         }
     )
     assert mapping.fabric_name == "asr-a2a-default-uksouth"
+
+
+class _Answer:
+    """The authority's HTTP answer as azure-identity attaches it to its error."""
+
+    def __init__(self, status_code: int):
+        self.status_code = status_code
+        self.reason = ""
+        self.headers: dict[str, str] = {}
+        self.request = type("Request", (), {"url": "https://login.example/tenant/oauth2/v2.0/token"})()
+
+
+@pytest.mark.parametrize(
+    "reason, message, status, expected",
+    [
+        (
+            "a refused secret",
+            "Microsoft Entra ID error '(invalid_client) AADSTS7000215: bad'",
+            401,
+            ("TokenRequestFailed", errors.AuthenticationError),
+        ),
+        (
+            "no identity configured",
+            "ChainedTokenCredential failed: EnvironmentCredential authentication unavailable",
+            0,
+            ("TokenRequestFailed", errors.AuthenticationError),
+        ),
+        (
+            "the authority's 503",
+            "Microsoft Entra ID error '{'error': {'code': 'ServiceUnavailable'}}'",
+            503,
+            ("AuthorityUnavailable", errors.TransientError),
+        ),
+        (
+            "the chain keeps only the text of a 500",
+            "EnvironmentCredential: Microsoft Entra ID error 'Injected fault: HTTP 500.'",
+            0,
+            ("AuthorityUnavailable", errors.TransientError),
+        ),
+        (
+            "a dropped connection",
+            "EnvironmentCredential: Server disconnected",
+            0,
+            ("AuthorityUnavailable", errors.TransientError),
+        ),
+        (
+            "a read timeout",
+            "EnvironmentCredential: Timeout on reading data from socket",
+            0,
+            ("AuthorityUnavailable", errors.TransientError),
+        ),
+        (
+            "the authority's 429",
+            "Microsoft Entra ID error '{'error': {'code': 'Throttled'}}'",
+            429,
+            ("TokenRequestThrottled", errors.ThrottledError),
+        ),
+        (
+            "the chain keeps only the text of a 429",
+            "EnvironmentCredential: Microsoft Entra ID error 'Injected fault: HTTP 429.'",
+            0,
+            ("TokenRequestThrottled", errors.ThrottledError),
+        ),
+    ],
+)
+def test_a_token_the_authority_refused_is_a_person_s_problem_one_it_failed_to_issue_is_waited_out(
+    reason: str, message: str, status: int, expected: tuple[str, type]
+) -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    failure = ClientAuthenticationError(message=message, response=_Answer(status) if status else None)
+    error = sdk_errors.convert_error(failure, "get vault")
+    assert (error.code, type(error)) == expected, reason
+    if isinstance(error, errors.TransientError):
+        assert error.reason in (Reason.AZURE_UNAVAILABLE, Reason.PROGRESSING), reason
+        assert error.kind in (RetryKind.TRANSIENT, RetryKind.WAIT), reason
+    else:
+        assert error.reason is Reason.AUTHENTICATION_FAILED, reason

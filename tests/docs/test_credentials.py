@@ -46,6 +46,7 @@ def test_settings_table_defaults_are_the_codes():
     assert defaults.arm_endpoint in rows["ASR_AUTOUPDATE_ARM_ENDPOINT"][2]
     assert defaults.authority_host in rows["AZURE_AUTHORITY_HOST"][2]
     assert f"`{defaults.polling_interval:g}`" == rows["ASR_AUTOUPDATE_LRO_POLLING_INTERVAL"][2]
+    assert f"`{defaults.read_timeout:g}`" == rows["ASR_AUTOUPDATE_READ_TIMEOUT"][2]
     assert defaults.scopes == (defaults.arm_endpoint + "/.default",)
     # instance discovery: off for Microsoft clouds' authorities, on for anything else
     assert not credentials.AzureSettings(authority_host="https://login.microsoftonline.us").instance_discovery_disabled

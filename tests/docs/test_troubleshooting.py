@@ -107,6 +107,14 @@ ARM_STATUS = {
 }
 
 
+# How the credential words the authority's answers (azure-identity keeps the text, not always the response)
+AUTHORITY_ANSWERS = {
+    "TokenRequestFailed": "get_token failed: invalid_client AADSTS7000215",
+    "AuthorityUnavailable": "EnvironmentCredential: Microsoft Entra ID error '{'error': {'code': 'ServiceUnavailable'}}'",
+    "TokenRequestThrottled": "EnvironmentCredential: Microsoft Entra ID error '429 Too Many Requests'",
+}
+
+
 def test_common_errors_map_to_the_reasons_the_table_says():
     rows = markdown_table(DOC, "you see")
     checked = 0
@@ -116,10 +124,9 @@ def test_common_errors_map_to_the_reasons_the_table_says():
             continue
         reason, codes = match.group(1), re.findall(r"`(\w+)`", match.group(2))
         for code in codes:
-            if code == "TokenRequestFailed":
+            if code in AUTHORITY_ANSWERS:
                 # what the adapter makes of the credential failing to get a token (ARM never saw the call)
-                refused = ClientAuthenticationError("get_token failed: invalid_client AADSTS7000215")
-                error = sdk_errors.convert_error(refused, "get vault")
+                error = sdk_errors.convert_error(ClientAuthenticationError(AUTHORITY_ANSWERS[code]), "get vault")
                 assert error.code == code
             else:
                 error = errors.classify(ARM_STATUS[code], code, "m")

@@ -92,6 +92,7 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "azure_config(**settings): emulator settings (admin POST /config) after the reset"
     )
+    config.addinivalue_line("markers", "fault_cell: one cell of the fault matrix (tests/e2e/test_fault_matrix.py)")
 
 
 @pytest.fixture
@@ -148,3 +149,14 @@ def start_operator(sandbox, namespace, operator_kubeconfig, tmp_path, monkeypatc
 
 # How kube-apiserver words an RBAC denial; Azure's 403s (AuthorizationFailed) read differently.
 RBAC_DENIAL = 'forbidden: User "system:serviceaccount:'
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The fault matrix's one line per cell and its counts (tests/e2e/test_fault_matrix.py), when it ran."""
+    from tests.e2e.test_fault_matrix import MATRIX_LINES
+
+    lines = config.stash.get(MATRIX_LINES, None)
+    if lines:
+        terminalreporter.section("fault matrix")
+        for line in lines:
+            terminalreporter.write_line(line)

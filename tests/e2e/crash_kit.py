@@ -39,19 +39,15 @@ from datetime import datetime
 from asr_sandbox.admin_client import AdminClient
 from asr_sandbox.azure.state.default_estate import LATEST, a2a_vault
 from asr_sandbox.process import OperatorProcess
+from tests.e2e.estate_checks import vault_problems
 from tests.e2e.kit import (
-    CONTRIBUTOR,
     GROUP,
     PLURAL,
-    SITE_RECOVERY_RUNBOOK,
     VERSION,
-    a2a_mappings,
     automation_accounts,
     condition,
     default_account_name,
     operator_object_id,
-    role_assignments_on_vault,
-    role_guid,
     vault_id,
 )
 from tests.support import Timeout, wait_for
@@ -359,25 +355,7 @@ def _check_estate(trial: Trial, admin, arm, custom, namespace: str, vaults: list
 
 
 def _check_vault(problems: list[str], arm, vault: dict, children: list[dict]) -> None:
-    name = vault["name"]
-    accounts = [a for a in automation_accounts(arm, vault["subscriptionId"]) if a.name == default_account_name(vault)]
-    if len(accounts) != 1:
-        problems.append(f"{name}: {len(accounts)} accounts named {default_account_name(vault)}")
-        return
-    [account] = accounts
-    principal = account.identity.principal_id if account.identity else None
-    roles = [role_guid(a) for a in role_assignments_on_vault(arm, vault, principal)] if principal else []
-    if roles != [CONTRIBUTOR]:
-        problems.append(f"{name}: role assignments of the account's identity on the vault: {roles}")
-    automation = arm.automation(vault["subscriptionId"])
-    schedules = list(automation.schedule.list_by_automation_account(vault["resourceGroup"], account.name))
-    job_schedules = list(automation.job_schedule.list_by_automation_account(vault["resourceGroup"], account.name))
-    mappings = a2a_mappings(arm, vault)
-    if not len(schedules) == len(job_schedules) == len(mappings) == 2:
-        problems.append(
-            f"{name}: {len(mappings)} A2A mappings, {len(schedules)} schedules, {len(job_schedules)} job schedules"
-        )
-    # the fleet's child of the vault (a second policy for it is reported above, not read here)
+    # the fleet's child of the vault (a second policy for it is reported by _check_estate, not read here)
     child = next(
         (
             c
@@ -385,36 +363,9 @@ def _check_vault(problems: list[str], arm, vault: dict, children: list[dict]) ->
             if vault_id(c["spec"]["vault"]).lower() == vault_id(vault).lower()
             and (c["metadata"].get("labels") or {}).get(FLEET_LABEL) == FLEET
         ),
-        {},
+        None,
     )
-    records = {e["mapping"].lower(): e for e in (child.get("status") or {}).get("operations") or []}
-    for mapping in mappings:
-        details = mapping.properties.provider_specific_details
-        shown = {
-            "agentAutoUpdateStatus": details.agent_auto_update_status,
-            "automationAccountArmId": (details.automation_account_arm_id or "").lower(),
-            "automationAccountAuthenticationType": details.automation_account_authentication_type,
-        }
-        wanted = {
-            "agentAutoUpdateStatus": "Enabled",
-            "automationAccountArmId": account.id.lower(),
-            "automationAccountAuthenticationType": "SystemAssignedIdentity",
-        }
-        if shown != wanted:
-            problems.append(f"{name}/{mapping.name}: {shown}")
-        record = records.get(mapping.name.lower())
-        if record is not None:
-            asked = {k: v.lower() if k == "automationAccountArmId" else v for k, v in record["requested"].items()}
-            if any(shown.get(k) != v for k, v in asked.items()):
-                problems.append(f"{name}/{mapping.name}: asked {asked}, shows {shown}")
-        if [s.name for s in schedules if s.name == details.schedule_name] != [details.schedule_name]:
-            problems.append(f"{name}/{mapping.name}: its schedule {details.schedule_name} is not there once")
-        linked = [js for js in job_schedules if js.schedule.name == details.schedule_name]
-        if len(linked) != 1 or linked[0].runbook.name != SITE_RECOVERY_RUNBOOK:
-            problems.append(f"{name}/{mapping.name}: {len(linked)} job schedules for its schedule")
-    times = {s["time"] for s in (child.get("status") or {}).get("schedules") or []}
-    if child and times != {SCHEDULE_TIME}:
-        problems.append(f"{name}: schedule times {sorted(times)} in status")
+    problems.extend(vault_problems(arm, vault, policy=child, schedule_time=SCHEDULE_TIME))
 
 
 def trial_line(trial: Trial) -> str:

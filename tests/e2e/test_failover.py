@@ -15,18 +15,8 @@ import time
 import pytest
 
 from tests.chart import chart_kit
-from tests.e2e.kit import (
-    CONTRIBUTOR,
-    SITE_RECOVERY_RUNBOOK,
-    a2a_mappings,
-    automation_accounts,
-    get_policy,
-    policy,
-    role_assignments_on_vault,
-    role_guid,
-    vault_spec,
-    wait_ready,
-)
+from tests.e2e.estate_checks import assert_estate
+from tests.e2e.kit import get_policy, policy, vault_spec, wait_ready
 from tests.kube_kit import install_chart_peering, install_peering_crds
 from tests.support import wait_for
 
@@ -115,21 +105,7 @@ def test_the_oldest_replica_acts_and_a_survivor_takes_over_after_a_sigkill(
     wait_for(lambda: len(keepalives(custom, namespace, peering_name)) == 1, timeout=10, what="the dead record gone")
 
     # nothing was done twice: one account, one Contributor assignment, one schedule per mapping
-    [account] = automation_accounts(arm, vault["subscriptionId"])
-    principal = account.identity.principal_id
-    assert body["status"]["automationAccount"]["principalId"] == principal
-    assert [role_guid(a) for a in role_assignments_on_vault(arm, vault, principal)] == [CONTRIBUTOR]
-    automation = arm.automation(vault["subscriptionId"])
-    schedules = list(automation.schedule.list_by_automation_account(vault["resourceGroup"], account.name))
-    job_schedules = list(automation.job_schedule.list_by_automation_account(vault["resourceGroup"], account.name))
-    mappings = a2a_mappings(arm, vault)
-    assert len(schedules) == len(job_schedules) == len(mappings) == 2
-    for mapping in mappings:
-        details = mapping.properties.provider_specific_details
-        assert details.agent_auto_update_status == "Enabled"
-        assert [s.name for s in schedules if s.name == details.schedule_name] == [details.schedule_name]
-        linked = [js for js in job_schedules if js.schedule.name == details.schedule_name]
-        assert len(linked) == 1 and linked[0].runbook.name == SITE_RECOVERY_RUNBOOK
+    assert_estate(arm, vault, policy=body, schedule_time="05:30")
 
 
 def test_a_leader_that_stops_gracefully_hands_over_at_once(

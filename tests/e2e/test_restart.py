@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.kit import (
-    CONTRIBUTOR,
-    SITE_RECOVERY_RUNBOOK,
-    a2a_mappings,
-    assert_kstatus,
-    automation_accounts,
-    default_account_name,
-    policy,
-    role_assignments_on_vault,
-    role_guid,
-    vault_spec,
-    wait_ready,
-)
+from tests.e2e.estate_checks import assert_estate
+from tests.e2e.kit import assert_kstatus, policy, vault_spec, wait_ready
 from tests.support import wait_for
 
 
@@ -44,20 +33,5 @@ def test_a_restart_mid_pass_converges_without_duplicates(
     body = wait_ready(custom, namespace, "crashy", timeout=60)
     assert_kstatus(body, ready="True", reconciling="False", stalled="False", reason="Converged")
 
-    [account] = automation_accounts(arm, vault["subscriptionId"])
-    assert account.name == default_account_name(vault)
-    principal = account.identity.principal_id
-    assert body["status"]["automationAccount"]["principalId"] == principal
-    assert [role_guid(a) for a in role_assignments_on_vault(arm, vault, principal)] == [CONTRIBUTOR]
-    automation = arm.automation(vault["subscriptionId"])
-    schedules = list(automation.schedule.list_by_automation_account(vault["resourceGroup"], account.name))
-    job_schedules = list(automation.job_schedule.list_by_automation_account(vault["resourceGroup"], account.name))
-    mappings = a2a_mappings(arm, vault)
-    assert len(schedules) == len(job_schedules) == len(mappings) == 2
-    for mapping in mappings:
-        details = mapping.properties.provider_specific_details
-        assert details.agent_auto_update_status == "Enabled"
-        assert [s.name for s in schedules if s.name == details.schedule_name] == [details.schedule_name]
-        linked = [js for js in job_schedules if js.schedule.name == details.schedule_name]
-        assert len(linked) == 1 and linked[0].runbook.name == SITE_RECOVERY_RUNBOOK
-    assert {s["time"] for s in body["status"]["schedules"]} == {"04:00"}
+    # one account, one Contributor assignment, one schedule and job schedule per mapping, the new time in status
+    assert_estate(arm, vault, policy=body, schedule_time="04:00")

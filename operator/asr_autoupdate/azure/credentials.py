@@ -16,6 +16,7 @@ Environment variables read by `AzureSettings.from_env()`:
 | `ASR_AUTOUPDATE_DISABLE_INSTANCE_DISCOVERY` | `true`/`false`: skip MSAL's authority validation (`true` unless |
 |   | the authority is a Microsoft cloud's: it would otherwise ask login.microsoftonline.com about it) |
 | `ASR_AUTOUPDATE_LRO_POLLING_INTERVAL` | seconds between polls when Azure sends no Retry-After (`30`) |
+| `ASR_AUTOUPDATE_READ_TIMEOUT` | seconds to wait for an answer of ARM or the authority, each request (`60`) |
 
 CAs trusted for ARM and the authority: the first of these that is set (read when the first connection is made,
 not by `from_env()`); 1 and 2 replace the system trust store, they do not add to it:
@@ -83,6 +84,7 @@ ENV_CA_BUNDLE = "ASR_AUTOUPDATE_CA_BUNDLE"
 ENV_ARM_SCOPE = "ASR_AUTOUPDATE_ARM_SCOPE"
 ENV_DISABLE_INSTANCE_DISCOVERY = "ASR_AUTOUPDATE_DISABLE_INSTANCE_DISCOVERY"
 ENV_POLLING_INTERVAL = "ASR_AUTOUPDATE_LRO_POLLING_INTERVAL"
+ENV_READ_TIMEOUT = "ASR_AUTOUPDATE_READ_TIMEOUT"
 
 
 def _https_origin(url: str, what: str) -> str:
@@ -111,7 +113,7 @@ class AzureSettings:
     retry_backoff_max: float = 10.0
     max_retry_after: float = 10.0  # a Retry-After longer than this is not slept on: ThrottledError instead
     connection_timeout: float = 10.0
-    read_timeout: float = 60.0
+    read_timeout: float = 60.0  # for each request to ARM and to the authority (the token endpoint)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arm_endpoint", _https_origin(self.arm_endpoint, "the ARM endpoint"))
@@ -119,6 +121,8 @@ class AzureSettings:
         object.__setattr__(self, "credential_scopes", tuple(self.credential_scopes))
         if self.retry_total < 0 or self.polling_interval < 0:
             raise ValueError("retry_total and polling_interval must not be negative")
+        if self.read_timeout <= 0 or self.connection_timeout <= 0:
+            raise ValueError("read_timeout and connection_timeout must be positive")
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -151,6 +155,8 @@ class AzureSettings:
             )
         if env.get(ENV_POLLING_INTERVAL):
             values["polling_interval"] = float(env[ENV_POLLING_INTERVAL])
+        if env.get(ENV_READ_TIMEOUT):
+            values["read_timeout"] = float(env[ENV_READ_TIMEOUT])
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
@@ -268,7 +274,9 @@ def _credential_options(connections: ConnectionPool, settings: AzureSettings) ->
     return {
         "authority": settings.authority_host,
         "disable_instance_discovery": settings.instance_discovery_disabled,
-        "transport": connections.transport(),
+        "transport": connections.transport(
+            connection_timeout=settings.connection_timeout, read_timeout=settings.read_timeout
+        ),
     }
 
 

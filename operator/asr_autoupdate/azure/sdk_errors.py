@@ -3,7 +3,9 @@
 It exists so that `errors.py` can stay free of the SDK: this module pulls the plain values (HTTP status, ARM
 error code and message, Retry-After) out of azure-core's exceptions and hands them to `errors.classify`,
 which alone decides the class. The one thing decided here is what `classify` cannot see: whether a 401 came
-from ARM, or from the authority before ARM was ever called (`TokenRequestFailed`).
+from ARM, or from the authority before ARM was ever called (`TokenRequestFailed`); and whether the authority
+refused the credentials (that 401) or throttled (`TokenRequestThrottled`, a 429) or failed or could not be
+reached (`AuthorityUnavailable`, a 5xx), which are waited out like ARM's own.
 
 Every message is made by `one_line`: the text ends up in status conditions, Events and logs, where a bearer
 token or a client secret echoed back by a service must never appear.
@@ -94,8 +96,19 @@ def convert_error(exc: BaseException, operation: str, *, secrets: tuple[str, ...
     if isinstance(exc, errors.AzureError):
         return exc
     if isinstance(exc, ClientAuthenticationError) and _from_credential(exc):
-        # raised by the credential: the authority (or managed identity endpoint) refused, ARM never saw us
-        reason = _token_failure_reason(str(getattr(exc, "message", "") or exc))
+        # raised by the credential: ARM never saw us. The authority refused (a person fixes the identity), or it
+        # failed or throttled (it is waited out, as ARM's own 5xx and 429 are)
+        text = str(getattr(exc, "message", "") or exc)
+        trouble = _authority_trouble(exc, text)
+        if trouble is not None:
+            status, code = trouble
+            return errors.classify(
+                status,
+                code,
+                one_line(f"{operation}: the authority could not issue a token for now ({code})", secrets),
+                _retry_after_of(exc),
+            )
+        reason = _token_failure_reason(text)
         return errors.AuthenticationError(
             one_line(f"{operation}: could not get a token from the authority ({reason})", secrets),
             status=401,
@@ -127,6 +140,33 @@ def _from_credential(exc: ClientAuthenticationError) -> bool:
     request = getattr(response, "request", None)
     url = str(getattr(request, "url", "") or "").lower()
     return "/oauth2/" in url or "openid-configuration" in url or "/metadata/identity/" in url
+
+
+# An OAuth refusal: the authority looked at the credentials and said no (AADSTS codes come with one)
+_OAUTH_REFUSAL = re.compile(r"\b(invalid_[a-z_]+|unauthorized_client|access_denied|unsupported_[a-z_]+)\b|AADSTS\d+")
+# Signs that the authority did not answer, or answered a server error (the chain of the operator's own identity
+# keeps only the text of its sources' errors, not their responses)
+_AUTHORITY_DOWN = re.compile(
+    r"\b(5\d\d|408)\b|temporarily_unavailable|ServiceUnavailable|InternalServerError|BadGateway|GatewayTimeout"
+    r"|ServiceRequestError|ServiceResponseError|timed out|timeout|cannot connect|connection|disconnected"
+    r"|no response content",
+    re.IGNORECASE,
+)
+_AUTHORITY_THROTTLED = re.compile(r"\b429\b|throttl|too many requests", re.IGNORECASE)
+
+
+def _authority_trouble(exc: ClientAuthenticationError, text: str) -> tuple[int, str] | None:
+    """(status, code) when the authority throttled (`TokenRequestThrottled`, 429) or failed or could not be
+    reached (`AuthorityUnavailable`) rather than refused the credentials; None for a refusal."""
+    if _OAUTH_REFUSAL.search(text):
+        return None
+    response = getattr(exc, "response", None)
+    status = int(getattr(response, "status_code", 0) or 0)
+    if status == 429 or (not status and _AUTHORITY_THROTTLED.search(text)):
+        return 429, "TokenRequestThrottled"
+    if status >= 500 or status == 408 or (not status and _AUTHORITY_DOWN.search(text)):
+        return status, "AuthorityUnavailable"
+    return None
 
 
 def _token_failure_reason(text: str) -> str:

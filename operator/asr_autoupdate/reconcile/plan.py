@@ -79,12 +79,15 @@ def plan_cleanup(spec: PolicySpec, observation: Observation, updating: Collectio
     account = observation.automation_account
     if account is None or not desired.created_by(spec, account):
         return []
-    revocations = [
+    revocations: list[Action] = [
         RevokeRole(assignment)
         for assignment in observation.role_assignments
         if assignment.role_guid == port.CONTRIBUTOR_ROLE and port.same_id(assignment.scope, spec.vault.id)
     ]
-    return [*revocations, DeleteAccount(spec.automation_account)]
+    # the account goes in a later pass, once no assignment of its identity is left: deleted in the same pass, a
+    # revocation that failed (a 5xx, a dropped connection) would leave the role of a deleted identity behind for
+    # good, since the next pass finds no account and so nothing to clean up
+    return revocations or [DeleteAccount(spec.automation_account)]
 
 
 def _account_actions(assessment: Assessment) -> list[Action]:

@@ -492,3 +492,16 @@ def test_the_module_runs_the_real_pace_unless_told(tmp_path: pathlib.Path) -> No
         timeout=30,
     )
     assert refused.returncode == 2 and "--pace" in refused.stderr
+
+
+async def test_a_never_ending_operation_ends_when_the_admin_api_says_so(sandbox, azure) -> None:
+    sandbox.admin("POST", "/config", {"operationOutcome": "NeverEnds"})
+    account_id = await create_account(azure)
+    status_url = (await send(azure, "PATCH", mapping_path(sandbox), enabling(account_id))).headers[
+        "Azure-AsyncOperation"
+    ]
+    assert sandbox.admin("POST", "/operations/end", {}) == {"ended": 1}
+    assert (await send(azure, "GET", status_url)).json()["status"] == "Succeeded"
+    assert await auto_update_status(azure) == "Enabled"
+    assert sandbox.state()["operationsInFlight"] == []
+    assert sandbox.admin("POST", "/operations/end", {}) == {"ended": 0}

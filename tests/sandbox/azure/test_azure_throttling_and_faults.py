@@ -100,3 +100,37 @@ async def test_a_persistent_fault_answers_with_its_code_until_deleted(sandbox, a
     assert sandbox.admin("GET", "/faults")["faults"][0]["hits"] == 2
     sandbox.admin("DELETE", f"/faults/{fault['id']}")
     assert sandbox.admin("GET", "/faults")["faults"] == []
+
+
+def test_a_fault_with_a_client_id_answers_only_that_applications_token_requests(sandbox) -> None:
+    """The token endpoint's path is every caller's: `clientId` picks one application's requests."""
+    url = f"{sandbox.url}/{sandbox.info['tenantId']}/oauth2/v2.0/token"
+    sandbox.admin(
+        "POST",
+        "/principals",
+        {
+            "kind": "ServicePrincipal",
+            "clientId": "c1e47000-0000-4000-8000-000000000001",
+            "objectId": "0b1e7000-0000-4000-8000-000000000001",
+            "clientSecret": "other-secret",
+        },
+    )
+    fault = sandbox.admin(
+        "POST", "/faults", {"pathPattern": "/oauth2/", "status": 503, "clientId": sandbox.info["clientId"]}
+    )
+    assert fault["clientId"] == sandbox.info["clientId"].lower()
+
+    def token(client_id: str, secret: str) -> int:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            "scope": f"{sandbox.url}/.default",
+        }
+        return sandbox.raw("POST", url, form=form)[0]
+
+    assert token(sandbox.info["clientId"], sandbox.info["clientSecret"]) == 503
+    assert token("c1e47000-0000-4000-8000-000000000001", "other-secret") == 200
+    assert sandbox.admin("GET", "/faults")["faults"][0]["hits"] == 1
+    sandbox.admin("DELETE", f"/faults/{fault['id']}")
+    assert token(sandbox.info["clientId"], sandbox.info["clientSecret"]) == 200

@@ -71,6 +71,7 @@ def register(app: web.Application, world: World) -> None:
     route("DELETE", "/role-assignments/{name}", _delete_role_assignments)
     route("POST", "/runas", _run_as)
     route("POST", "/vaults/update-job-failure", _update_job_failure)
+    route("POST", "/operations/end", _end_operations)
     route("GET", "/faults", lambda world, _r, _b: {"faults": world.faults.public()})
     route("POST", "/faults", _add_fault)
     route("DELETE", "/faults", _delete_faults)
@@ -267,6 +268,12 @@ def _delete_role_assignments(world: World, request: web.Request, body: dict[str,
     for assignment in doomed:
         del state.role_assignments[assignment.name.lower()]
     return {"deleted": [assignment.name for assignment in doomed]}
+
+
+def _end_operations(world: World, _request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+    """End every never-ending Site Recovery operation now (with `outcome`, Succeeded unless told)."""
+    outcome = str(body.get("outcome") or "Succeeded")
+    return {"ended": world.site_recovery.end_never_ending(outcome)}
 
 
 def _run_as(world: World, _request: web.Request, body: dict[str, Any]) -> dict[str, Any]:

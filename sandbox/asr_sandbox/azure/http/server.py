@@ -190,7 +190,10 @@ def _edge(world: World) -> Any:
                 connection=_peer(request),
             )
         )
-        fault = world.faults.take(request.method, path)
+        client_id = None
+        if world.faults.by_client and request.method == "POST" and path.endswith("/oauth2/v2.0/token"):
+            client_id = str((await request.post()).get("client_id") or "")  # aiohttp keeps it for the handler
+        fault = world.faults.take(request.method, path, client_id)
         if fault is not None:
             entry.fault = fault.id
             if fault.latency_seconds:

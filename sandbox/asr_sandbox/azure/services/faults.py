@@ -36,6 +36,8 @@ class Fault:
     retry_after: int | None = None
     latency_seconds: float = 0.0
     drop: bool = False
+    # Only token requests (the authority's token endpoint) of this application (the form's client_id).
+    client_id: str | None = None
     # How many more requests it applies to; None until deleted.
     remaining: int | None = None
     hits: int = 0
@@ -53,6 +55,7 @@ class Fault:
             "latencySeconds",
             "drop",
             "count",
+            "clientId",
         }
         if unknown:
             raise ValueError(f"unknown fault fields {sorted(unknown)}")
@@ -79,6 +82,7 @@ class Fault:
             retry_after=spec.get("retryAfter"),
             latency_seconds=float(spec.get("latencySeconds") or 0),
             drop=bool(spec.get("drop")),
+            client_id=str(spec["clientId"]).lower() if spec.get("clientId") else None,
             remaining=count,
         )
 
@@ -94,6 +98,7 @@ class Fault:
             "retryAfter": self.retry_after,
             "latencySeconds": self.latency_seconds,
             "drop": self.drop,
+            "clientId": self.client_id,
             "count": self.remaining,
             "hits": self.hits,
         }
@@ -110,9 +115,17 @@ class FaultBook:
         self._faults.append(fault)
         return fault
 
-    def take(self, method: str, path: str) -> Fault | None:
-        """The first matching fault, counted as used (and forgotten once its count is spent)."""
+    @property
+    def by_client(self) -> bool:
+        """Whether a fault picks token requests by their client id (the request's form must be read)."""
+        return any(fault.client_id for fault in self._faults)
+
+    def take(self, method: str, path: str, client_id: str | None = None) -> Fault | None:
+        """The first matching fault, counted as used (and forgotten once its count is spent); a fault with a
+        `client_id` matches only requests of that client."""
         for fault in self._faults:
+            if fault.client_id and fault.client_id != (client_id or "").lower():
+                continue
             if (fault.method is None or fault.method == method) and fault.path_pattern.search(path):
                 fault.hits += 1
                 if fault.remaining is not None:
