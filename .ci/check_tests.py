@@ -37,6 +37,7 @@ REQUIRED_SUITES = [
     "tests/adapter/test_tls_reuse.py",
     "tests/e2e/test_crash_trials.py",
     "tests/unit/test_peering.py",
+    "tests/e2e/test_kubernetes_faults.py",
 ]
 
 
