@@ -39,6 +39,7 @@ REQUIRED_SUITES = [
     "tests/e2e/test_crash_trials.py",
     "tests/unit/test_peering.py",
     "tests/e2e/test_fault_matrix.py",
+    "tests/e2e/test_kubernetes_faults.py",
 ]
 
 

@@ -24,6 +24,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import yaml
@@ -160,13 +161,23 @@ class ControlPlane:
     `start()` retries on a port race (a port found free and taken before the server bound it), as envtest does.
     """
 
-    def __init__(self, root: pathlib.Path, *, bin_dir: pathlib.Path | None = None, port: int = 0):
+    def __init__(
+        self,
+        root: pathlib.Path,
+        *,
+        bin_dir: pathlib.Path | None = None,
+        port: int = 0,
+        apiserver_args: Sequence[str] = (),
+    ):
         self.root = pathlib.Path(root)
         self.bin_dir = bin_dir
         self.port = port
+        self.apiserver_args = list(apiserver_args)  # after the defaults: a later flag wins
         self.etcd: Child | None = None
         self.apiserver: Child | None = None
+        self._apiserver_argv: list[str] = []
         self.url = ""
+        self.etcd_url = ""
         self.pki: Pki | None = None
         self.kubeconfig_path = self.root / "kubeconfig"
         self.started_in = 0.0
@@ -196,7 +207,7 @@ class ControlPlane:
         (self.root / "etcd").mkdir(parents=True)
         self.pki = Pki.create(self.root / "pki")
         client_port, peer_port, secure_port = free_port(), free_port(), self.port or free_port()
-        etcd_url = f"http://{HOST}:{client_port}"
+        etcd_url = self.etcd_url = f"http://{HOST}:{client_port}"
         peer_url = f"http://{HOST}:{peer_port}"
         self.etcd = Child(
             "etcd",
@@ -219,34 +230,44 @@ class ControlPlane:
 
         self.url = f"https://{HOST}:{secure_port}"
         pki = self.pki
-        self.apiserver = Child(
-            "kube-apiserver",
-            [
-                str(bin_dir / "kube-apiserver"),
-                f"--etcd-servers={etcd_url}",
-                f"--cert-dir={self.root / 'pki'}",
-                f"--tls-cert-file={pki.serving_cert}",
-                f"--tls-private-key-file={pki.serving_key}",
-                f"--client-ca-file={pki.ca}",
-                f"--secure-port={secure_port}",
-                f"--bind-address={HOST}",
-                f"--advertise-address={HOST}",
-                "--service-cluster-ip-range=10.0.0.0/24",
-                "--allow-privileged=true",
-                "--authorization-mode=Node,RBAC",
-                "--disable-admission-plugins=ServiceAccount",
-                f"--service-account-issuer={self.url}",
-                f"--service-account-key-file={pki.service_account_public_key}",
-                f"--service-account-signing-key-file={pki.service_account_key}",
-                "--profiling=false",
-                "--enable-priority-and-fairness=false",
-                "--v=0",
-            ],
-            self.root / "kube-apiserver.log",
-            die_with_parent=True,
+        self._apiserver_argv = [
+            str(bin_dir / "kube-apiserver"),
+            f"--etcd-servers={etcd_url}",
+            f"--cert-dir={self.root / 'pki'}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca}",
+            f"--secure-port={secure_port}",
+            f"--bind-address={HOST}",
+            f"--advertise-address={HOST}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--allow-privileged=true",
+            "--authorization-mode=Node,RBAC",
+            "--disable-admission-plugins=ServiceAccount",
+            f"--service-account-issuer={self.url}",
+            f"--service-account-key-file={pki.service_account_public_key}",
+            f"--service-account-signing-key-file={pki.service_account_key}",
+            "--profiling=false",
+            "--enable-priority-and-fairness=false",
+            "--v=0",
+            *self.apiserver_args,
+        ]
+        self.start_apiserver(timeout=timeout)
+        self.kubeconfig_path.write_text(
+            kubeconfig(self.url, pki.ca, user="admin", client_cert=pki.admin_cert, client_key=pki.admin_key)
         )
-        context = ssl.create_default_context(cafile=str(pki.ca))
-        context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+        os.chmod(self.kubeconfig_path, 0o600)
+
+    def start_apiserver(self, *, timeout: float = 60.0) -> None:
+        """Start kube-apiserver (again, after `stop_apiserver`) with the arguments of the first start: the same
+        port, certificates, signing key and etcd, so clients and their tokens work on as before; its log goes on
+        in the same file. Ready when /readyz answers and namespace default exists."""
+        assert self.pki is not None and self._apiserver_argv, "start() the control plane first"
+        self.apiserver = Child(
+            "kube-apiserver", self._apiserver_argv, self.root / "kube-apiserver.log", die_with_parent=True
+        )
+        context = ssl.create_default_context(cafile=str(self.pki.ca))
+        context.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
         self.apiserver.wait_until(
             "kube-apiserver answered /readyz", lambda: _http_ok(f"{self.url}/readyz", context), timeout=timeout
         )
@@ -255,10 +276,17 @@ class ControlPlane:
             lambda: _http_ok(f"{self.url}/api/v1/namespaces/default", context),
             timeout=timeout,
         )
-        self.kubeconfig_path.write_text(
-            kubeconfig(self.url, pki.ca, user="admin", client_cert=pki.admin_cert, client_key=pki.admin_key)
-        )
-        os.chmod(self.kubeconfig_path, 0o600)
+
+    def stop_apiserver(self) -> None:
+        """End kube-apiserver alone, by PID (SIGTERM, then SIGKILL); etcd and its data stay. Clients see an
+        outage until `start_apiserver`."""
+        if self.apiserver is not None:
+            self.apiserver.stop()
+
+    def restart_apiserver(self, *, timeout: float = 60.0) -> None:
+        """`stop_apiserver`, then `start_apiserver`: every watch and connection of a client is cut."""
+        self.stop_apiserver()
+        self.start_apiserver(timeout=timeout)
 
     def stop(self) -> None:
         """kube-apiserver first, then etcd; both by PID."""
