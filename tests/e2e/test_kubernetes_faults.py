@@ -500,7 +500,7 @@ def test_a_status_write_refused_with_409_is_written_again_and_nothing_is_lost(
     refuser.armed = 3
     set_schedule(custom, namespace, "contested", "05:45")
 
-    body = wait_ready_at(custom, namespace, "contested", "05:45", timeout=120)
+    body = wait_ready_at(custom, namespace, "contested", "05:45", timeout=45)
     assert refuser.armed == 0 and len(refuser.refused) == 3, refuser.refused
     assert body["status"]["observedGeneration"] == body["metadata"]["generation"]
     assert condition(body, "ScheduleConfigured")["status"] == "True"
