@@ -40,6 +40,7 @@ REQUIRED_SUITES = [
     "tests/unit/test_peering.py",
     "tests/e2e/test_fault_matrix.py",
     "tests/e2e/test_kubernetes_faults.py",
+    "tests/e2e/test_secret_rotation.py",
 ]
 
 
