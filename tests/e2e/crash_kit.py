@@ -47,6 +47,7 @@ from tests.e2e.kit import (
     automation_accounts,
     condition,
     default_account_name,
+    fleet,
     operator_object_id,
     vault_id,
 )
@@ -114,16 +115,13 @@ def vault_ref(vault: dict) -> dict:
 
 
 def fleet_manifest(namespace: str, subscriptions: list[str]) -> dict:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "MobilityUpdateFleet",
-        "metadata": {"name": FLEET, "namespace": namespace},
-        "spec": {
-            "subscriptions": subscriptions,
-            "vaultSelector": {"resourceGroups": [RESOURCE_GROUP_PREFIX + "*"]},
-            "template": {"updateMode": "Automatic", "schedule": {"time": SCHEDULE_TIME, "timeZone": "UTC"}},
-        },
-    }
+    return fleet(
+        FLEET,
+        namespace,
+        subscriptions,
+        {"resourceGroups": [RESOURCE_GROUP_PREFIX + "*"]},
+        {"updateMode": "Automatic", "schedule": {"time": SCHEDULE_TIME, "timeZone": "UTC"}},
+    )
 
 
 # --- reading the trial back ------------------------------------------------------------------------------------

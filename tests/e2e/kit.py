@@ -65,6 +65,16 @@ def policy(name: str, namespace: str, vault: dict, **spec) -> dict:
     }
 
 
+def fleet(name: str, namespace: str, subscriptions: list[str], vault_selector: dict, template: dict, **spec) -> dict:
+    """A MobilityUpdateFleet manifest: where its vaults are discovered, which match, and their policies' spec."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "MobilityUpdateFleet",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"subscriptions": subscriptions, "vaultSelector": vault_selector, "template": template, **spec},
+    }
+
+
 def get_policy(custom, namespace: str, name: str) -> dict:
     return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 

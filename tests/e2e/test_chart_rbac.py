@@ -33,7 +33,7 @@ import pytest
 from asr_sandbox.admin_client import AdminClient
 from asr_sandbox.process import OperatorProcess, SandboxProcess
 from tests.chart import chart_kit
-from tests.e2e.kit import GROUP, PLURAL, VERSION, condition, policy, secret_manifest, vault_spec
+from tests.e2e.kit import GROUP, PLURAL, VERSION, condition, fleet, policy, secret_manifest, vault_spec
 from tests.kube_kit import (
     Kubectl,
     install_chart_identity,
@@ -228,16 +228,13 @@ def _attempt_the_job(world: World, namespace: str, operator: OperatorProcess) ->
 
     vault = vault_spec(world.description, 0)
     world.kubectl.apply(
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "MobilityUpdateFleet",
-            "metadata": {"name": "fleet", "namespace": namespace},
-            "spec": {
-                "subscriptions": [vault["subscriptionId"]],
-                "vaultSelector": {"resourceGroups": [vault["resourceGroup"]], "names": [vault["name"]]},
-                "template": {"updateMode": "Automatic", "credentialsSecretRef": {"name": "azure-sp"}},
-            },
-        }
+        fleet(
+            "fleet",
+            namespace,
+            [vault["subscriptionId"]],
+            {"resourceGroups": [vault["resourceGroup"]], "names": [vault["name"]]},
+            {"updateMode": "Automatic", "credentialsSecretRef": {"name": "azure-sp"}},
+        )
     )
 
     def fleet_ready() -> bool:

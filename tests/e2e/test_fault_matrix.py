@@ -29,6 +29,7 @@ from tests.e2e.kit import (
     condition,
     default_account_name,
     events_for,
+    fleet,
     policy,
     role_assignments_on_vault,
     secret_manifest,
@@ -89,16 +90,13 @@ class CellRun:
         if op.scenario == "token":
             spec["credentialsSecretRef"] = {"name": self.secret_name}
         if op.scenario == "fleet":
-            return {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "MobilityUpdateFleet",
-                "metadata": {"name": self.cell.policy, "namespace": self.namespace},
-                "spec": {
-                    "subscriptions": [self.vault["subscriptionId"]],
-                    "vaultSelector": {"resourceGroups": [self.vault["resourceGroup"]]},
-                    "template": {"updateMode": "Automatic", **spec},
-                },
-            }
+            return fleet(
+                self.cell.policy,
+                self.namespace,
+                [self.vault["subscriptionId"]],
+                {"resourceGroups": [self.vault["resourceGroup"]]},
+                {"updateMode": "Automatic", **spec},
+            )
         ref = {k: self.vault[k] for k in ("subscriptionId", "resourceGroup", "name")}
         return policy(self.cell.policy, self.namespace, ref, **spec)
 

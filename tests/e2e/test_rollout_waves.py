@@ -17,6 +17,7 @@ from tests.e2e.kit import (
     pretty,
     wait_event,
 )
+from tests.e2e.kit import fleet as fleet_manifest
 from tests.support import wait_for
 
 FLEETS = "mobilityupdatefleets"
@@ -43,17 +44,10 @@ def subscriptions(admin) -> list[str]:
 
 
 def fleet(name: str, namespace: str, subs: list[str], **spec) -> dict:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "MobilityUpdateFleet",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "subscriptions": subs,
-            "vaultSelector": {"resourceGroups": ["rg-fleet-*"]},
-            "template": {"updateMode": "Automatic", "schedule": {"time": "04:00", "timeZone": "UTC"}},
-            **spec,
-        },
-    }
+    template = spec.pop("template", {"updateMode": "Automatic", "schedule": {"time": "04:00", "timeZone": "UTC"}})
+    return fleet_manifest(
+        name, namespace, subs, spec.pop("vaultSelector", {"resourceGroups": ["rg-fleet-*"]}), template, **spec
+    )
 
 
 WAVES = [
